@@ -1,0 +1,41 @@
+# rexray: `make run` serves volumes in a local Docker, `make test` proves it.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+PLUGIN  ?= rexray/loopback:latest
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+
+.PHONY: build plugin unit integration-test test setup run clean
+
+build:
+	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
+
+# build/plugin is what `docker plugin create` takes; with DOCKER_HOST set the
+# plugin is created there as $(PLUGIN).
+plugin: build
+	hack/plugin-rootfs.sh bin/rexray build/plugin/rootfs
+	cp config.json build/plugin/config.json
+	@if [ -n "$$DOCKER_HOST" ]; then \
+		docker plugin rm -f $(PLUGIN) >/dev/null 2>&1 || true; \
+		docker plugin create $(PLUGIN) build/plugin; \
+	fi
+
+unit:
+	go test -count=1 ./...
+
+integration-test: plugin
+	go test -tags integration -count=1 -v -timeout 25m ./integration-tests/
+
+test: setup
+	$(MAKE) unit
+	$(MAKE) integration-test
+
+setup:
+	hack/setup.sh
+
+run: setup build
+	hack/run.sh $(PLUGIN)
+
+clean:
+	rm -rf bin build

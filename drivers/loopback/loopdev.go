@@ -1,0 +1,144 @@
+package loopback
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The loop devices are driven with ioctls rather than losetup: one less tool
+// in the rootfs, no output to parse, and the backing file is matched by
+// device and inode, which holds across mount namespaces where paths differ.
+
+const loopMajor = 7
+
+// fileID identifies a backing file independently of the path it is seen by.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, nil
+}
+
+// attachLoop binds image to a free loop device. Direct I/O is asked for when
+// directIO is set and dropped if the backing filesystem refuses it.
+func attachLoop(image string, directIO bool) (string, error) {
+	f, err := os.OpenFile(image, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer ctl.Close()
+
+	// Another process may take the free device between GET_FREE and
+	// CONFIGURE; the loser sees EBUSY and asks again.
+	for range 16 {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return "", fmt.Errorf("find a free loop device: %w", err)
+		}
+		dev, err := configureLoop(n, f, directIO)
+		if errors.Is(err, unix.EBUSY) {
+			continue
+		}
+		return dev, err
+	}
+	return "", fmt.Errorf("find a free loop device: every candidate was taken concurrently")
+}
+
+func configureLoop(n int, backing *os.File, directIO bool) (string, error) {
+	dev := "/dev/loop" + strconv.Itoa(n)
+	if err := ensureNode(dev, n); err != nil {
+		return "", err
+	}
+	lf, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer lf.Close()
+
+	cfg := unix.LoopConfig{Fd: uint32(backing.Fd())}
+	if directIO {
+		cfg.Info.Flags = unix.LO_FLAGS_DIRECT_IO
+	}
+	err = unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
+	if errors.Is(err, unix.EINVAL) && directIO {
+		cfg.Info.Flags = 0
+		err = unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
+	}
+	if err != nil {
+		return "", fmt.Errorf("configure %s: %w", dev, err)
+	}
+	return dev, nil
+}
+
+// ensureNode creates the device node when /dev does not show it yet (a
+// private /dev without devtmpfs).
+func ensureNode(dev string, n int) error {
+	if _, err := os.Stat(dev); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	err := unix.Mknod(dev, unix.S_IFBLK|0o660, int(unix.Mkdev(loopMajor, uint32(n))))
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "mknod", Path: dev, Err: err}
+	}
+	return nil
+}
+
+func detachLoop(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0); err != nil && !errors.Is(err, unix.ENXIO) {
+		return fmt.Errorf("detach %s: %w", dev, err)
+	}
+	return nil
+}
+
+// boundLoops maps every bound loop device's backing file to the device.
+func boundLoops() (map[fileID]string, error) {
+	// /sys/block/loopN/loop exists only while loopN is bound.
+	dirs, err := filepath.Glob("/sys/block/loop*/loop")
+	if err != nil {
+		return nil, err
+	}
+	bound := make(map[fileID]string, len(dirs))
+	for _, d := range dirs {
+		name := filepath.Base(filepath.Dir(d))
+		if _, err := strconv.Atoi(strings.TrimPrefix(name, "loop")); err != nil {
+			continue
+		}
+		dev := "/dev/" + name
+		info, err := loopStatus(dev)
+		if err != nil {
+			// Unbound since the glob, or not ours to read: skip.
+			continue
+		}
+		bound[fileID{dev: info.Device, ino: info.Inode}] = dev
+	}
+	return bound, nil
+}
+
+func loopStatus(dev string) (*unix.LoopInfo64, error) {
+	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return unix.IoctlLoopGetStatus64(int(f.Fd()))
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 (as root) needs to build, run and test
+# rexray. Idempotent: installs only what is missing.
+set -euo pipefail
+
+pkgs=(docker.io docker-registry busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export PATH=/usr/local/go/bin:$PATH
+command -v go >/dev/null || { echo "setup: Go 1.26 is needed at /usr/local/go" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+go mod download
+

@@ -1,0 +1,130 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// Mounter mounts volumes at <Root>/<name> and hands out <Root>/<name><DataDir>.
+type Mounter struct {
+	Root     string      // the mount root, e.g. /var/lib/rexray/volumes
+	DataDir  string      // inside the volume, e.g. /data; "" or "/" is the volume's root
+	DataMode os.FileMode // mode of a new data directory
+}
+
+// Target is where the volume is mounted.
+func (m *Mounter) Target(name string) string { return filepath.Join(m.Root, name) }
+
+// Path is the directory handed to containers.
+func (m *Mounter) Path(name string) string { return filepath.Join(m.Target(name), m.DataDir) }
+
+// Mount mounts device at the volume's target, formatting it as fsType first
+// when it holds no filesystem, or when overwrite is set. It returns Path.
+// Mounting a mounted volume only ensures the data directory.
+func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwrite bool) (string, error) {
+	target := m.Target(name)
+	mounted, err := mountinfo.Mounted(target)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("mount %s: %w", name, err)
+	}
+	if !mounted {
+		if err := m.mount(ctx, device, target, fsType, overwrite); err != nil {
+			return "", fmt.Errorf("mount %s: %w", name, err)
+		}
+	}
+	if err := m.ensureDataDir(name); err != nil {
+		if !mounted {
+			unix.Unmount(target, 0)
+		}
+		return "", fmt.Errorf("mount %s: %w", name, err)
+	}
+	return m.Path(name), nil
+}
+
+func (m *Mounter) mount(ctx context.Context, device, target, fsType string, overwrite bool) error {
+	found, err := Probe(ctx, device)
+	if err != nil {
+		return err
+	}
+	if found == "" || overwrite {
+		if err := Format(ctx, device, fsType); err != nil {
+			return err
+		}
+		found = fsType
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	// The options of a filesystem this package cannot make are left empty.
+	data := filesystems[found].options
+	if err := unix.Mount(device, target, found, 0, data); err != nil {
+		os.Remove(target)
+		return fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
+	}
+	return nil
+}
+
+func (m *Mounter) ensureDataDir(name string) error {
+	dir := m.Path(name)
+	if dir == m.Target(name) {
+		return nil
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return nil // keep the mode a user may have changed
+	}
+	if err := os.MkdirAll(dir, m.DataMode); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	// MkdirAll is subject to the umask; the configured mode is not.
+	if err := os.Chmod(dir, m.DataMode); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return nil
+}
+
+// Unmount unmounts the volume and removes its empty target directory.
+// Unmounting a volume that is not mounted is not an error.
+func (m *Mounter) Unmount(ctx context.Context, name string) error {
+	target := m.Target(name)
+	err := unix.Unmount(target, 0)
+	switch {
+	case err == nil, errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+		// EINVAL: not a mount point; ENOENT: no such directory.
+	default:
+		return fmt.Errorf("unmount %s: %w", target, err)
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("unmount %s: remove mount point: %w", target, err)
+	}
+	return nil
+}
+
+// Mounted maps the name of every volume mounted under Root to its source.
+func (m *Mounter) Mounted() (map[string]string, error) {
+	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+		return filepath.Dir(i.Mountpoint) != m.Root, false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	names := make(map[string]string, len(mounts))
+	for _, i := range mounts {
+		names[filepath.Base(i.Mountpoint)] = i.Source
+	}
+	return names, nil
+}
+
+// IsMounted tells whether the volume is mounted at its target.
+func (m *Mounter) IsMounted(name string) (bool, error) {
+	ok, err := mountinfo.Mounted(m.Target(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return ok, err
+}

@@ -1,0 +1,178 @@
+package plugin
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/docker/go-units"
+
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/mount"
+)
+
+// The create options Docker passes with -o, by lower-cased key.
+const (
+	optSize        = "size"
+	optVolumeType  = "volumetype"
+	optIOPS        = "iops"
+	optAZ          = "availabilityzone"
+	optNewFSType   = "newfstype"
+	optFSType      = "fstype" // alias of newfstype
+	optOverwriteFS = "overwritefs"
+)
+
+// acceptedOptions is what an unknown key's error lists, as users spell them.
+var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs"}
+
+// createRequest is a parsed Create: the volume's properties, which of them
+// the user gave (a repeated Create is compared on those only), and whether
+// to format over an existing filesystem at the first mount.
+type createRequest struct {
+	opts      drivers.CreateOptions
+	given     map[string]bool
+	overwrite bool
+}
+
+// defaults are the properties of a volume created without options.
+type defaults struct {
+	size             string
+	fsType           string
+	volumeType       string
+	iops             int64
+	availabilityZone string
+}
+
+func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
+	opts, err := lowerKeys(raw)
+	if err != nil {
+		return createRequest{}, err
+	}
+	req := createRequest{given: map[string]bool{}}
+	size := def.size
+	req.opts = drivers.CreateOptions{FSType: def.fsType, Type: def.volumeType, IOPS: def.iops, AvailabilityZone: def.availabilityZone}
+	for k, v := range opts {
+		switch k {
+		case optSize:
+			size = v
+			req.given[optSize] = true
+		case optVolumeType:
+			req.opts.Type = v
+			req.given[optVolumeType] = true
+		case optIOPS:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return req, fmt.Errorf("invalid iops %q: give a whole number, 0 or more", v)
+			}
+			req.opts.IOPS = n
+			req.given[optIOPS] = true
+		case optAZ:
+			req.opts.AvailabilityZone = v
+			req.given[optAZ] = true
+		case optNewFSType, optFSType:
+			req.opts.FSType = strings.ToLower(v)
+			req.given[optNewFSType] = true
+		case optOverwriteFS:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return req, fmt.Errorf("invalid overwritefs %q: give true or false", v)
+			}
+			req.overwrite = b
+		default:
+			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(acceptedOptions, ", "))
+		}
+	}
+	if req.opts.Size, err = parseSize(size); err != nil {
+		return req, err
+	}
+	if err := mount.CheckSize(req.opts.FSType, req.opts.Size); err != nil {
+		return req, fmt.Errorf("invalid options: %w", err)
+	}
+	return req, nil
+}
+
+// lowerKeys folds the keys' case. The same key twice with different values
+// (Size=1, size=2) is ambiguous and refused.
+func lowerKeys(raw map[string]string) (map[string]string, error) {
+	opts := make(map[string]string, len(raw))
+	for k, v := range raw {
+		lk := strings.ToLower(strings.TrimSpace(k))
+		if lk == optFSType {
+			lk = optNewFSType
+		}
+		if prev, ok := opts[lk]; ok && prev != v {
+			return nil, fmt.Errorf("option %q is given twice with different values (%q and %q)", k, prev, v)
+		}
+		opts[lk] = v
+	}
+	return opts, nil
+}
+
+// parseSize reads a size as REX-Ray did, a bare number of GB (GiB), or with a
+// unit: 512MiB, 2G, 1.5GB (all binary multiples).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("invalid size %q: give a number of GB (16) or a size with a unit (512MiB, 2G)", s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > float64(math.MaxInt64/units.GiB) {
+			return 0, fmt.Errorf("invalid size %q: must be more than 0", s)
+		}
+		return int64(f * units.GiB), nil
+	}
+	n, err := units.RAMInBytes(s)
+	if err != nil {
+		return 0, bad
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: must be more than 0", s)
+	}
+	return n, nil
+}
+
+// conflicts lists how an existing volume differs from what a repeated
+// Create asks for, on the options the request gave.
+func (r createRequest) conflicts(v drivers.Volume) []string {
+	var diffs []string
+	add := func(key string, have, want any) {
+		if r.given[key] && have != want {
+			diffs = append(diffs, fmt.Sprintf("%s is %v, not %v", key, have, want))
+		}
+	}
+	add(optSize, size(v.Size), size(r.opts.Size))
+	add(optNewFSType, v.FSType, r.opts.FSType)
+	add(optVolumeType, v.Type, r.opts.Type)
+	add(optIOPS, v.IOPS, r.opts.IOPS)
+	add(optAZ, v.AvailabilityZone, r.opts.AvailabilityZone)
+	sort.Strings(diffs)
+	return diffs
+}
+
+// size prints a byte count the way users give it.
+type size int64
+
+func (s size) String() string { return units.BytesSize(float64(s)) }
+
+// CheckConfig refuses settings that would fail every Create or Mount, so
+// the plugin fails at start with the setting's name instead.
+func CheckConfig(cfg config.Config) error {
+	p := &Plugin{cfg: cfg}
+	d := p.defaults()
+	size, err := parseSize(d.size)
+	if err != nil {
+		return fmt.Errorf("%s_CREATE_DEFAULT_SIZE: %w", config.OpsPrefix, err)
+	}
+	if err := mount.CheckSize(d.fsType, size); err != nil {
+		return fmt.Errorf("default size and fs type (REXRAY_FSTYPE, %s_CREATE_DEFAULT_*): %w", config.OpsPrefix, err)
+	}
+	if !filepath.IsAbs(cfg.Ops.MountPath) {
+		return fmt.Errorf("%s_MOUNT_PATH=%q: must be an absolute path", config.OpsPrefix, cfg.Ops.MountPath)
+	}
+	if root := cfg.RootPath(); root != "" && (!filepath.IsAbs(root) || filepath.Clean(root) != root) {
+		return fmt.Errorf("volume root path %q (LINUX_VOLUME_ROOTPATH, %s_MOUNT_ROOTPATH): must be a clean absolute path such as /data", root, config.OpsPrefix)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"context"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// Restore brings the catalogue and the mount ledger in line with what the
+// store and the kernel really hold, then lets calls through. It runs after
+// the socket listens: dockerd waits only ~10 s for the socket.
+//
+// The ledger decides what should be mounted:
+//   - IDs recorded and the volume mounted: nothing to do.
+//   - IDs recorded, not mounted, device still attached: the plugin was
+//     restarted under running containers; mount again so counts go on.
+//   - IDs recorded, no device: the host rebooted; those containers are gone.
+//   - mounted or attached with no IDs: a crash between steps; release.
+func (p *Plugin) Restore(ctx context.Context) {
+	defer close(p.ready)
+	log := p.log.WithField("phase", "restore")
+
+	if id, err := p.drv.InstanceID(ctx); err == nil {
+		p.instance = id
+	} else {
+		log.Warnf("instance ID: %v", err)
+	}
+
+	vols, err := p.drv.List(ctx)
+	if err != nil {
+		// Serve from the persisted catalogue; Get must keep working.
+		log.Errorf("cannot list volumes, serving the saved catalogue: %v", err)
+		return
+	}
+	if err := p.st.ReplaceVolumes(vols); err != nil {
+		log.Errorf("save catalogue: %v", err)
+	}
+	byName := make(map[string]drivers.Volume, len(vols))
+	for _, v := range vols {
+		byName[v.Name] = v
+	}
+	counts, err := p.st.MountedVolumes()
+	if err != nil {
+		log.Errorf("read ledger: %v", err)
+		return
+	}
+	mounted, err := p.mnt.Mounted()
+	if err != nil {
+		log.Errorf("read mounts: %v", err)
+		return
+	}
+
+	for name := range counts {
+		p.restoreHeld(ctx, byName[name], name, mounted[name] != "")
+	}
+	for name := range mounted {
+		if counts[name] == 0 {
+			log.WithField("volume", name).Warn("mounted without any container: releasing")
+			p.releaseLogged(ctx, name)
+		}
+	}
+	for _, v := range vols {
+		if v.Device != "" && counts[v.Name] == 0 && mounted[v.Name] == "" {
+			log.WithField("volume", v.Name).Warnf("attached as %s without any container: detaching", v.Device)
+			p.releaseLogged(ctx, v.Name)
+		}
+	}
+}
+
+// restoreHeld handles a volume the ledger says containers hold.
+func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string, mounted bool) {
+	log := p.log.WithField("volume", name)
+	switch {
+	case mounted:
+		return
+	case v.Name == "":
+		log.Warn("ledger holds mounts of a volume that no longer exists: forgetting them")
+	case v.Device != "":
+		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, false); err != nil {
+			log.Errorf("mount again after restart: %v", err)
+		} else {
+			log.Info("mounted again after restart")
+		}
+		return
+	default:
+		log.Info("device gone (host restarted?): forgetting its mounts")
+	}
+	if err := p.st.ClearMounts(name); err != nil {
+		log.Errorf("forget mounts: %v", err)
+	}
+}
+
+func (p *Plugin) releaseLogged(ctx context.Context, name string) {
+	if err := p.release(ctx, name); err != nil {
+		p.log.WithField("volume", name).Errorf("release: %v", err)
+	}
+}
