@@ -50,7 +50,7 @@ fail() {
   echo "$1" >&2
   echo "--- tail of $2" >&2
   tail -n 30 "$2" >&2 || true
-  kill ${dockerd_pid:-} "$ctrd_pid" 2>/dev/null || true
+  kill "$ctrd_pid" ${dockerd_pid:+"$dockerd_pid"} 2>/dev/null || true
   exit 1
 }
 

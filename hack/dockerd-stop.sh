@@ -7,13 +7,19 @@ set -euo pipefail
 
 [[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
 dir=$(realpath -m "$1")
+# Refuse to unmount and delete a directory dockerd-start.sh did not make.
+if [[ -n $(ls -A "$dir" 2>/dev/null) && ! -e $dir/containerd/config.toml ]]; then
+  echo "$dir does not look like a dockerd-start.sh directory; refusing" >&2
+  exit 1
+fi
 gwbridge=dgw-$(printf %s "$dir" | md5sum | cut -c1-8) # as in dockerd-start.sh
+
+# Command line of PID, NULs as spaces ("" if gone).
+cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 
 # True if PID is alive and its command line mentions DIR (guards against a
 # stale pidfile whose PID now belongs to something else).
-ours() {
-  [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$dir/"
-}
+ours() { [[ $(cmdline "$1") == *"$dir/"* ]]; }
 
 # SIGTERM, wait up to $2 seconds, then SIGKILL.
 stop_pid() {
@@ -78,8 +84,8 @@ pidfile_stop "$dir/containerd.pid" 15
 # Shims daemonize (parent becomes init); they carry our containerd socket in
 # their command line.
 for p in /proc/[0-9]*; do
-  tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "-address $dir/containerd/containerd.sock " &&
-    stop_pid "${p#/proc/}" 5
+  pid=${p#/proc/}
+  [[ $(cmdline "$pid") == *"-address $dir/containerd/containerd.sock "* ]] && stop_pid "$pid" 5
 done
 
 # Managed plugins keep their sockets in the hard-coded /run/docker/plugins/<id>

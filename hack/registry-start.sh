@@ -10,8 +10,7 @@
 set -euo pipefail
 
 [[ $# -ge 1 && $# -le 2 ]] || { echo "usage: $0 DIR [PORT]" >&2; exit 2; }
-mkdir -p "$1"
-dir=$(realpath "$1")
+dir=$(realpath -m "$1")
 port=${2:-${REGISTRY_PORT:-5000}}
 certs=/etc/docker/certs.d/localhost:$port
 
@@ -25,6 +24,7 @@ if [[ -n $(ss -Hltn "sport = :$port") ]]; then
   exit 1
 fi
 
+mkdir -p "$dir/data"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
   -keyout "$dir/registry.key" -out "$dir/registry.crt" 2>/dev/null
@@ -32,7 +32,6 @@ mkdir -p "$certs"
 cp "$dir/registry.crt" "$certs/ca.crt"
 echo "$port" >"$dir/port" # lets registry-stop.sh find $certs without PORT
 
-mkdir -p "$dir/data"
 cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
