@@ -1,0 +1,118 @@
+package loopback
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+const mib = 1 << 20
+
+// newDriver gives a driver over a fresh store; it detaches whatever a
+// failing test left attached.
+func newDriver(t *testing.T) *Driver {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("loop devices need root")
+	}
+	d, err := New(Config{VolumePath: t.TempDir(), DirectIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vols, _ := d.List(context.Background())
+		for _, v := range vols {
+			if v.Device != "" {
+				t.Errorf("%s left attached as %s", v.Name, v.Device)
+				detachLoop(v.Device)
+			}
+		}
+	})
+	return d
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	v, err := d.Create(ctx, "v1", drivers.CreateOptions{Size: 64 * mib, FSType: "ext4", IOPS: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(d.imagePath("v1"))
+	if err != nil || st.Size() != 64*mib {
+		t.Fatalf("image: %v, %v; want %d bytes", st, err, 64*mib)
+	}
+	if _, err := d.Create(ctx, "v1", drivers.CreateOptions{Size: mib}); !errors.Is(err, drivers.ErrExists) {
+		t.Errorf("second Create = %v, want ErrExists", err)
+	}
+
+	got, err := d.Inspect(ctx, "v1")
+	if err != nil || got.IOPS != 7 || got.FSType != "ext4" || !got.CreatedAt.Equal(v.CreatedAt) || got.Device != "" {
+		t.Fatalf("Inspect = %+v, %v", got, err)
+	}
+
+	dev, err := d.Attach(ctx, "v1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := d.Attach(ctx, "v1", false)
+	if err != nil || again != dev {
+		t.Errorf("second Attach = %s, %v; want the same %s", again, err, dev)
+	}
+	if err := d.Remove(ctx, "v1"); err == nil {
+		t.Error("Remove of an attached volume succeeded")
+	}
+	vols, err := d.List(ctx)
+	if err != nil || len(vols) != 1 || vols[0].Device != dev {
+		t.Fatalf("List = %+v, %v; want v1 on %s", vols, err, dev)
+	}
+	if err := d.Detach(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Detach(ctx, "v1"); err != nil {
+		t.Errorf("second Detach = %v, want nil", err)
+	}
+	if err := d.Remove(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Inspect(ctx, "v1"); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("Inspect after Remove = %v, want ErrNotFound", err)
+	}
+	if left, _ := os.ReadDir(d.dir); len(left) != 0 {
+		t.Errorf("store not empty after Remove: %v", left)
+	}
+}
+
+// An image without metadata is what a crash inside Create leaves: it is not
+// listed, and the next Create of the name reclaims it.
+func TestCrashedCreateIsReclaimed(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	if err := os.WriteFile(d.imagePath("half"), []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if vols, _ := d.List(ctx); len(vols) != 0 {
+		t.Fatalf("half-created volume listed: %v", vols)
+	}
+	if _, err := d.Create(ctx, "half", drivers.CreateOptions{Size: 8 * mib}); err != nil {
+		t.Fatalf("Create over a leftover image: %v", err)
+	}
+	if st, _ := os.Stat(d.imagePath("half")); st.Size() != 8*mib {
+		t.Errorf("reclaimed image is %d bytes", st.Size())
+	}
+}
+
+func TestRefusesBadNames(t *testing.T) {
+	d := newDriver(t)
+	for _, n := range []string{"../escape", "a/b", ""} {
+		if _, err := d.Create(context.Background(), n, drivers.CreateOptions{Size: mib}); err == nil {
+			t.Errorf("Create(%q) succeeded", n)
+		}
+	}
+	if left, _ := os.ReadDir(d.dir); len(left) != 0 {
+		t.Errorf("files made for bad names: %v", left)
+	}
+}

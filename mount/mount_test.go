@@ -1,0 +1,111 @@
+package mount
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback"
+)
+
+// device attaches a fresh sparse image as a loop device for the test.
+func device(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("mounting needs root")
+	}
+	ctx := context.Background()
+	d, err := loopback.New(loopback.Config{VolumePath: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Create(ctx, "t", drivers.CreateOptions{Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := d.Attach(ctx, "t", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Detach(ctx, "t") })
+	return dev
+}
+
+func TestMountFormatsOnceAndKeepsData(t *testing.T) {
+	for _, fs := range []string{"ext4", "xfs"} {
+		t.Run(fs, func(t *testing.T) {
+			ctx := context.Background()
+			dev := device(t, 300*mib)
+			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+			t.Cleanup(func() { m.Unmount(ctx, "v") })
+
+			path, err := m.Mount(ctx, dev, "v", fs, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path != filepath.Join(m.Root, "v", "data") {
+				t.Errorf("path %s", path)
+			}
+			st, err := os.Stat(path)
+			if err != nil || st.Mode().Perm() != 0o700 {
+				t.Fatalf("data dir: %v, %v; want mode 0700", st, err)
+			}
+			if got, _ := Probe(ctx, dev); got != fs {
+				t.Errorf("Probe = %q, want %s", got, fs)
+			}
+			if again, err := m.Mount(ctx, dev, "v", fs, false); err != nil || again != path {
+				t.Errorf("second Mount = %s, %v", again, err)
+			}
+			os.WriteFile(filepath.Join(path, "f"), []byte("kept"), 0o600)
+
+			if err := m.Unmount(ctx, "v"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := m.IsMounted("v"); ok {
+				t.Fatal("still mounted after Unmount")
+			}
+			if _, err := m.Mount(ctx, dev, "v", fs, false); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "kept" {
+				t.Errorf("after remount read %q, %v: data lost", b, err)
+			}
+			m.Unmount(ctx, "v")
+
+			// overwrite formats even over a filesystem.
+			if _, err := m.Mount(ctx, dev, "v", fs, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(path, "f")); !os.IsNotExist(err) {
+				t.Errorf("overwrite kept the old file: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnmountNotMounted(t *testing.T) {
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data"}
+	if err := m.Unmount(context.Background(), "nothing"); err != nil {
+		t.Errorf("Unmount of a volume never mounted = %v", err)
+	}
+}
+
+func TestProbeEmptyAndFormatErrors(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 16*mib)
+	if got, err := Probe(ctx, dev); got != "" || err != nil {
+		t.Errorf("Probe of a blank device = %q, %v", got, err)
+	}
+	if err := Format(ctx, dev, "btrfs-ish"); err == nil {
+		t.Error("Format with an unknown type succeeded")
+	}
+	// mkfs.xfs refuses 16 MiB; the error must carry what it said.
+	err := Format(ctx, dev, "xfs")
+	if err == nil {
+		t.Fatal("xfs on 16 MiB succeeded")
+	}
+	if msg := err.Error(); len(msg) < len("format : mkfs.xfs: exit status 1")+len(dev)+5 {
+		t.Errorf("error %q does not carry mkfs's explanation", msg)
+	}
+}

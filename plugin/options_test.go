@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+const gib = 1 << 30
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{
+		"1":      gib,
+		"16":     16 * gib,
+		"1.5":    gib + gib/2,
+		"512MiB": 512 << 20,
+		"512m":   512 << 20,
+		"2G":     2 * gib,
+		"2GiB":   2 * gib,
+		" 3 ":    3 * gib,
+	}
+	for in, want := range good {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "abc", "1e400", "NaN", "Inf", "0MiB", "-5G", "12XB"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+var testDefaults = defaults{size: "16", fsType: "ext4"}
+
+func TestParseCreate(t *testing.T) {
+	req, err := parseCreate(map[string]string{
+		"Size": "1", "VolumeType": "gold", "IOPS": "100", "AvailabilityZone": "z1", "fsType": "XFS", "OverwriteFS": "true",
+	}, testDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := drivers.CreateOptions{Size: gib, FSType: "xfs", Type: "gold", IOPS: 100, AvailabilityZone: "z1"}
+	if req.opts != want || !req.overwrite {
+		t.Errorf("parseCreate = %+v overwrite=%v, want %+v overwrite=true", req.opts, req.overwrite, want)
+	}
+
+	req, err = parseCreate(nil, testDefaults)
+	if err != nil || req.opts.Size != 16*gib || req.opts.FSType != "ext4" {
+		t.Errorf("defaults: %+v, %v", req.opts, err)
+	}
+}
+
+func TestParseCreateErrors(t *testing.T) {
+	cases := []struct {
+		opts map[string]string
+		want string
+	}{
+		{map[string]string{"color": "red"}, "accepted options are size, volumeType"},
+		{map[string]string{"size": "0"}, "invalid size"},
+		{map[string]string{"size": "abc"}, "invalid size"},
+		{map[string]string{"newfstype": "foo"}, `unknown filesystem type "foo": accepted are ext3, ext4, xfs`},
+		{map[string]string{"newfstype": "-O ^has_journal"}, "unknown filesystem type"},
+		{map[string]string{"size": "1MiB"}, "too small for ext4"},
+		{map[string]string{"size": "100MiB", "newfstype": "xfs"}, "too small for xfs: at least 300MiB"},
+		{map[string]string{"iops": "-3"}, "invalid iops"},
+		{map[string]string{"overwritefs": "maybe"}, "invalid overwritefs"},
+		{map[string]string{"size": "1", "SIZE": "2"}, "given twice"},
+		{map[string]string{"fstype": "ext4", "newfstype": "xfs"}, "given twice"},
+	}
+	for _, tc := range cases {
+		_, err := parseCreate(tc.opts, testDefaults)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseCreate(%v) = %v, want an error containing %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+func TestConflicts(t *testing.T) {
+	existing := drivers.Volume{Name: "v", Size: gib, FSType: "ext4"}
+	same, _ := parseCreate(map[string]string{"size": "1"}, testDefaults)
+	if d := same.conflicts(existing); len(d) != 0 {
+		t.Errorf("same size: conflicts %v", d)
+	}
+	// Options not given are not compared: the defaults may have changed.
+	none, _ := parseCreate(nil, testDefaults)
+	if d := none.conflicts(existing); len(d) != 0 {
+		t.Errorf("no options: conflicts %v", d)
+	}
+	other, _ := parseCreate(map[string]string{"size": "2", "fstype": "xfs"}, testDefaults)
+	d := other.conflicts(existing)
+	if len(d) != 2 || !strings.Contains(strings.Join(d, ";"), "size is 1GiB, not 2GiB") {
+		t.Errorf("different size and fs: conflicts %v", d)
+	}
+}
