@@ -29,12 +29,13 @@ func TestPlugin(t *testing.T) {
 	t.Run("NothingLeftBehind", testNothingLeft)
 }
 
-// testInstall: push/install from the registry, then `docker plugin set` an
-// env and the store source, as the README tells users.
+// testInstall: install from the registry, then `docker plugin set` an env
+// and the store source, as the README tells users. --disable: enabled with
+// the default sources it would share /var/lib/rexray/state with any rexray
+// already on this host, and refuse to start.
 func testInstall(t *testing.T) {
 	ref := suite.registry + "/rexray/loopback:test"
-	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--alias", plugin, ref)
-	mustDocker(t, "plugin", "disable", plugin)
+	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--disable", "--alias", plugin, ref)
 	mustDocker(t, "plugin", "set", plugin,
 		"store.source="+suite.store, "state.source="+suite.state, "REXRAY_LOGLEVEL=info")
 	mustDocker(t, "plugin", "enable", plugin)
