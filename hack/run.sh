@@ -24,7 +24,7 @@ hack/import-busybox.sh busybox:latest
 
 vol=rexray-demo
 docker volume create -d "$plugin" -o size=1 "$vol" >/dev/null
-docker run --rm -v "$vol:/data" busybox sh -c 'date >> /data/hello && cat /data/hello && df -h /data'
+docker run --rm --network none -v "$vol:/data" busybox sh -c 'date >> /data/hello && cat /data/hello && df -h /data'
 docker volume inspect "$vol"
 docker volume ls
 echo "run: $plugin is enabled; try: docker volume create -d rexray/loopback -o size=2 myvol"

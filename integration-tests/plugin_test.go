@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"archive/tar"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +28,9 @@ func TestPlugin(t *testing.T) {
 	t.Run("BadInputLeavesNothing", testBadInput)
 	t.Run("XFSAndOverwriteFS", testXFS)
 	t.Run("SwarmService", testSwarm)
+	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("NothingLeftBehind", testNothingLeft)
+	t.Run("DockerfileBuildsWithoutPull", testDockerfile)
 }
 
 // testInstall: install from the registry, then `docker plugin set` an env
@@ -68,6 +72,11 @@ func testCreateWriteRead(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil {
 		t.Errorf("CreatedAt %q is not RFC 3339: %v", v.CreatedAt, err)
+	}
+	// At a path the image lacks: Docker copies an image folder's mode onto
+	// the volume (and the test image has /data).
+	if mode := mustDocker(t, "run", "--rm", "-v", "v1:/vol", "busybox", "stat", "-c", "%a", "/vol"); mode != "700" {
+		t.Errorf("data directory mode %s, want 700 (LINUX_VOLUME_FILEMODE)", mode)
 	}
 	list, err := suite.cli.VolumeList(c, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", plugin))})
 	if err != nil {
@@ -284,6 +293,49 @@ func testNothingLeft(t *testing.T) {
 			if strings.Contains(mp, "propagated-mount/") {
 				t.Errorf("volume mount left: %s", mp)
 			}
+		}
+	}
+}
+
+// testLedgerInUse: a second plugin given the first one's state folder must
+// refuse to start, and say why, rather than hang or share the ledger.
+func testLedgerInUse(t *testing.T) {
+	const second = "rexray/second:latest"
+	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--disable", "--alias", second, suite.registry+"/rexray/loopback:test")
+	defer suite.docker("plugin", "rm", "-f", second)
+	mustDocker(t, "plugin", "set", second, "store.source="+suite.store, "state.source="+suite.state)
+	if _, err := suite.docker("plugin", "enable", second); err == nil {
+		t.Fatal("a second plugin on a ledger in use was enabled")
+	}
+	log, err := os.ReadFile(filepath.Join(suite.dir, "d", "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "is in use by another rexray process") {
+		t.Error("the plugin's log (in dockerd's) does not say the ledger is in use")
+	}
+	if out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}}", plugin); out != "true" {
+		t.Errorf("the first plugin: enabled=%s", out)
+	}
+}
+
+// testDockerfile: the Dockerfile wraps the assembled rootfs and pulls nothing.
+func testDockerfile(t *testing.T) {
+	mustDocker(t, "build", "-q", "-t", "rexray-rootfs:test", suite.repo)
+	id := mustDocker(t, "create", "rexray-rootfs:test")
+	defer suite.docker("rm", id)
+	files := map[string]bool{}
+	tr := tar.NewReader(strings.NewReader(mustDocker(t, "export", id)))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		files[h.Name] = true
+	}
+	for _, f := range []string{"usr/bin/rexray", "sbin/mkfs.ext4", "sbin/mkfs.xfs", "sbin/blkid", "etc/mke2fs.conf"} {
+		if !files[f] {
+			t.Errorf("image lacks %s", f)
 		}
 	}
 }
