@@ -29,8 +29,8 @@ func (m *Mounter) Path(name string) string { return filepath.Join(m.Target(name)
 // Mounting a mounted volume only ensures the data directory.
 func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwrite bool) (string, error) {
 	target := m.Target(name)
-	mounted, err := mountinfo.Mounted(target)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	mounted, err := m.IsMounted(name)
+	if err != nil {
 		return "", fmt.Errorf("mount %s: %w", name, err)
 	}
 	if !mounted {

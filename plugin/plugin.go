@@ -229,6 +229,9 @@ func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 		return nil, err
 	}
 	if _, _, err := p.st.AddMount(r.Name, r.ID); err != nil {
+		if ids, lerr := p.st.Mounts(r.Name); lerr == nil && len(ids) == 0 {
+			p.releaseLogged(ctx, r.Name) // mounted for nobody
+		}
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
 	}
 	return &volume.MountResponse{Mountpoint: path}, nil
@@ -253,24 +256,32 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
 	}
-	overwrite, err := p.st.Overwrite(v.Name)
-	if err == nil {
-		var path string
-		path, err = p.mnt.Mount(ctx, dev, v.Name, v.FSType, overwrite)
-		if err == nil {
-			if overwrite {
-				err = p.st.SetOverwrite(v.Name, false)
-			}
-			if err == nil {
-				return path, nil
-			}
-			p.mnt.Unmount(ctx, v.Name)
+	path, err := p.mountDevice(ctx, v, dev)
+	if err != nil {
+		if derr := p.drv.Detach(ctx, v.Name); derr != nil {
+			p.log.WithField("volume", v.Name).Errorf("after a failed mount: %v", derr)
 		}
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
 	}
-	if derr := p.drv.Detach(ctx, v.Name); derr != nil {
-		p.log.WithField("volume", v.Name).Errorf("after a failed mount: %v", derr)
+	return path, nil
+}
+
+// mountDevice formats (when needed) and mounts an attached volume.
+func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
+	overwrite, err := p.st.Overwrite(v.Name)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, overwrite)
+	if err != nil || !overwrite {
+		return path, err
+	}
+	// overwritefs applies to the first mount only: later mounts keep data.
+	if err := p.st.SetOverwrite(v.Name, false); err != nil {
+		p.mnt.Unmount(ctx, v.Name)
+		return "", err
+	}
+	return path, nil
 }
 
 // Unmount implements volume.Driver. The last mount ID out unmounts and
