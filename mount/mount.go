@@ -29,20 +29,21 @@ func (m *Mounter) Path(name string) string { return filepath.Join(m.Target(name)
 // Mounting a mounted volume only ensures the data directory.
 func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwrite bool) (string, error) {
 	target := m.Target(name)
+	// Errors name the device and target; the caller names the volume.
 	mounted, err := m.IsMounted(name)
 	if err != nil {
-		return "", fmt.Errorf("mount %s: %w", name, err)
+		return "", err
 	}
 	if !mounted {
 		if err := m.mount(ctx, device, target, fsType, overwrite); err != nil {
-			return "", fmt.Errorf("mount %s: %w", name, err)
+			return "", err
 		}
 	}
 	if err := m.ensureDataDir(name); err != nil {
 		if !mounted {
 			unix.Unmount(target, 0)
 		}
-		return "", fmt.Errorf("mount %s: %w", name, err)
+		return "", err
 	}
 	return m.Path(name), nil
 }
@@ -79,7 +80,7 @@ func (m *Mounter) ensureDataDir(name string) error {
 		return nil // keep the mode a user may have changed
 	}
 	if err := os.MkdirAll(dir, m.DataMode); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+		return fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	// MkdirAll is subject to the umask; the configured mode is not.
 	if err := os.Chmod(dir, m.DataMode); err != nil {
