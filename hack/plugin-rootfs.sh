@@ -9,7 +9,7 @@ bin=$1 root=$2
 tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid)
 
 rm -rf "$root"
-mkdir -p "$root"/{usr/bin,sbin,etc,tmp,dev,proc,sys,run/docker/plugins,mnt/store,mnt/state,var/lib/rexray/volumes}
+mkdir -p "$root"/{usr/bin,sbin,etc,tmp,dev,proc,sys,run/docker/plugins} "$root"/var/lib/rexray/{loopback,state,volumes}
 chmod 1777 "$root/tmp"
 install -m 0755 "$bin" "$root/usr/bin/rexray"
 

@@ -18,3 +18,7 @@ command -v go >/dev/null || { echo "setup: Go 1.26 is needed at /usr/local/go" >
 cd "$(dirname "$0")/.."
 go mod download
 
+
+# The plugin's default mount sources; dockerd refuses to enable a plugin
+# whose bind source is missing.
+mkdir -p /var/lib/rexray/loopback /var/lib/rexray/state

@@ -182,7 +182,7 @@ func mustDocker(t *testing.T, args ...string) string {
 
 // volumesDir is the host folder of the test store's volumes.
 func (e *env) volumesDir() string {
-	return filepath.Join(e.store, "rexray", "loopback", "volumes")
+	return filepath.Join(e.store, "volumes")
 }
 
 // image is the host path of a volume's image file.

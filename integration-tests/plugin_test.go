@@ -29,6 +29,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("XFSAndOverwriteFS", testXFS)
 	t.Run("SwarmService", testSwarm)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
+	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
 	t.Run("NothingLeftBehind", testNothingLeft)
 	t.Run("DockerfileBuildsWithoutPull", testDockerfile)
 }
@@ -297,13 +298,20 @@ func testNothingLeft(t *testing.T) {
 	}
 }
 
+// installAlso installs the plugin a second time, disabled, under alias,
+// with the given mount sources, and removes it when the test ends.
+func installAlso(t *testing.T, alias, store, state string) {
+	t.Helper()
+	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--disable", "--alias", alias, suite.registry+"/rexray/loopback:test")
+	t.Cleanup(func() { suite.docker("plugin", "rm", "-f", alias) })
+	mustDocker(t, "plugin", "set", alias, "store.source="+store, "state.source="+state)
+}
+
 // testLedgerInUse: a second plugin given the first one's state folder must
 // refuse to start, and say why, rather than hang or share the ledger.
 func testLedgerInUse(t *testing.T) {
 	const second = "rexray/second:latest"
-	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--disable", "--alias", second, suite.registry+"/rexray/loopback:test")
-	defer suite.docker("plugin", "rm", "-f", second)
-	mustDocker(t, "plugin", "set", second, "store.source="+suite.store, "state.source="+suite.state)
+	installAlso(t, second, suite.store, suite.state)
 	if _, err := suite.docker("plugin", "enable", second); err == nil {
 		t.Fatal("a second plugin on a ledger in use was enabled")
 	}
@@ -317,6 +325,25 @@ func testLedgerInUse(t *testing.T) {
 	if out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}}", plugin); out != "true" {
 		t.Errorf("the first plugin: enabled=%s", out)
 	}
+}
+
+// testMissingSources: dockerd refuses a plugin whose mount sources do not
+// exist, which is why the README's install command makes them first.
+func testMissingSources(t *testing.T) {
+	const fresh = "rexray/fresh:latest"
+	store, state := filepath.Join(suite.dir, "fresh", "store"), filepath.Join(suite.dir, "fresh", "state")
+	installAlso(t, fresh, store, state)
+	_, err := suite.docker("plugin", "enable", fresh)
+	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Fatalf("enable with missing sources: %v; want dockerd's stat error", err)
+	}
+	for _, d := range []string{store, state} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustDocker(t, "plugin", "enable", fresh)
+	mustDocker(t, "plugin", "disable", fresh)
 }
 
 // testDockerfile: the Dockerfile wraps the assembled rootfs and pulls nothing.
