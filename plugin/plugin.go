@@ -351,14 +351,16 @@ func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 	return &volume.GetResponse{Volume: p.dockerVolume(v, len(ids) > 0)}, nil
 }
 
-// List implements volume.Driver from the catalogue.
+// List implements volume.Driver from the catalogue. As the protocol
+// defines it, List carries names and mount points: dockerd asks Get for
+// the rest, so the records are not decoded here.
 func (p *Plugin) List() (*volume.ListResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if err := p.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	vols, err := p.st.Volumes()
+	names, err := p.st.VolumeNames()
 	if err != nil {
 		return nil, err
 	}
@@ -366,9 +368,12 @@ func (p *Plugin) List() (*volume.ListResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, 0, len(vols))}
-	for _, v := range vols {
-		resp.Volumes = append(resp.Volumes, p.dockerVolume(v, counts[v.Name] > 0))
+	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, len(names))}
+	for i, name := range names {
+		resp.Volumes[i] = &volume.Volume{Name: name}
+		if counts[name] > 0 {
+			resp.Volumes[i].Mountpoint = p.mnt.Path(name)
+		}
 	}
 	return resp, nil
 }

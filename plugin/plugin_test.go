@@ -23,7 +23,7 @@ import (
 // loop devices, mkfs and mounts. restart builds a new plugin over the same
 // folders, as Docker does when it restarts the plugin.
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	cfg config.Config
 	drv *loopback.Driver
@@ -32,7 +32,7 @@ type rig struct {
 	mnt *mount.Mounter
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the plugin tests need root: loop devices and mounts")
@@ -78,7 +78,7 @@ func (r *rig) cleanup() {
 	r.st.Close()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))

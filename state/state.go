@@ -190,6 +190,21 @@ func (s *Store) Volumes() ([]drivers.Volume, error) {
 	return vols, err
 }
 
+// VolumeNames returns the catalogue's names, sorted, without decoding the
+// records: what List needs, at any catalogue size.
+func (s *Store) VolumeNames() ([]string, error) {
+	var names []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketVolumes)
+		names = make([]string, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, _ []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	})
+	return names, err
+}
+
 // ReplaceVolumes makes the catalogue exactly vols.
 func (s *Store) ReplaceVolumes(vols []drivers.Volume) error {
 	return s.db.Update(func(tx *bolt.Tx) error {

@@ -1,0 +1,102 @@
+// Command bench measures rexray at the plugin socket, through a real
+// dockerd, under concurrency and on the data path, each figure next to a
+// baseline measured in the same run. It prints a table and writes JSON.
+//
+//	go run ./bench -binary bin/rexray -out bench.json
+//
+// It needs root, build/plugin (make plugin) and the tools make setup installs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+func main() {
+	binary := flag.String("binary", "bin/rexray", "rexray binary, run in host mode")
+	out := flag.String("out", "bench.json", "JSON report")
+	runs := flag.Int("runs", 5, "repetitions of each timed step")
+	only := flag.String("sections", "1,2,3,4,5,6", "sections to run")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := benchmark(ctx, *binary, *out, *runs, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func benchmark(ctx context.Context, binary, out string, runs int, only string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root: loop devices, mounts, dockerd")
+	}
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("/tmp", "rxbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	commit, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
+	b := &bench{ctx: ctx, repo: repo, binary: binary, dir: dir, runs: runs,
+		rep: &report{Commit: strings.TrimSpace(string(commit)), Machine: machine(), Started: time.Now().UTC()}}
+
+	sections := []struct {
+		id  string
+		run func() error
+	}{
+		{"1", func() error { return b.withPlugin(func(p *pluginProc) error { return b.socketOps(p, "") }) }},
+		{"2", b.scale},
+		{"3", b.dockerOps},
+		{"4", b.concurrency},
+		{"5", b.dataPath},
+		{"6", b.peer},
+	}
+	for _, s := range sections {
+		if !strings.Contains(only, s.id) {
+			continue
+		}
+		start := time.Now()
+		if err := s.run(); err != nil {
+			return fmt.Errorf("section %s: %w", s.id, err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: section %s done in %s\n", s.id, time.Since(start).Round(time.Millisecond))
+	}
+	b.rep.table(os.Stdout)
+	return b.rep.writeJSON(out)
+}
+
+func (b *bench) withPlugin(f func(*pluginProc) error) error {
+	p, err := startPlugin(b.ctx, b.binary, b.scratch("socket"))
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	return f(p)
+}
+
+// peer is section 6: section 1 against another volume plugin's socket
+// (PEER_SOCKET, a plugin in host mode), in the same run.
+func (b *bench) peer() error {
+	sock := os.Getenv("PEER_SOCKET")
+	if sock == "" {
+		fmt.Fprintln(os.Stderr, "bench: section 6 not run: PEER_SOCKET is not set")
+		return nil
+	}
+	p := &pluginProc{sock: sock}
+	p.cli = socketClient(sock)
+	return b.socketOps(p, " peer")
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// pluginProc is rexray run in host mode over folders of the benchmark's own.
+type pluginProc struct {
+	dir  string
+	sock string
+	cmd  *exec.Cmd
+	cli  *http.Client
+}
+
+func startPlugin(ctx context.Context, binary, dir string, env ...string) (*pluginProc, error) {
+	p := &pluginProc{dir: dir, sock: filepath.Join(dir, "rexray.sock")}
+	p.cmd = exec.Command(binary, "serve")
+	p.cmd.Env = append(os.Environ(),
+		"REXRAY_HOST=unix://"+p.sock,
+		"REXRAY_STATEDIR="+filepath.Join(dir, "state"),
+		"LOOPBACK_VOLUMEPATH="+filepath.Join(dir, "store"),
+		"LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="+filepath.Join(dir, "mnt"),
+		"REXRAY_LOGLEVEL=error",
+	)
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.cli = socketClient(p.sock)
+	// Ready once List answers: restore has run.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := p.call(ctx, "List", nil); err == nil {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("plugin did not answer on %s", p.sock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *pluginProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+}
+
+// rss is the plugin's resident set in MB.
+func (p *pluginProc) rss() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+// call posts one Docker volume API request and decodes the answer.
+func (p *pluginProc) call(ctx context.Context, method string, req any) (map[string]any, error) {
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, "POST", "http://plugin/VolumeDriver."+method, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.cli.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	if e, _ := out["Err"].(string); e != "" {
+		return nil, fmt.Errorf("%s: %s", method, e)
+	}
+	return out, nil
+}
+
+// timed runs one call and returns its duration.
+func (p *pluginProc) timed(ctx context.Context, method string, req any) (time.Duration, error) {
+	start := time.Now()
+	_, err := p.call(ctx, method, req)
+	return time.Since(start), err
+}
+
+type vreq struct {
+	Name string
+	ID   string            `json:",omitempty"`
+	Opts map[string]string `json:",omitempty"`
+}
+
+func socketClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+}
