@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rexray/rexray/drivers"
@@ -107,5 +108,39 @@ func TestProbeEmptyAndFormatErrors(t *testing.T) {
 	}
 	if msg := err.Error(); len(msg) < len("format : mkfs.xfs: exit status 1")+len(dev)+5 {
 		t.Errorf("error %q does not carry mkfs's explanation", msg)
+	}
+}
+
+// A signature this package does not make (here swap) is found by blkid and
+// never formatted over without overwrite.
+func TestProbeFallsBackToBlkid(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 16*mib)
+	if _, err := run(ctx, "mkswap", dev); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Probe(ctx, dev); got != "swap" || err != nil {
+		t.Fatalf("Probe = %q, %v; want swap", got, err)
+	}
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data"}
+	if _, err := m.Mount(ctx, dev, "v", "ext4", false); err == nil {
+		m.Unmount(ctx, "v")
+		t.Fatal("mounted a swap device as a volume")
+	}
+	if got, _ := Probe(ctx, dev); got != "swap" {
+		t.Errorf("after a refused mount the device holds %q, want swap untouched", got)
+	}
+}
+
+func TestExt3MountsThroughExt4(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 32*mib)
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+	if _, err := m.Mount(ctx, dev, "v", "ext3", false); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount(ctx, "v")
+	if out, _ := run(ctx, "blkid", "-p", "-s", "TYPE", "-o", "value", dev); strings.TrimSpace(out) != "ext3" {
+		t.Errorf("blkid says %q, want ext3", out)
 	}
 }
