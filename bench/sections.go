@@ -12,6 +12,7 @@ import (
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/mount"
 )
 
 const gib = 1 << 30
@@ -112,7 +113,6 @@ func (b *bench) kernelChain(fs string, i int) ([3]float64, error) {
 	if err := os.Truncate(img, gib); err != nil {
 		return out, err
 	}
-	mkfs := map[string][]string{"ext4": {"mkfs.ext4", "-F", "-q", "-E", "nodiscard"}, "xfs": {"mkfs.xfs", "-f", "-q", "-K"}}[fs]
 	attachMount := func(format bool) (string, time.Duration, error) {
 		start := time.Now()
 		dev, err := run(b.ctx, "losetup", "--find", "--show", "--direct-io=on", img)
@@ -120,7 +120,13 @@ func (b *bench) kernelChain(fs string, i int) ([3]float64, error) {
 			return "", 0, err
 		}
 		if format {
-			if _, err := run(b.ctx, mkfs[0], append(mkfs[1:], dev)...); err != nil {
+			// The very command the plugin runs, so the pair differs only
+			// by what the plugin adds.
+			mkfs, err := mount.MkfsCommand(fs, dev)
+			if err == nil {
+				_, err = run(b.ctx, mkfs[0], mkfs[1:]...)
+			}
+			if err != nil {
 				return dev, 0, err
 			}
 		}
