@@ -6,7 +6,7 @@ PLUGIN  ?= rexray/loopback:latest
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build plugin unit integration-test test setup run clean
+.PHONY: build plugin unit integration-test test setup run bench clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
@@ -36,6 +36,13 @@ setup:
 
 run: setup build
 	hack/run.sh $(PLUGIN)
+
+# The benchmark: a table on stdout, the figures in $(BENCH_OUT). Needs root;
+# a few minutes on 2 cores. PEER_SOCKET=/path/to/other.sock adds section 6.
+BENCH_RUNS ?= 5
+BENCH_OUT  ?= build/bench.json
+bench: setup plugin
+	go run ./bench -binary bin/rexray -runs $(BENCH_RUNS) -out $(BENCH_OUT)
 
 clean:
 	rm -rf bin build

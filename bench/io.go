@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -67,6 +68,13 @@ func seqIO(path string, size int64) (write, read float64, err error) {
 	buf := make([]byte, 1<<20)
 	for i := range buf {
 		buf[i] = byte(i * 7)
+	}
+	// Start each write from a quiet machine: the last run's file gone and
+	// its dirty pages written, so runs do not pay for each other.
+	os.Remove(path)
+	syscall.Sync()
+	if err := dropCaches(); err != nil {
+		return 0, 0, err
 	}
 	f, err := os.Create(path)
 	if err != nil {

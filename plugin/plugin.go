@@ -60,10 +60,12 @@ func New(cfg config.Config, drv drivers.Driver, mnt Mounter, st *state.Store, lo
 var _ volume.Driver = (*Plugin)(nil)
 
 // begin waits for start-up to finish and takes the volume's lock.
-func (p *Plugin) begin(name string) (context.Context, func(), error) {
+// The returned done releases the lock and logs the call at debug level.
+func (p *Plugin) begin(op, name string) (context.Context, func(), error) {
 	if err := drivers.ValidateName(name); err != nil {
 		return nil, nil, err
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := p.waitReady(ctx); err != nil {
 		cancel()
@@ -74,7 +76,11 @@ func (p *Plugin) begin(name string) (context.Context, func(), error) {
 		cancel()
 		return nil, nil, err
 	}
-	return ctx, func() { unlock(); cancel() }, nil
+	return ctx, func() {
+		unlock()
+		cancel()
+		p.log.WithField("volume", name).Debugf("%s took %s", op, time.Since(start))
+	}, nil
 }
 
 func (p *Plugin) waitReady(ctx context.Context) error {
@@ -113,7 +119,7 @@ func (p *Plugin) Create(r *volume.CreateRequest) error {
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
-	ctx, done, err := p.begin(r.Name)
+	ctx, done, err := p.begin("create", r.Name)
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
@@ -164,7 +170,7 @@ func (p *Plugin) defaults() defaults {
 
 // Remove implements volume.Driver.
 func (p *Plugin) Remove(r *volume.RemoveRequest) error {
-	ctx, done, err := p.begin(r.Name)
+	ctx, done, err := p.begin("remove", r.Name)
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", r.Name, err)
 	}
@@ -208,7 +214,7 @@ func (p *Plugin) Remove(r *volume.RemoveRequest) error {
 // Mount implements volume.Driver. The first mount ID attaches and mounts;
 // later ones only count.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
-	ctx, done, err := p.begin(r.Name)
+	ctx, done, err := p.begin("mount "+r.ID, r.Name)
 	if err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
 	}
@@ -287,7 +293,7 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 // Unmount implements volume.Driver. The last mount ID out unmounts and
 // detaches. An unknown ID is not an error.
 func (p *Plugin) Unmount(r *volume.UnmountRequest) error {
-	ctx, done, err := p.begin(r.Name)
+	ctx, done, err := p.begin("unmount "+r.ID, r.Name)
 	if err != nil {
 		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
 	}

@@ -142,8 +142,13 @@ func (s *Store) MountedVolumes() (map[string]int, error) {
 	return counts, err
 }
 
-// ClearMounts forgets every mount ID of the volume.
+// ClearMounts forgets every mount ID of the volume. When there are none it
+// writes nothing: a bbolt commit costs an fsync.
 func (s *Store) ClearMounts(volume string) error {
+	ids, err := s.Mounts(volume)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketMounts).DeleteBucket([]byte(volume))
 		if errors.Is(err, bolt.ErrBucketNotFound) {
