@@ -25,9 +25,10 @@ func (m *Mounter) Target(name string) string { return filepath.Join(m.Root, name
 func (m *Mounter) Path(name string) string { return filepath.Join(m.Target(name), m.DataDir) }
 
 // Mount mounts device at the volume's target, formatting it as fsType first
-// when it holds no filesystem, or when overwrite is set. It returns Path.
+// when it holds no filesystem, or without looking when format is set. It
+// returns Path.
 // Mounting a mounted volume only ensures the data directory.
-func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwrite bool) (string, error) {
+func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, format bool) (string, error) {
 	target := m.Target(name)
 	// Errors name the device and target; the caller names the volume.
 	mounted, err := m.IsMounted(name)
@@ -35,7 +36,7 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwr
 		return "", err
 	}
 	if !mounted {
-		if err := m.mount(ctx, device, target, fsType, overwrite); err != nil {
+		if err := m.mount(ctx, device, target, fsType, format); err != nil {
 			return "", err
 		}
 	}
@@ -48,12 +49,15 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, overwr
 	return m.Path(name), nil
 }
 
-func (m *Mounter) mount(ctx context.Context, device, target, fsType string, overwrite bool) error {
-	found, err := Probe(ctx, device)
-	if err != nil {
-		return err
+func (m *Mounter) mount(ctx context.Context, device, target, fsType string, format bool) error {
+	found := ""
+	if !format {
+		var err error
+		if found, err = Probe(ctx, device); err != nil {
+			return err
+		}
 	}
-	if found == "" || overwrite {
+	if found == "" {
 		if err := Format(ctx, device, fsType); err != nil {
 			return err
 		}

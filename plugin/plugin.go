@@ -24,7 +24,7 @@ const opTimeout = 25 * time.Second
 
 // Mounter is the OS side the plugin needs.
 type Mounter interface {
-	Mount(ctx context.Context, device, name, fsType string, overwrite bool) (string, error)
+	Mount(ctx context.Context, device, name, fsType string, format bool) (string, error)
 	Unmount(ctx context.Context, name string) error
 	IsMounted(name string) (bool, error)
 	Mounted() (map[string]string, error)
@@ -272,13 +272,25 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	return path, nil
 }
 
+// blankChecker is a driver that can tell a volume was never written to:
+// such a device reads as zeros and needs no probing before mkfs.
+type blankChecker interface {
+	Blank(ctx context.Context, name string) (bool, error)
+}
+
 // mountDevice formats (when needed) and mounts an attached volume.
 func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
 	overwrite, err := p.st.Overwrite(v.Name)
 	if err != nil {
 		return "", err
 	}
-	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, overwrite)
+	format := overwrite
+	if bc, ok := p.drv.(blankChecker); ok && !format {
+		if format, err = bc.Blank(ctx, v.Name); err != nil {
+			return "", err
+		}
+	}
+	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, format)
 	if err != nil || !overwrite {
 		return path, err
 	}

@@ -249,6 +249,23 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
+// Blank tells whether the volume's image holds no data at all. A new image
+// is a hole from end to end and reads as zeros; once anything is written,
+// even one block, it is not blank. Filesystems without SEEK_DATA report
+// data everywhere, which is the safe answer.
+func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
+	f, err := os.Open(d.imagePath(name))
+	if err != nil {
+		return false, fmt.Errorf("volume %s: %w", name, err)
+	}
+	defer f.Close()
+	_, err = unix.Seek(int(f.Fd()), 0, unix.SEEK_DATA)
+	if errors.Is(err, unix.ENXIO) {
+		return true, nil
+	}
+	return false, nil
+}
+
 // Attach implements drivers.Driver.
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
 	v, err := d.Inspect(ctx, name)

@@ -116,3 +116,24 @@ func TestRefusesBadNames(t *testing.T) {
 		t.Errorf("files made for bad names: %v", left)
 	}
 }
+
+func TestBlank(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	if _, err := d.Create(ctx, "b", drivers.CreateOptions{Size: 8 * mib}); err != nil {
+		t.Fatal(err)
+	}
+	if blank, err := d.Blank(ctx, "b"); !blank || err != nil {
+		t.Fatalf("new volume: Blank = %v, %v; want true", blank, err)
+	}
+	// One block written anywhere, here the last, and it is not blank.
+	f, err := os.OpenFile(d.imagePath("b"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{1}, 8*mib-1)
+	f.Close()
+	if blank, _ := d.Blank(ctx, "b"); blank {
+		t.Fatal("written volume reported blank")
+	}
+}
