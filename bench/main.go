@@ -69,6 +69,12 @@ func benchmark(ctx context.Context, binary, out string, runs int, only string) e
 		if !strings.Contains(only, s.id) {
 			continue
 		}
+		// Each section starts on a quiet machine: the last one's writes
+		// flushed and its page cache dropped.
+		syscall.Sync()
+		if err := dropCaches(); err != nil {
+			return err
+		}
 		start := time.Now()
 		if err := s.run(); err != nil {
 			return fmt.Errorf("section %s: %w", s.id, err)
