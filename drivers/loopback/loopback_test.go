@@ -137,3 +137,21 @@ func TestBlank(t *testing.T) {
 		t.Fatal("written volume reported blank")
 	}
 }
+
+// Volume images hold users' data: nothing in the store is readable by
+// anyone but root.
+func TestStoreIsNotWorldReadable(t *testing.T) {
+	d := newDriver(t)
+	if _, err := d.Create(context.Background(), "secret", drivers.CreateOptions{Size: mib}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{d.dir, d.imagePath("secret"), d.metaPath("secret")} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %o: group or others can get in", p, perm)
+		}
+	}
+}
