@@ -38,7 +38,7 @@ func (b *bench) dataPathWith(p *pluginProc, dir, dio string) error {
 	}
 	defer p.call(b.ctx, "Remove", vreq{Name: "io"})
 	defer p.call(b.ctx, "Unmount", vreq{Name: "io", ID: "io"})
-	inVol := filepath.Join(res["Mountpoint"].(string), "seq")
+	inVol := filepath.Join(res.Mountpoint, "seq")
 	onStore := filepath.Join(dir, "store", "seq")
 	defer os.Remove(onStore)
 

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rexray/rexray/plugin/client"
 )
 
 func numCPU() int { return runtime.NumCPU() }
@@ -103,6 +105,6 @@ func (b *bench) peer() error {
 		return nil
 	}
 	p := &pluginProc{sock: sock}
-	p.cli = socketClient(sock)
+	p.cli = client.New(sock)
 	return b.socketOps(p, " peer")
 }

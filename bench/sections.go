@@ -201,7 +201,7 @@ func (b *bench) scaleAt(dir string, n int) error {
 	defer p.stop()
 	var list, get []float64
 	for i := range 20 {
-		d, err := p.timed(b.ctx, "List", nil)
+		d, err := p.timed(b.ctx, "List", vreq{})
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rexray/rexray/plugin/client"
 )
 
 // pluginProc is rexray run in host mode over folders of the benchmark's own.
@@ -21,7 +19,7 @@ type pluginProc struct {
 	dir  string
 	sock string
 	cmd  *exec.Cmd
-	cli  *http.Client
+	cli  *client.Client
 }
 
 func startPlugin(ctx context.Context, binary, dir string, env ...string) (*pluginProc, error) {
@@ -39,11 +37,11 @@ func startPlugin(ctx context.Context, binary, dir string, env ...string) (*plugi
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
-	p.cli = socketClient(p.sock)
+	p.cli = client.New(p.sock)
 	// Ready once List answers: restore has run.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := p.call(ctx, "List", nil); err == nil {
+		if _, err := p.call(ctx, "List", vreq{}); err == nil {
 			return p, nil
 		}
 		if time.Now().After(deadline) {
@@ -75,44 +73,16 @@ func (p *pluginProc) rss() (float64, error) {
 }
 
 // call posts one Docker volume API request and decodes the answer.
-func (p *pluginProc) call(ctx context.Context, method string, req any) (map[string]any, error) {
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, "POST", "http://plugin/VolumeDriver."+method, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.cli.Do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, err
-	}
-	if e, _ := out["Err"].(string); e != "" {
-		return nil, fmt.Errorf("%s: %s", method, e)
-	}
-	return out, nil
+func (p *pluginProc) call(ctx context.Context, method string, req vreq) (*client.Response, error) {
+	return p.cli.Call(ctx, method, req)
 }
 
 // timed runs one call and returns its duration.
-func (p *pluginProc) timed(ctx context.Context, method string, req any) (time.Duration, error) {
+func (p *pluginProc) timed(ctx context.Context, method string, req vreq) (time.Duration, error) {
 	start := time.Now()
 	_, err := p.call(ctx, method, req)
 	return time.Since(start), err
 }
 
-type vreq struct {
-	Name string
-	ID   string            `json:",omitempty"`
-	Opts map[string]string `json:",omitempty"`
-}
+type vreq = client.Request
 
-func socketClient(sock string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-}

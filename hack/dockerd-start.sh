@@ -19,19 +19,35 @@ ctrd_sock=$dir/containerd/containerd.sock
 # dockerd-stop.sh derives the same name.
 gwbridge=dgw-$(printf %s "$dir" | md5sum | cut -c1-8)
 
-for p in dockerd containerd; do
-  if [[ -s $dir/$p.pid ]] && kill -0 "$(cat "$dir/$p.pid")" 2>/dev/null; then
-    echo "$p already running for $dir (pid $(cat "$dir/$p.pid")); run dockerd-stop.sh first" >&2
-    exit 1
-  fi
-done
+running() { [[ -s $dir/$1.pid ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+if running dockerd; then
+  echo "dockerd already running for $dir (pid $(cat "$dir/dockerd.pid")); run dockerd-stop.sh first" >&2
+  exit 1
+fi
+
+fail() {
+  echo "$1" >&2
+  echo "--- tail of $2" >&2
+  tail -n 30 "$2" >&2 || true
+  if $own_ctrd; then kill "$ctrd_pid" 2>/dev/null || true; fi
+  [[ -n ${dockerd_pid:-} ]] && kill "$dockerd_pid" 2>/dev/null || true
+  exit 1
+}
 
 # Our own containerd: without --containerd, dockerd 20.10 only starts a
 # private one when /run/containerd/containerd.sock is absent; on a normal
 # Debian host (containerd.service running) every dockerd would share the
-# system containerd and its "moby" namespace.
-mkdir -p "$dir/containerd"
-cat >"$dir/containerd/config.toml" <<EOF
+# system containerd and its "moby" namespace. One left running by a restart
+# (dockerd stopped alone, as for a live-restore) is used again: it holds the
+# live containers.
+own_ctrd=false
+if running containerd; then
+  ctrd_pid=$(cat "$dir/containerd.pid")
+else
+  own_ctrd=true
+  rm -f "$ctrd_sock" # a crash leaves it, and we wait for it to appear
+  mkdir -p "$dir/containerd"
+  cat >"$dir/containerd/config.toml" <<EOF
 version = 2
 root = "$dir/containerd/root"
 state = "$dir/containerd/state"
@@ -41,18 +57,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$dir/containerd/opt"
 EOF
-# stdin/stdout redirected so a caller reading our output does not hang.
-containerd --config "$dir/containerd/config.toml" </dev/null >"$dir/containerd.log" 2>&1 &
-ctrd_pid=$!
-echo "$ctrd_pid" >"$dir/containerd.pid"
-
-fail() {
-  echo "$1" >&2
-  echo "--- tail of $2" >&2
-  tail -n 30 "$2" >&2 || true
-  kill "$ctrd_pid" ${dockerd_pid:+"$dockerd_pid"} 2>/dev/null || true
-  exit 1
-}
+  # stdin/stdout redirected so a caller reading our output does not hang.
+  containerd --config "$dir/containerd/config.toml" </dev/null >>"$dir/containerd.log" 2>&1 &
+  ctrd_pid=$!
+  echo "$ctrd_pid" >"$dir/containerd.pid"
+fi
 
 for _ in $(seq 100); do
   [[ -S $ctrd_sock ]] && break
@@ -82,7 +91,7 @@ dockerd \
   --bridge none \
   --iptables=false --ip-forward=false --ip-masq=false \
   "${extra[@]}" \
-  </dev/null >"$dir/dockerd.log" 2>&1 &
+  </dev/null >>"$dir/dockerd.log" 2>&1 &
 dockerd_pid=$!
 
 for _ in $(seq 60); do

@@ -2,10 +2,19 @@
 # Stop a dockerd started by hack/dockerd-start.sh DIR and remove every trace
 # of it: processes, mounts, interfaces, DIR. Safe to call repeatedly.
 #
-#   hack/dockerd-stop.sh DIR
+#   hack/dockerd-stop.sh [--crash] DIR
+#
+# --crash is a power cut for that Docker host: every process of it is killed
+# with SIGKILL (dockerd, containerd, shims, containers, plugins) and its
+# mounts dropped, but DIR stays, so dockerd-start.sh DIR boots it again.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
+crash=false
+if [[ ${1:-} == --crash ]]; then
+  crash=true
+  shift
+fi
+[[ $# -eq 1 ]] || { echo "usage: $0 [--crash] DIR" >&2; exit 2; }
 dir=$(realpath -m "$1")
 # Refuse to unmount and delete a directory dockerd-start.sh did not make.
 if [[ -n $(ls -A "$dir" 2>/dev/null) && ! -e $dir/containerd/config.toml ]]; then
@@ -21,11 +30,16 @@ cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 # stale pidfile whose PID now belongs to something else).
 ours() { [[ $(cmdline "$1") == *"$dir/"* ]]; }
 
-# SIGTERM, wait up to $2 seconds, then SIGKILL.
+# SIGTERM, wait up to $2 seconds, then SIGKILL (at once with --crash).
 stop_pid() {
   local pid=$1 n=$(($2 * 10))
   ours "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
+  if $crash; then
+    kill -KILL "$pid" 2>/dev/null || true
+    n=50
+  else
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
   while ((n-- > 0)) && ours "$pid"; do sleep 0.1; done
   if ours "$pid"; then
     echo "pid $pid did not stop, killing it" >&2
@@ -100,6 +114,7 @@ done
 # Overlay rootfs, shm, volumes, and the netns files under DIR/exec/netns
 # (swarm's ingress_sbox / overlay namespaces die with their last mount).
 umount_under "$dir"
+$crash && exit 0
 
 for br in "${bridges[@]}"; do
   ip link show "$br" >/dev/null 2>&1 && ip link delete "$br"
