@@ -72,6 +72,11 @@ func (d *Driver) InstanceID(ctx context.Context) (string, error) { return os.Hos
 func (d *Driver) imagePath(name string) string { return filepath.Join(d.dir, name+".img") }
 func (d *Driver) metaPath(name string) string  { return filepath.Join(d.dir, name+".json") }
 
+// metaTemp is where metadata is written before its rename into place. Its
+// name is fixed, not random, so that what a crash leaves is found again by
+// the next Create or Remove of the volume.
+func (d *Driver) metaTemp(name string) string { return filepath.Join(d.dir, "."+name+".json.tmp") }
+
 // List implements drivers.Driver.
 func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	entries, err := os.ReadDir(d.dir)
@@ -207,7 +212,7 @@ func (d *Driver) writeMeta(v drivers.Volume) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.dir, "."+v.Name+".json.*")
+	tmp, err := os.OpenFile(d.metaTemp(v.Name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
@@ -229,22 +234,33 @@ func (d *Driver) writeMeta(v drivers.Volume) error {
 }
 
 // Remove implements drivers.Driver. An attached volume is refused: its
-// device may be mounted on this host.
+// device may be mounted on this host. What a crashed Create or Remove left
+// of the volume is removed too.
 func (d *Driver) Remove(ctx context.Context, name string) error {
-	v, err := d.Inspect(ctx, name)
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
+	bound, err := boundLoops()
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if v.Device != "" {
-		return fmt.Errorf("remove volume %s: still attached as %s", name, v.Device)
+	if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
+		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
 	}
 	// Metadata first: from then on the volume is gone for List, and a
-	// crash leaves only an image that the next Create of the name reclaims.
-	if err := os.Remove(d.metaPath(name)); err != nil {
-		return fmt.Errorf("remove volume %s: %w", name, err)
+	// crash leaves only files that the next Create or Remove reclaims.
+	found := false
+	for _, p := range []string{d.metaPath(name), d.metaTemp(name), d.imagePath(name)} {
+		err := os.Remove(p)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		}
 	}
-	if err := os.Remove(d.imagePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove volume %s: %w", name, err)
+	if !found {
+		return fmt.Errorf("remove volume %s: %w", name, drivers.ErrNotFound)
 	}
 	return nil
 }

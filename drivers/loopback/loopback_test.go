@@ -155,3 +155,21 @@ func TestStoreIsNotWorldReadable(t *testing.T) {
 		}
 	}
 }
+
+// A Remove or Create killed part way leaves an image without metadata, or a
+// metadata temp file; Remove of the name clears both.
+func TestRemoveClearsCrashLeftovers(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	os.WriteFile(d.imagePath("gone"), nil, 0o600)
+	os.WriteFile(d.metaTemp("gone"), []byte("{"), 0o600)
+	if err := d.Remove(ctx, "gone"); err != nil {
+		t.Fatalf("Remove of leftovers: %v", err)
+	}
+	if left, _ := os.ReadDir(d.dir); len(left) != 0 {
+		t.Errorf("left after Remove: %v", left)
+	}
+	if err := d.Remove(ctx, "gone"); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("Remove of nothing = %v, want ErrNotFound", err)
+	}
+}
