@@ -2,8 +2,10 @@ package plugin
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,7 +57,9 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 	req := createRequest{given: map[string]bool{}}
 	size := def.size
 	req.opts = drivers.CreateOptions{FSType: def.fsType, Type: def.volumeType, IOPS: def.iops, AvailabilityZone: def.availabilityZone}
-	for k, v := range opts {
+	// In a fixed order, so that the same options always get the same error.
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		v := opts[k]
 		switch k {
 		case optSize:
 			size = v
@@ -99,7 +103,8 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 // (Size=1, size=2) is ambiguous and refused.
 func lowerKeys(raw map[string]string) (map[string]string, error) {
 	opts := make(map[string]string, len(raw))
-	for k, v := range raw {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		v := raw[k]
 		lk := strings.ToLower(strings.TrimSpace(k))
 		if lk == optFSType {
 			lk = optNewFSType
@@ -117,9 +122,17 @@ func lowerKeys(raw map[string]string) (map[string]string, error) {
 func parseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	bad := fmt.Errorf("invalid size %q: give a number of GB (16) or a size with a unit (512MiB, 2G)", s)
+	tooLarge := fmt.Errorf("invalid size %q: too large", s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > float64(math.MaxInt64/units.GiB) {
+		switch {
+		case math.IsNaN(f):
+			return 0, bad
+		case f <= 0:
 			return 0, fmt.Errorf("invalid size %q: must be more than 0", s)
+		case f > float64(math.MaxInt64/units.GiB): // +Inf too
+			return 0, tooLarge
+		case f*units.GiB < 1:
+			return 0, fmt.Errorf("invalid size %q: less than one byte", s)
 		}
 		return int64(f * units.GiB), nil
 	}
@@ -127,7 +140,12 @@ func parseSize(s string) (int64, error) {
 	if err != nil {
 		return 0, bad
 	}
-	if n <= 0 {
+	// RAMInBytes refuses negative numbers: a negative result is a number
+	// too large for int64, wrapped in its conversion from float.
+	if n < 0 {
+		return 0, tooLarge
+	}
+	if n == 0 {
 		return 0, fmt.Errorf("invalid size %q: must be more than 0", s)
 	}
 	return n, nil
