@@ -2,9 +2,12 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,9 +48,59 @@ func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
 		<-ctx.Done()
 		l.Close()
 	}()
-	err := volume.NewHandler(p).Serve(l)
+	err := (&http.Server{Handler: p.handler()}).Serve(l)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// handler answers Docker's volume plugin protocol. It stands in for
+// go-plugins-helpers' volume.Handler, which answers a body it cannot decode
+// in plain text: the protocol's answers, errors too, are JSON with the
+// reason in Err.
+func (p *Plugin) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/Plugin.Activate", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, http.StatusOK, map[string][]string{"Implements": {"VolumeDriver"}})
+	})
+	handle(mux, "Create", func(r *volume.CreateRequest) (any, error) { return struct{}{}, p.Create(r) })
+	handle(mux, "Remove", func(r *volume.RemoveRequest) (any, error) { return struct{}{}, p.Remove(r) })
+	handle(mux, "Mount", func(r *volume.MountRequest) (any, error) { return p.Mount(r) })
+	handle(mux, "Unmount", func(r *volume.UnmountRequest) (any, error) { return struct{}{}, p.Unmount(r) })
+	handle(mux, "Path", func(r *volume.PathRequest) (any, error) { return p.Path(r) })
+	handle(mux, "Get", func(r *volume.GetRequest) (any, error) { return p.Get(r) })
+	handle(mux, "List", func(*struct{}) (any, error) { return p.List() })
+	handle(mux, "Capabilities", func(*struct{}) (any, error) { return p.Capabilities(), nil })
+	return mux
+}
+
+// handle serves /VolumeDriver.<method> with fn. A method without a
+// request, *struct{}, reads no body.
+func handle[Req any](mux *http.ServeMux, method string, fn func(*Req) (any, error)) {
+	mux.HandleFunc("/VolumeDriver."+method, func(w http.ResponseWriter, r *http.Request) {
+		req := new(Req)
+		if _, none := any(req).(*struct{}); !none {
+			if err := json.NewDecoder(r.Body).Decode(req); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = errors.New("the body is empty")
+				}
+				answer(w, http.StatusBadRequest, volume.ErrorResponse{Err: fmt.Sprintf("%s: invalid request body: %v", method, err)})
+				return
+			}
+		}
+		res, err := fn(req)
+		if err != nil {
+			answer(w, http.StatusInternalServerError, volume.ErrorResponse{Err: err.Error()})
+			return
+		}
+		answer(w, http.StatusOK, res)
+	})
+}
+
+// answer writes res as JSON, the way dockerd reads it.
+func answer(w http.ResponseWriter, status int, res any) {
+	w.Header().Set("Content-Type", "application/vnd.docker.plugins.v1.1+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(res)
 }
