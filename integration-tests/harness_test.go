@@ -56,7 +56,22 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	suite = e
-	return m.Run()
+	code := m.Run()
+	if code != 0 {
+		e.dumpLog(80)
+	}
+	return code
+}
+
+// dumpLog prints the end of the test dockerd's log, which holds the
+// plugin's own log lines: the folder is gone after the suite.
+func (e *env) dumpLog(lines int) {
+	b, err := os.ReadFile(filepath.Join(e.dir, "d", "dockerd.log"))
+	if err != nil {
+		return
+	}
+	all := strings.Split(strings.TrimSpace(string(b)), "\n")
+	fmt.Fprintf(os.Stderr, "--- last %d lines of dockerd.log\n%s\n", lines, strings.Join(all[max(0, len(all)-lines):], "\n"))
 }
 
 func setUp() (*env, error) {
@@ -143,8 +158,13 @@ func (e *env) tearDown() {
 }
 
 func (e *env) hack(script string, args ...string) (string, error) {
+	return e.hackEnv(nil, script, args...)
+}
+
+// hackEnv runs a hack/ script with extra environment variables.
+func (e *env) hackEnv(env []string, script string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(e.repo, "hack", script), args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.host)
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+e.host), env...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
@@ -275,4 +295,13 @@ func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c
+}
+
+// runCmd runs a host tool and returns its output.
+func runCmd(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
 }

@@ -193,22 +193,42 @@ func (p *Plugin) Remove(r *volume.RemoveRequest) error {
 			return fmt.Errorf("remove volume %s: %w", r.Name, err)
 		}
 	}
-	err = p.drv.Remove(ctx, r.Name)
-	if err != nil && !errors.Is(err, drivers.ErrNotFound) {
+	now := time.Now()
+	retry, err := p.st.MarkRemoving(r.Name, now, now.Add(-removeMemory))
+	if err != nil {
+		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+	}
+	if err := p.drv.Remove(ctx, r.Name); errors.Is(err, drivers.ErrNotFound) {
+		if err := p.goneAlready(r.Name, retry, err); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
-	}
-	_, known, serr := p.st.Volume(r.Name)
-	if serr != nil {
-		return fmt.Errorf("remove volume %s: %w", r.Name, serr)
-	}
-	if err != nil && !known {
-		return err // not ours, not in the store: a real "not found"
 	}
 	if err := p.st.DeleteVolume(r.Name); err != nil {
 		return fmt.Errorf("remove volume %s: %w", r.Name, err)
 	}
 	p.log.WithField("volume", r.Name).Info("removed")
 	return nil
+}
+
+// removeMemory is how long a Remove that died part way is remembered, so
+// that dockerd's retry of it succeeds.
+const removeMemory = 24 * time.Hour
+
+// goneAlready decides a Remove of a volume the store does not have
+// (notFound): it succeeds for a volume this host catalogued (another host
+// removed it) or began removing before (this call is dockerd's retry).
+func (p *Plugin) goneAlready(name string, retry bool, notFound error) error {
+	_, known, err := p.st.Volume(name)
+	if err != nil || known || retry {
+		return err
+	}
+	// Never ours: leave no mark, so the next Remove says "not found" too.
+	if err := p.st.ClearRemoving(name); err != nil {
+		return err
+	}
+	return notFound
 }
 
 // Mount implements volume.Driver. The first mount ID attaches and mounts;

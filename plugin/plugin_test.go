@@ -280,8 +280,36 @@ func TestRemove(t *testing.T) {
 	if list, _ := r.p.List(); len(list.Volumes) != 0 {
 		t.Errorf("listed after remove: %v", list.Volumes)
 	}
-	if err := r.p.Remove(&volume.RemoveRequest{Name: "v"}); err == nil {
-		t.Error("second Remove succeeded")
+	// dockerd only sends Remove again as a retry: it succeeds.
+	if err := r.p.Remove(&volume.RemoveRequest{Name: "v"}); err != nil {
+		t.Errorf("repeated Remove = %v", err)
+	}
+	for range 2 {
+		err := r.p.Remove(&volume.RemoveRequest{Name: "never"})
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("Remove of a volume that never was = %v, want not found", err)
+		}
+	}
+}
+
+// A Remove killed after the store dropped the volume, before the plugin
+// answered: dockerd's retry must succeed, or the volume is stuck in Docker.
+func TestRemoveRetriedAfterCrash(t *testing.T) {
+	r := newRig(t)
+	r.create("v", nil)
+	now := time.Now()
+	r.st.MarkRemoving("v", now, now)
+	if err := r.drv.Remove(context.Background(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	r.restart() // the catalogue is rebuilt from the store: v is not in it
+	if err := r.p.Remove(&volume.RemoveRequest{Name: "v"}); err != nil {
+		t.Fatalf("retried Remove = %v", err)
+	}
+	// A new volume of the name is a new volume.
+	r.create("v", nil)
+	if _, err := r.p.Get(&volume.GetRequest{Name: "v"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

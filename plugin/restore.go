@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"time"
 
 	"github.com/rexray/rexray/drivers"
 )
@@ -26,6 +27,9 @@ func (p *Plugin) Restore(ctx context.Context) {
 		log.Warnf("instance ID: %v", err)
 	}
 
+	if err := p.st.PruneRemoving(time.Now().Add(-removeMemory)); err != nil {
+		log.Warnf("prune remove marks: %v", err)
+	}
 	vols, err := p.drv.List(ctx)
 	if err != nil {
 		// Serve from the persisted catalogue; Get must keep working.

@@ -26,6 +26,7 @@ var (
 	bucketMounts  = []byte("mounts")  // volume → bucket of mount IDs
 	bucketVolumes = []byte("volumes") // volume → JSON drivers.Volume
 	bucketPending = []byte("overwrite")
+	bucketRemoved = []byte("removing") // volume → when a Remove began
 )
 
 // Store is the open state database.
@@ -48,7 +49,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMounts, bucketVolumes, bucketPending} {
+		for _, b := range [][]byte{bucketMounts, bucketVolumes, bucketPending, bucketRemoved} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -158,14 +159,56 @@ func (s *Store) ClearMounts(volume string) error {
 	})
 }
 
-// PutVolume adds or replaces a volume in the catalogue.
+// PutVolume adds or replaces a volume in the catalogue; a volume of that
+// name is no longer being removed.
 func (s *Store) PutVolume(v drivers.Volume) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketRemoved).Delete([]byte(v.Name)); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketVolumes).Put([]byte(v.Name), b)
+	})
+}
+
+// MarkRemoving records that a Remove of the volume begins, and tells
+// whether an earlier Remove began after since. A Remove that dies after the
+// driver removed the volume is retried by dockerd; the earlier mark tells
+// that retry the volume is gone because of it.
+func (s *Store) MarkRemoving(name string, at, since time.Time) (earlier bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRemoved)
+		if prev := b.Get([]byte(name)); prev != nil {
+			t, err := time.Parse(time.RFC3339Nano, string(prev))
+			earlier = err == nil && t.After(since)
+		}
+		return b.Put([]byte(name), []byte(at.UTC().Format(time.RFC3339Nano)))
+	})
+	return earlier, err
+}
+
+// ClearRemoving forgets the Remove mark of the volume.
+func (s *Store) ClearRemoving(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRemoved).Delete([]byte(name))
+	})
+}
+
+// PruneRemoving forgets Remove marks older than before.
+func (s *Store) PruneRemoving(before time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRemoved).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if at, err := time.Parse(time.RFC3339Nano, string(v)); err != nil || at.Before(before) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 }
 

@@ -1,0 +1,414 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rexray/rexray/plugin/client"
+)
+
+// TestFaults breaks things the way hosts and daemons break, on the real
+// dockerd, and checks that nothing is lost and nothing leaks.
+func TestFaults(t *testing.T) {
+	ensurePlugin(t)
+	t.Run("KillDuringCalls", testKillDuringCalls)
+	t.Run("DockerdRestart", testDockerdRestart)
+	t.Run("HostReboot", testHostReboot)
+}
+
+// ensurePlugin installs the plugin when this test runs on its own.
+func ensurePlugin(t *testing.T) {
+	if out, err := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin); err == nil && out == "true" {
+		return
+	}
+	testInstall(t)
+}
+
+// managed is the plugin as dockerd runs it.
+type managed struct {
+	id string
+}
+
+func pluginNow(t *testing.T) managed {
+	t.Helper()
+	return managed{id: mustDocker(t, "plugin", "inspect", "--format", "{{.Id}}", plugin)}
+}
+
+func (m managed) client() *client.Client {
+	return client.New(filepath.Join("/run/docker/plugins", m.id, "rexray.sock"))
+}
+
+// pid is the plugin process, as our containerd knows it.
+func (m managed) pid(t *testing.T) int {
+	t.Helper()
+	out, err := runCmd("ctr", "--address", filepath.Join(suite.dir, "d", "containerd", "containerd.sock"), "-n", "plugins.moby", "tasks", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == m.id && f[2] == "RUNNING" {
+			pid, _ := strconv.Atoi(f[1])
+			return pid
+		}
+	}
+	return 0
+}
+
+// dataPath is where a mounted volume's data folder is on the host.
+func (m managed) dataPath(name string) string {
+	return filepath.Join(suite.dir, "d", "root", "plugins", m.id, "propagated-mount", name, "data")
+}
+
+// answering waits until a plugin other than the killed one answers, then
+// gives dockerd a moment to finish activating it: dockerd 20.10 leaves a
+// plugin that dies while it is being activated disabled, which is
+// dockerd's doing, not a state of the plugin worth testing.
+func (m managed) answering(t *testing.T, killed int) {
+	t.Helper()
+	waitFor(t, "dockerd to restart the plugin", 60*time.Second, func() bool {
+		pid := m.pid(t)
+		if pid == 0 || pid == killed {
+			return false
+		}
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := m.client().Call(c, "List", client.Request{})
+		return err == nil
+	})
+	time.Sleep(time.Second)
+}
+
+// model is what the test has been told succeeded: the truth to check.
+type model struct {
+	data   map[string]string   // volume → what was written into it
+	mounts map[string][]string // volume → mount IDs held
+}
+
+func faultPoints() int {
+	if n, err := strconv.Atoi(os.Getenv("FAULT_POINTS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+// testKillDuringCalls sends Create, Mount, Unmount and Remove to the
+// plugin's socket and kills it with SIGKILL a random few milliseconds in,
+// FAULT_POINTS times. dockerd restarts it; the call is then retried as
+// dockerd retries it, and the store, ledger, loop devices and mounts must
+// agree with what succeeded.
+func testKillDuringCalls(t *testing.T) {
+	m := pluginNow(t)
+	md := &model{data: map[string]string{}, mounts: map[string][]string{}}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+	seed := rng.Uint64()
+	t.Logf("seed %d", seed)
+	rng = rand.New(rand.NewPCG(seed, 42))
+	points := faultPoints()
+	for i := range points {
+		name, req, method := md.next(rng, i)
+		done := make(chan error, 1)
+		go func() {
+			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := m.client().Call(c, method, req)
+			done <- err
+		}()
+		time.Sleep(time.Duration(rng.IntN(12000)) * time.Microsecond)
+		pid := m.pid(t)
+		if pid == 0 {
+			t.Fatalf("point %d: no plugin process", i)
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		<-done
+		m.answering(t, pid)
+		// dockerd retries a call that lost its connection: so do we.
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := m.client().Call(c, method, req)
+		cancel()
+		if err != nil {
+			t.Fatalf("point %d: %s %s after restart: %v", i, method, name, err)
+		}
+		md.applied(t, m, method, req, i)
+		md.check(t, m, i)
+	}
+	md.checkData(t, m)
+	md.cleanup(t, m)
+	t.Logf("%d kill points", points)
+}
+
+// next picks a call that makes sense for the model.
+func (md *model) next(rng *rand.Rand, i int) (string, client.Request, string) {
+	var held, idle []string
+	for v := range md.data {
+		if len(md.mounts[v]) > 0 {
+			held = append(held, v)
+		} else {
+			idle = append(idle, v)
+		}
+	}
+	slices.Sort(held)
+	slices.Sort(idle)
+	all := append(append([]string(nil), held...), idle...)
+	switch r := rng.IntN(4); {
+	case r == 0 || len(all) == 0 || len(md.data) < 3:
+		name := fmt.Sprintf("k%03d", i)
+		return name, client.Request{Name: name, Opts: map[string]string{"size": "16MiB"}}, "Create"
+	case r == 1:
+		v := all[rng.IntN(len(all))]
+		return v, client.Request{Name: v, ID: fmt.Sprintf("id%03d", i)}, "Mount"
+	case r == 2 && len(held) > 0:
+		v := held[rng.IntN(len(held))]
+		ids := md.mounts[v]
+		return v, client.Request{Name: v, ID: ids[rng.IntN(len(ids))]}, "Unmount"
+	case len(idle) > 0:
+		v := idle[rng.IntN(len(idle))]
+		return v, client.Request{Name: v}, "Remove"
+	default:
+		v := all[rng.IntN(len(all))]
+		return v, client.Request{Name: v, ID: fmt.Sprintf("id%03d", i)}, "Mount"
+	}
+}
+
+// applied records a call that succeeded; a new mount gets data written.
+func (md *model) applied(t *testing.T, m managed, method string, req client.Request, i int) {
+	t.Helper()
+	switch method {
+	case "Create":
+		md.data[req.Name] = ""
+	case "Remove":
+		delete(md.data, req.Name)
+	case "Unmount":
+		md.mounts[req.Name] = slices.DeleteFunc(md.mounts[req.Name], func(id string) bool { return id == req.ID })
+	case "Mount":
+		md.mounts[req.Name] = append(md.mounts[req.Name], req.ID)
+		content := fmt.Sprintf("%s written at point %d", req.Name, i)
+		f := filepath.Join(m.dataPath(req.Name), "f")
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatalf("point %d: write into %s: %v", i, req.Name, err)
+		}
+		if fd, err := os.Open(f); err == nil {
+			fd.Sync()
+			fd.Close()
+		}
+		md.data[req.Name] = content
+	}
+}
+
+// check compares the plugin's view, the store and the kernel with the model.
+func (md *model) check(t *testing.T, m managed, i int) {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := m.client().Call(c, "List", client.Request{})
+	if err != nil {
+		t.Fatalf("point %d: List: %v", i, err)
+	}
+	var listed []string
+	for _, v := range list.Volumes {
+		listed = append(listed, v.Name)
+	}
+	slices.Sort(listed)
+	var want []string
+	for v := range md.data {
+		want = append(want, v)
+	}
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Fatalf("point %d: listed %v, created %v", i, listed, want)
+	}
+	files, _ := os.ReadDir(suite.volumesDir())
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+	}
+	for _, v := range want {
+		for _, ext := range []string{".img", ".json"} {
+			if !slices.Contains(names, v+ext) {
+				t.Fatalf("point %d: %s%s missing from the store", i, v, ext)
+			}
+		}
+	}
+	if len(names) != 2*len(want) {
+		t.Fatalf("point %d: store holds %v for volumes %v: leftovers", i, names, want)
+	}
+	for _, v := range want {
+		held := len(md.mounts[v]) > 0
+		loops, mounts := loopsOf(suite.image(v)), volumeMounts(v)
+		if held && (len(loops) != 1 || len(mounts) == 0) {
+			t.Fatalf("point %d: %s held by %v but loops %v, mounts %v", i, v, md.mounts[v], loops, mounts)
+		}
+		if !held && (len(loops) != 0 || len(mounts) != 0) {
+			t.Fatalf("point %d: %s held by nobody but loops %v, mounts %v", i, v, loops, mounts)
+		}
+		get, err := m.client().Call(c, "Get", client.Request{Name: v})
+		if err != nil || (get.Volume.Mountpoint != "") != held {
+			t.Fatalf("point %d: Get %s = %+v, %v; the ledger disagrees with held=%v", i, v, get, err, held)
+		}
+	}
+}
+
+// checkData mounts every volume and reads back what was written into it.
+func (md *model) checkData(t *testing.T, m managed) {
+	t.Helper()
+	c := context.Background()
+	for v, content := range md.data {
+		if content == "" {
+			continue
+		}
+		if _, err := m.client().Call(c, "Mount", client.Request{Name: v, ID: "verify"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(m.dataPath(v), "f"))
+		if err != nil || string(got) != content {
+			t.Errorf("%s holds %q, %v; want %q", v, got, err, content)
+		}
+		if _, err := m.client().Call(c, "Unmount", client.Request{Name: v, ID: "verify"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (md *model) cleanup(t *testing.T, m managed) {
+	c := context.Background()
+	for v, ids := range md.mounts {
+		for _, id := range ids {
+			m.client().Call(c, "Unmount", client.Request{Name: v, ID: id})
+		}
+	}
+	for v := range md.data {
+		if _, err := m.client().Call(c, "Remove", client.Request{Name: v}); err != nil {
+			t.Error(err)
+		}
+		released(t, v)
+	}
+}
+
+// testDockerdRestart restarts dockerd under a running container, without
+// and then with live-restore: volumes keep their Docker metadata, the
+// container finds its data, and the counts are right afterwards.
+func testDockerdRestart(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprintf("live-restore=%v", live), func(t *testing.T) {
+			if live {
+				// live-restore is the running daemon's setting at shutdown.
+				restartDockerd(t, true)
+			}
+			vol, ctr := fmt.Sprintf("restart-%v", live), fmt.Sprintf("c-restart-%v", live)
+			mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", vol)
+			mustDocker(t, "run", "-d", "--name", ctr, "--restart", "always", "-v", vol+":/data", "busybox",
+				"sh", "-c", "echo started >> /data/f; sync; sleep 600")
+			waitFor(t, ctr+" to write", 20*time.Second, func() bool {
+				out, _ := suite.docker("exec", ctr, "cat", "/data/f")
+				return out == "started"
+			})
+			before := mustDocker(t, "inspect", "--format", "{{.State.StartedAt}}", ctr)
+
+			restartDockerd(t, live)
+			everyVolumeInspects(t)
+			waitFor(t, ctr+" to run again", 60*time.Second, func() bool {
+				out, _ := suite.docker("inspect", "--format", "{{.State.Running}}", ctr)
+				return out == "true"
+			})
+			after := mustDocker(t, "inspect", "--format", "{{.State.StartedAt}}", ctr)
+			if live && after != before {
+				t.Errorf("with live-restore the container was restarted (%s, then %s)", before, after)
+			}
+			want := map[bool]string{true: "started", false: "started\nstarted"}[live]
+			waitFor(t, ctr+" to find its data", 20*time.Second, func() bool {
+				out, _ := suite.docker("exec", ctr, "cat", "/data/f")
+				return out == want
+			})
+			attached(t, vol)
+			mustDocker(t, "rm", "-f", ctr)
+			released(t, vol)
+			mustDocker(t, "volume", "rm", vol)
+		})
+	}
+	restartDockerd(t, false)
+}
+
+// restartDockerd stops the test dockerd with SIGTERM, as a service manager
+// does, and starts it again over the same folders.
+func restartDockerd(t *testing.T, liveRestore bool) {
+	t.Helper()
+	dir := filepath.Join(suite.dir, "d")
+	b, err := os.ReadFile(filepath.Join(dir, "dockerd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	syscall.Kill(pid, syscall.SIGTERM)
+	waitFor(t, "dockerd to stop", 60*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+	extra := ""
+	if liveRestore {
+		extra = "--live-restore"
+	}
+	if _, err := suite.hackEnv([]string{"DOCKERD_EXTRA_ARGS=" + extra}, "dockerd-start.sh", dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the plugin to be enabled again", 60*time.Second, func() bool {
+		out, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
+		return out == "true"
+	})
+}
+
+// everyVolumeInspects: dockerd forgets a volume whose Get fails at start.
+func everyVolumeInspects(t *testing.T) {
+	t.Helper()
+	for _, v := range strings.Fields(mustDocker(t, "volume", "ls", "-q", "--filter", "driver="+plugin)) {
+		mustDocker(t, "volume", "inspect", v)
+	}
+}
+
+// testHostReboot cuts the power of the Docker host: every process killed,
+// every mount and loop device gone, the store and ledger kept. After boot
+// the plugin reconciles and the container finds its data.
+func testHostReboot(t *testing.T) {
+	const vol, ctr = "reboot", "c-reboot"
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", vol)
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "reboot-idle")
+	mustDocker(t, "run", "-d", "--name", ctr, "--restart", "always", "-v", vol+":/data", "busybox",
+		"sh", "-c", "echo boot >> /data/f; sync; sleep 600")
+	waitFor(t, ctr+" to write", 20*time.Second, func() bool {
+		out, _ := suite.docker("exec", ctr, "cat", "/data/f")
+		return out == "boot"
+	})
+	dir := filepath.Join(suite.dir, "d")
+	if _, err := suite.hack("dockerd-stop.sh", "--crash", dir); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel forgets its loop devices at a reboot.
+	for _, dev := range loopsUnder(suite.store) {
+		if _, err := runCmd("losetup", "-d", dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := mountsUnder(dir); len(m) != 0 {
+		t.Fatalf("mounts survived the crash: %v", m)
+	}
+	if _, err := suite.hack("dockerd-start.sh", dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctr+" to run again", 90*time.Second, func() bool {
+		out, _ := suite.docker("exec", ctr, "cat", "/data/f")
+		return out == "boot\nboot"
+	})
+	everyVolumeInspects(t)
+	attached(t, vol)
+	mustDocker(t, "rm", "-f", ctr)
+	released(t, vol)
+	released(t, "reboot-idle")
+	mustDocker(t, "volume", "rm", vol, "reboot-idle")
+}
