@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/rexray/rexray/plugin/client"
 )
 
@@ -25,6 +27,7 @@ func TestFaults(t *testing.T) {
 	t.Run("KillDuringCalls", testKillDuringCalls)
 	t.Run("DockerdRestart", testDockerdRestart)
 	t.Run("HostReboot", testHostReboot)
+	t.Run("PluginLateAtDockerdStart", testPluginLateAtStart)
 }
 
 // ensurePlugin installs the plugin when this test runs on its own.
@@ -52,18 +55,7 @@ func (m managed) client() *client.Client {
 // pid is the plugin process, as our containerd knows it.
 func (m managed) pid(t *testing.T) int {
 	t.Helper()
-	out, err := runCmd("ctr", "--address", filepath.Join(suite.dir, "d", "containerd", "containerd.sock"), "-n", "plugins.moby", "tasks", "ls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 3 && f[0] == m.id && f[2] == "RUNNING" {
-			pid, _ := strconv.Atoi(f[1])
-			return pid
-		}
-	}
-	return 0
+	return taskPID(m.id)
 }
 
 // dataPath is where a mounted volume's data folder is on the host.
@@ -343,25 +335,35 @@ func testDockerdRestart(t *testing.T) {
 // does, and starts it again over the same folders.
 func restartDockerd(t *testing.T, liveRestore bool) {
 	t.Helper()
-	dir := filepath.Join(suite.dir, "d")
-	b, err := os.ReadFile(filepath.Join(dir, "dockerd.pid"))
+	stopDockerd(t)
+	extra := ""
+	if liveRestore {
+		extra = "--live-restore"
+	}
+	startDockerd(t, extra)
+	waitFor(t, "the plugin to be enabled again", 60*time.Second, func() bool {
+		out, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
+		return out == "true"
+	})
+}
+
+func stopDockerd(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(suite.dir, "d", "dockerd.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	syscall.Kill(pid, syscall.SIGTERM)
 	waitFor(t, "dockerd to stop", 60*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
-	extra := ""
-	if liveRestore {
-		extra = "--live-restore"
-	}
-	if _, err := suite.hackEnv([]string{"DOCKERD_EXTRA_ARGS=" + extra}, "dockerd-start.sh", dir); err != nil {
+}
+
+// startDockerd starts the test dockerd over its folders, with extra flags.
+func startDockerd(t *testing.T, extra string) {
+	t.Helper()
+	if _, err := suite.hackEnv([]string{"DOCKERD_EXTRA_ARGS=" + extra}, "dockerd-start.sh", filepath.Join(suite.dir, "d")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the plugin to be enabled again", 60*time.Second, func() bool {
-		out, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
-		return out == "true"
-	})
 }
 
 // everyVolumeInspects: dockerd forgets a volume whose Get fails at start.
@@ -411,4 +413,103 @@ func testHostReboot(t *testing.T) {
 	released(t, vol)
 	released(t, "reboot-idle")
 	mustDocker(t, "volume", "rm", vol, "reboot-idle")
+}
+
+// testPluginLateAtStart starts dockerd while the plugin cannot answer:
+// first absent (it cannot start: its ledger is held by another process),
+// then slow (stopped with SIGSTOP as dockerd starts it). Either way dockerd
+// must not forget the volumes, and they keep their data.
+func testPluginLateAtStart(t *testing.T) {
+	const vol = "late"
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", vol)
+	mustDocker(t, "run", "--rm", "-v", vol+":/data", "busybox", "sh", "-c", "echo kept > /data/f")
+
+	t.Run("absent", func(t *testing.T) {
+		stopDockerd(t)
+		db, err := bolt.Open(filepath.Join(suite.state, "rexray.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		startDockerd(t, "")
+		// The plugin fails to start; dockerd restores its volume records
+		// meanwhile, and gives up on the plugin, leaving it disabled.
+		waitFor(t, "dockerd to give up on the plugin", 60*time.Second, func() bool {
+			out, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
+			return out == "false"
+		})
+		_, err = suite.docker("volume", "inspect", vol)
+		t.Logf("while the plugin is absent, docker volume inspect says: %v", err)
+		db.Close()
+		// dockerd 20.10 leaves the failed plugin's containerd container
+		// behind, and enable then fails with "id already in use".
+		id := mustDocker(t, "plugin", "inspect", "--format", "{{.Id}}", plugin)
+		runCmd("ctr", "--address", filepath.Join(suite.dir, "d", "containerd", "containerd.sock"), "-n", "plugins.moby", "containers", "rm", id)
+		mustDocker(t, "plugin", "enable", plugin)
+		assertKept(t, vol)
+	})
+	t.Run("slow", func(t *testing.T) {
+		stopDockerd(t)
+		stopped := make(chan int, 1)
+		go func() {
+			// Stop the plugin the moment containerd shows it.
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				if pid := pluginPIDOnStart(); pid != 0 {
+					syscall.Kill(pid, syscall.SIGSTOP)
+					stopped <- pid
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			stopped <- 0
+		}()
+		startDockerd(t, "")
+		pid := <-stopped
+		if pid == 0 {
+			t.Fatal("the plugin never started")
+		}
+		time.Sleep(15 * time.Second)
+		syscall.Kill(pid, syscall.SIGCONT)
+		waitFor(t, "the plugin to answer", 60*time.Second, func() bool {
+			_, err := suite.docker("volume", "inspect", vol)
+			return err == nil
+		})
+		assertKept(t, vol)
+	})
+	mustDocker(t, "volume", "rm", vol)
+}
+
+func assertKept(t *testing.T, vol string) {
+	t.Helper()
+	everyVolumeInspects(t)
+	if out := mustDocker(t, "run", "--rm", "-v", vol+":/data", "busybox", "cat", "/data/f"); out != "kept" {
+		t.Errorf("%s holds %q, want kept", vol, out)
+	}
+	released(t, vol)
+}
+
+// pluginPIDOnStart finds the plugin's process; it runs in a goroutine
+// while dockerd starts, so it reports failure as 0, not through a test.
+func pluginPIDOnStart() int {
+	id, err := suite.docker("plugin", "inspect", "--format", "{{.Id}}", plugin)
+	if err != nil {
+		return 0
+	}
+	return taskPID(id)
+}
+
+// taskPID is the PID of containerd's running task id in the plugins
+// namespace, or 0.
+func taskPID(id string) int {
+	out, err := runCmd("ctr", "--address", filepath.Join(suite.dir, "d", "containerd", "containerd.sock"), "-n", "plugins.moby", "tasks", "ls")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == id && f[2] == "RUNNING" {
+			pid, _ := strconv.Atoi(f[1])
+			return pid
+		}
+	}
+	return 0
 }
