@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -512,4 +513,107 @@ func taskPID(id string) int {
 		}
 	}
 	return 0
+}
+
+func soakOps() int {
+	if n, err := strconv.Atoi(os.Getenv("SOAK_OPS")); err == nil && n > 0 {
+		return n
+	}
+	return 200
+}
+
+// TestSoak: 8 workers share a few volumes through dockerd (create, write
+// from short-lived containers, hold from long-lived ones, stop them,
+// remove), SOAK_OPS operations in all. Afterwards the ledger agrees with
+// reality, nothing leaks and every volume passes fsck.
+func TestSoak(t *testing.T) {
+	ensurePlugin(t)
+	const workers = 8
+	ops := soakOps()
+	names := []string{"soak0", "soak1", "soak2", "soak3", "soak4", "soak5"}
+	errs := make(chan error, workers)
+	var started []string
+	var mu sync.Mutex
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var mine []string
+			for i := range ops / workers {
+				vol := names[rng.IntN(len(names))]
+				var err error
+				switch rng.IntN(6) {
+				case 0:
+					_, err = suite.docker("volume", "create", "-d", plugin, "-o", "size=32MiB", vol)
+				case 1, 2:
+					_, err = suite.docker("run", "--rm", "--volume-driver", plugin, "-v", vol+":/data", "busybox", "sh", "-c", fmt.Sprintf("echo %d-%d >> /data/log", w, i))
+				case 3:
+					name := fmt.Sprintf("soak-w%d-%d", w, i)
+					if _, err = suite.docker("run", "-d", "--name", name, "--volume-driver", plugin, "-v", vol+":/data", "busybox", "sleep", "600"); err == nil {
+						mine = append(mine, name)
+						mu.Lock()
+						started = append(started, name)
+						mu.Unlock()
+					}
+				case 4:
+					if len(mine) > 0 {
+						k := rng.IntN(len(mine))
+						_, err = suite.docker("rm", "-f", mine[k])
+						mine = append(mine[:k], mine[k+1:]...)
+					}
+				case 5:
+					_, err = suite.docker("volume", "rm", vol)
+				}
+				// What a user is told when another worker got there first.
+				if err != nil && !strings.Contains(err.Error(), "in use") && !strings.Contains(err.Error(), "no such volume") {
+					errs <- fmt.Errorf("worker %d op %d on %s: %w", w, i, vol, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(started) > 0 {
+		suite.docker(append([]string{"rm", "-f"}, started...)...)
+	}
+	left := strings.Fields(mustDocker(t, "volume", "ls", "-q", "--filter", "driver="+plugin))
+	m := pluginNow(t)
+	for _, v := range left {
+		released(t, v)
+		get, err := m.client().Call(context.Background(), "Get", client.Request{Name: v})
+		if err != nil || get.Volume.Mountpoint != "" {
+			t.Errorf("%s: Get = %+v, %v; the ledger still holds it", v, get, err)
+		}
+		fsck(t, v)
+		mustDocker(t, "volume", "rm", v)
+	}
+	if files, _ := os.ReadDir(suite.volumesDir()); len(files) != 0 {
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name())
+		}
+		t.Errorf("store holds %v after every volume was removed", names)
+	}
+	t.Logf("%d operations by %d workers; %d volumes at the end", ops/workers*workers, workers, len(left))
+}
+
+// fsck checks a released volume's filesystem, read-only.
+func fsck(t *testing.T, v string) {
+	t.Helper()
+	dev, err := runCmd("losetup", "--find", "--show", "--read-only", suite.image(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev = strings.TrimSpace(dev)
+	defer runCmd("losetup", "-d", dev)
+	if out, err := runCmd("blkid", "-p", "-s", "TYPE", "-o", "value", dev); err != nil || strings.TrimSpace(out) == "" {
+		return // never mounted: never formatted, nothing to check
+	}
+	if out, err := runCmd("fsck", "-n", "-f", dev); err != nil {
+		t.Errorf("fsck of %s: %v\n%s", v, err, out)
+	}
 }
