@@ -6,7 +6,7 @@ PLUGIN  ?= rexray/loopback:latest
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build plugin unit integration-test test setup run bench clean
+.PHONY: build plugin unit integration-test fuzz test reliability setup run bench clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
@@ -24,12 +24,29 @@ plugin: build
 unit:
 	go test -count=1 ./...
 
+# The suite on a real dockerd. FAULT_POINTS kills of the plugin (100) and
+# SOAK_OPS soak operations (200) are the short form CI runs.
+FAULT_POINTS ?= 100
+SOAK_OPS     ?= 200
+INTEGRATION_TIMEOUT ?= 25m
 integration-test: plugin
-	go test -tags integration -count=1 -v -timeout 25m ./integration-tests/
+	FAULT_POINTS=$(FAULT_POINTS) SOAK_OPS=$(SOAK_OPS) go test -tags integration -count=1 -v -timeout $(INTEGRATION_TIMEOUT) ./integration-tests/
+
+# Every fuzz target for FUZZTIME each (10s here, 10m in make reliability).
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 test: setup
 	$(MAKE) unit
+	$(MAKE) fuzz
 	$(MAKE) integration-test
+
+# The long form of the reliability suite: more kill points, a longer soak,
+# ten minutes of fuzzing per target.
+reliability: setup
+	$(MAKE) fuzz FUZZTIME=10m
+	$(MAKE) integration-test FAULT_POINTS=500 SOAK_OPS=1000 INTEGRATION_TIMEOUT=90m
 
 setup:
 	hack/setup.sh
