@@ -23,7 +23,6 @@ import (
 // apiServer is a plugin answering on a unix socket through Serve, the way
 // dockerd reaches it.
 type apiServer struct {
-	r    *rig
 	http *http.Client
 }
 
@@ -43,13 +42,7 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- r.p.Serve(ctx, l) }()
-	r.t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			r.t.Errorf("Serve: %v", err)
-		}
-	})
-	return &apiServer{r: r, http: &http.Client{
+	api := &apiServer{http: &http.Client{
 		// Longer than the plugin's own bound on a call: an answer that
 		// does not come by then never will.
 		Timeout: opTimeout + 5*time.Second,
@@ -57,6 +50,14 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}},
 	}}
+	r.t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			r.t.Errorf("Serve: %v", err)
+		}
+		api.http.CloseIdleConnections()
+	})
+	return api
 }
 
 // post sends body to path as dockerd does and returns the status and answer.
@@ -337,6 +338,14 @@ func FuzzHTTPHandlers(f *testing.F) {
 			if made := diff(watch, absent(watch)); len(made) > 0 {
 				t.Errorf("%s %q made files where no volume file belongs: %q", path, body, made)
 			}
+		}
+		// Every call has answered: a volume lock still held would make
+		// the next call on the volume wait until it times out.
+		r.p.locks.mu.Lock()
+		held := len(r.p.locks.m)
+		r.p.locks.mu.Unlock()
+		if held > 0 {
+			t.Errorf("%d volume locks held after every call answered", held)
 		}
 	})
 }
