@@ -30,6 +30,8 @@ type Volume struct {
 	IOPS             int64             `json:"iops,omitempty"`
 	AvailabilityZone string            `json:"availabilityZone,omitempty"`
 	CreatedAt        time.Time         `json:"createdAt"`
+	// Origin is the volume this one was created as a copy of, if any.
+	Origin string `json:"origin,omitempty"`
 	Fields           map[string]string `json:"fields,omitempty"`
 
 	// Device is the local block device while the volume is attached to this
@@ -39,11 +41,14 @@ type Volume struct {
 
 // CreateOptions are the platform-neutral properties of a new volume.
 type CreateOptions struct {
-	Size             int64 // bytes
+	Size             int64 // bytes; for a copy, 0 keeps the source's size
 	FSType           string
 	Type             string
 	IOPS             int64
 	AvailabilityZone string
+	// FromVolume makes the new volume a copy of that volume's blocks. The
+	// caller keeps the source still (frozen or unmounted) for the copy.
+	FromVolume string
 }
 
 // Driver is a storage platform.

@@ -26,10 +26,12 @@ const (
 	optNewFSType   = "newfstype"
 	optFSType      = "fstype" // alias of newfstype
 	optOverwriteFS = "overwritefs"
+	optVolumeName  = "volumename" // copy of that volume
+	optVolumeID    = "volumeid"   // the same: a loopback volume's ID is its name
 )
 
 // acceptedOptions is what an unknown key's error lists, as users spell them.
-var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs"}
+var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID"}
 
 // createRequest is a parsed Create: the volume's properties, which of them
 // the user gave (a repeated Create is compared on those only), and whether
@@ -80,6 +82,12 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 		case optNewFSType, optFSType:
 			req.opts.FSType = strings.ToLower(v)
 			req.given[optNewFSType] = true
+		case optVolumeName, optVolumeID:
+			if err := drivers.ValidateName(v); err != nil {
+				return req, fmt.Errorf("source volume: %w", err)
+			}
+			req.opts.FromVolume = v
+			req.given[optVolumeName] = true
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -89,6 +97,9 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 		default:
 			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(acceptedOptions, ", "))
 		}
+	}
+	if req.opts.FromVolume != "" && !req.given[optSize] {
+		return req, nil // a copy keeps its source's size and filesystem
 	}
 	if req.opts.Size, err = parseSize(size); err != nil {
 		return req, err
@@ -106,8 +117,11 @@ func lowerKeys(raw map[string]string) (map[string]string, error) {
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		v := raw[k]
 		lk := strings.ToLower(strings.TrimSpace(k))
-		if lk == optFSType {
+		switch lk {
+		case optFSType:
 			lk = optNewFSType
+		case optVolumeID:
+			lk = optVolumeName
 		}
 		if prev, ok := opts[lk]; ok && prev != v {
 			return nil, fmt.Errorf("option %q is given twice with different values (%q and %q)", k, prev, v)
@@ -165,6 +179,7 @@ func (r createRequest) conflicts(v drivers.Volume) []string {
 	add(optVolumeType, v.Type, r.opts.Type)
 	add(optIOPS, v.IOPS, r.opts.IOPS)
 	add(optAZ, v.AvailabilityZone, r.opts.AvailabilityZone)
+	add(optVolumeName, v.Origin, r.opts.FromVolume)
 	sort.Strings(diffs)
 	return diffs
 }

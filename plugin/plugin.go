@@ -28,6 +28,7 @@ type Mounter interface {
 	Unmount(ctx context.Context, name string) error
 	IsMounted(name string) (bool, error)
 	Mounted() (map[string]string, error)
+	Freeze(name string) (thaw func() error, err error)
 	Path(name string) string
 }
 
@@ -140,7 +141,11 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 	case p.cfg.Ops.CreateDisable:
 		return fmt.Errorf("create volume %s: creating volumes is disabled (%s_CREATE_DISABLE)", name, config.OpsPrefix)
 	}
-	v, err = p.drv.Create(ctx, name, req.opts)
+	if req.opts.FromVolume != "" {
+		v, err = p.createCopy(ctx, name, req)
+	} else {
+		v, err = p.drv.Create(ctx, name, req.opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -155,6 +160,36 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 	}
 	p.log.WithField("volume", name).Infof("created (%s, %s)", units.BytesSize(float64(v.Size)), v.FSType)
 	return nil
+}
+
+// createCopy makes a volume a copy of another. A source mounted on this host
+// is frozen for the copy, so the copy is never torn.
+func (p *Plugin) createCopy(ctx context.Context, name string, req createRequest) (drivers.Volume, error) {
+	from := req.opts.FromVolume
+	unlock, err := p.locks.lock(ctx, from)
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	defer unlock()
+	src, err := p.lookup(ctx, from)
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: source volume %s: %w", name, from, err)
+	}
+	switch {
+	case !req.given[optNewFSType]:
+		req.opts.FSType = src.FSType
+	case req.opts.FSType != src.FSType && !req.overwrite:
+		return drivers.Volume{}, fmt.Errorf("create volume %s: a copy of %s keeps its filesystem (%s); add overwritefs=true to format it as %s instead", name, from, src.FSType, req.opts.FSType)
+	}
+	thaw, err := p.mnt.Freeze(from)
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	v, err := p.drv.Create(ctx, name, req.opts)
+	if terr := thaw(); terr != nil {
+		p.log.WithField("volume", from).Errorf("after copying it: %v", terr)
+	}
+	return v, err
 }
 
 func (p *Plugin) defaults() defaults {
@@ -419,6 +454,9 @@ func (p *Plugin) List() (*volume.ListResponse, error) {
 // dockerVolume is v as Docker shows it, with REX-Ray's Status fields.
 func (p *Plugin) dockerVolume(v drivers.Volume, mounted bool) *volume.Volume {
 	fields := map[string]string{"fsType": v.FSType}
+	if v.Origin != "" {
+		fields["origin"] = v.Origin
+	}
 	for k, val := range v.Fields {
 		fields[k] = val
 	}

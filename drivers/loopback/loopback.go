@@ -154,9 +154,6 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
 	}
-	if opts.Size <= 0 {
-		return drivers.Volume{}, fmt.Errorf("create volume %s: size must be positive", name)
-	}
 	v := drivers.Volume{
 		Name:             name,
 		Size:             opts.Size,
@@ -165,8 +162,26 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		IOPS:             opts.IOPS,
 		AvailabilityZone: opts.AvailabilityZone,
 		CreatedAt:        time.Now().UTC().Truncate(time.Second),
+		Origin:           opts.FromVolume,
 	}
-	if err := d.claimImage(name, opts.Size); err != nil {
+	var src *drivers.Volume
+	if opts.FromVolume != "" {
+		s, err := d.readMeta(opts.FromVolume)
+		if err != nil {
+			return drivers.Volume{}, fmt.Errorf("create volume %s: source volume %s: %w", name, opts.FromVolume, err)
+		}
+		src = &s
+		if v.Size == 0 {
+			v.Size = s.Size
+		}
+		if v.Size < s.Size {
+			return drivers.Volume{}, fmt.Errorf("create volume %s: size %d bytes is smaller than its source %s (%d bytes): a copy cannot shrink", name, v.Size, s.Name, s.Size)
+		}
+	}
+	if v.Size <= 0 {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: size must be positive", name)
+	}
+	if err := d.fillImage(ctx, name, v.Size, src); err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	if err := d.writeMeta(v); err != nil {
@@ -177,34 +192,59 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	return v, nil
 }
 
-func (d *Driver) claimImage(name string, size int64) error {
-	img := d.imagePath(name)
-	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		if _, merr := os.Stat(d.metaPath(name)); merr == nil {
-			return drivers.ErrExists
-		}
-		// An image without metadata is what a crashed Create leaves.
-		if err := os.Remove(img); err != nil {
-			return err
-		}
-		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	}
+// fillImage claims the volume's image and makes it size bytes: a hole, or
+// src's blocks followed by a hole. On failure no image is left.
+func (d *Driver) fillImage(ctx context.Context, name string, size int64, src *drivers.Volume) error {
+	f, err := d.claimImage(name)
 	if err != nil {
 		return err
 	}
-	err = f.Truncate(size)
+	if src != nil {
+		err = d.copyFrom(ctx, f, src.Name)
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(img)
+		os.Remove(d.imagePath(name))
 		if errors.Is(err, unix.EFBIG) {
 			return fmt.Errorf("size %d bytes is more than the store's filesystem allows in one file: %w", size, err)
 		}
 		return err
 	}
 	return nil
+}
+
+func (d *Driver) copyFrom(ctx context.Context, dst *os.File, source string) error {
+	src, err := os.Open(d.imagePath(source))
+	if err != nil {
+		return fmt.Errorf("copy of %s: %w", source, err)
+	}
+	defer src.Close()
+	if err := copyImage(ctx, dst, src); err != nil {
+		return fmt.Errorf("copy of %s: %w", source, err)
+	}
+	return nil
+}
+
+// claimImage creates the volume's image, empty. An image without metadata
+// is what a crashed Create leaves: it is taken over.
+func (d *Driver) claimImage(name string) (*os.File, error) {
+	img := d.imagePath(name)
+	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if _, merr := os.Stat(d.metaPath(name)); merr == nil {
+			return nil, drivers.ErrExists
+		}
+		if err := os.Remove(img); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	return f, err
 }
 
 func (d *Driver) writeMeta(v drivers.Volume) error {
