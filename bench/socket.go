@@ -85,4 +85,3 @@ func (p *pluginProc) timed(ctx context.Context, method string, req vreq) (time.D
 }
 
 type vreq = client.Request
-

@@ -23,16 +23,16 @@ var (
 
 // Volume is what a driver knows about one volume.
 type Volume struct {
-	Name             string            `json:"name"`
-	Size             int64             `json:"size"` // bytes
-	FSType           string            `json:"fsType,omitempty"`
-	Type             string            `json:"type,omitempty"`
-	IOPS             int64             `json:"iops,omitempty"`
-	AvailabilityZone string            `json:"availabilityZone,omitempty"`
-	CreatedAt        time.Time         `json:"createdAt"`
+	Name             string    `json:"name"`
+	Size             int64     `json:"size"` // bytes
+	FSType           string    `json:"fsType,omitempty"`
+	Type             string    `json:"type,omitempty"`
+	IOPS             int64     `json:"iops,omitempty"`
+	AvailabilityZone string    `json:"availabilityZone,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
 	// Origin is the volume this one was created as a copy of, if any.
-	Origin string `json:"origin,omitempty"`
-	Fields           map[string]string `json:"fields,omitempty"`
+	Origin string            `json:"origin,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
 
 	// Device is the local block device while the volume is attached to this
 	// host, empty otherwise. It is never persisted by the plugin.

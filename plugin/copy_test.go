@@ -87,7 +87,7 @@ func TestCopyOnFullStore(t *testing.T) {
 		big[i] = byte(i)
 	}
 	os.WriteFile(filepath.Join(path, "big"), big, 0o600)
-	r.unmount("src", "a") // the image now holds over 6 MiB of data
+	r.unmount("src", "a")                            // the image now holds over 6 MiB of data
 	fillTo(t, filepath.Join(store, "filler"), 3<<20) // room for half a copy
 
 	err := r.p.Create(&volume.CreateRequest{Name: "cp", Options: map[string]string{"volumeName": "src"}})
