@@ -22,6 +22,8 @@ plugin: build
 	fi
 
 unit:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	go vet ./...
 	go test -count=1 ./...
 
 # The suite on a real dockerd. FAULT_POINTS kills of the plugin (100) and

@@ -27,6 +27,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("RemoveInUseAndRemoveDisable", testRemove)
 	t.Run("BadInputLeavesNothing", testBadInput)
 	t.Run("XFSAndOverwriteFS", testXFS)
+	t.Run("CopyOfAVolumeInUse", testCopy)
 	t.Run("SwarmService", testSwarm)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
@@ -365,4 +366,31 @@ func testDockerfile(t *testing.T) {
 			t.Errorf("image lacks %s", f)
 		}
 	}
+}
+
+// testCopy: -o volumeName copies a volume a container is writing to; the
+// copy holds what was written before, and the source goes on.
+func testCopy(t *testing.T) {
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "orig")
+	mustDocker(t, "run", "-d", "--name", "writer", "-v", "orig:/data", "busybox", "sh", "-c", "echo first > /data/f; sleep 600")
+	defer suite.docker("rm", "-f", "writer")
+	waitFor(t, "the writer", 20*time.Second, func() bool {
+		out, _ := suite.docker("exec", "writer", "cat", "/data/f")
+		return out == "first"
+	})
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "volumeName=orig", "copy")
+	mustDocker(t, "exec", "writer", "sh", "-c", "echo second >> /data/f")
+	if out := mustDocker(t, "run", "--rm", "-v", "copy:/data", "busybox", "cat", "/data/f"); out != "first" {
+		t.Errorf("the copy holds %q, want what was written before it", out)
+	}
+	v, err := suite.cli.VolumeInspect(ctx(t), "copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fields, _ := v.Status["fields"].(map[string]any); fields["origin"] != "orig" || v.Status["size"] != 0.0625 {
+		t.Errorf("copy's status %v: want origin orig, size 0.0625", v.Status)
+	}
+	mustDocker(t, "rm", "-f", "writer")
+	released(t, "orig")
+	mustDocker(t, "volume", "rm", "orig", "copy")
 }

@@ -522,8 +522,8 @@ func soakOps() int {
 	return 200
 }
 
-// TestSoak: 8 workers share a few volumes through dockerd (create, write
-// from short-lived containers, hold from long-lived ones, stop them,
+// TestSoak: 8 workers share a few volumes through dockerd (create, copy,
+// write from short-lived containers, hold from long-lived ones, stop them,
 // remove), SOAK_OPS operations in all. Afterwards the ledger agrees with
 // reality, nothing leaks and every volume passes fsck.
 func TestSoak(t *testing.T) {
@@ -534,6 +534,8 @@ func TestSoak(t *testing.T) {
 	errs := make(chan error, workers)
 	var started []string
 	var mu sync.Mutex
+	kinds := []string{"create", "write", "write", "hold", "stop", "remove", "copy"}
+	done, raced := map[string]int{}, map[string]int{}
 	for w := range workers {
 		go func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
@@ -541,7 +543,8 @@ func TestSoak(t *testing.T) {
 			for i := range ops / workers {
 				vol := names[rng.IntN(len(names))]
 				var err error
-				switch rng.IntN(6) {
+				op := rng.IntN(len(kinds))
+				switch op {
 				case 0:
 					_, err = suite.docker("volume", "create", "-d", plugin, "-o", "size=32MiB", vol)
 				case 1, 2:
@@ -562,12 +565,22 @@ func TestSoak(t *testing.T) {
 					}
 				case 5:
 					_, err = suite.docker("volume", "rm", vol)
+				case 6:
+					from := names[rng.IntN(len(names))]
+					_, err = suite.docker("volume", "create", "-d", plugin, "-o", "volumeName="+from, vol)
 				}
 				// What a user is told when another worker got there first.
-				if err != nil && !strings.Contains(err.Error(), "in use") && !strings.Contains(err.Error(), "no such volume") {
+				if err != nil && !expectedRace(err) {
 					errs <- fmt.Errorf("worker %d op %d on %s: %w", w, i, vol, err)
 					return
 				}
+				mu.Lock()
+				if err == nil {
+					done[kinds[op]]++
+				} else {
+					raced[kinds[op]]++
+				}
+				mu.Unlock()
 			}
 			errs <- nil
 		}()
@@ -598,7 +611,19 @@ func TestSoak(t *testing.T) {
 		}
 		t.Errorf("store holds %v after every volume was removed", names)
 	}
-	t.Logf("%d operations by %d workers; %d volumes at the end", ops/workers*workers, workers, len(left))
+	t.Logf("%d operations by %d workers; %d volumes at the end; done %v; refused because another worker got there first %v",
+		ops/workers*workers, workers, len(left), done, raced)
+}
+
+// expectedRace tells the errors a worker may get because another changed
+// the volume first: it is in use, it is gone, it exists as another copy.
+func expectedRace(err error) bool {
+	for _, s := range []string{"in use", "no such volume", "not found", "exists and differs", "a copy cannot shrink", "keeps its filesystem"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // fsck checks a released volume's filesystem, read-only.
