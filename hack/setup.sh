@@ -21,4 +21,4 @@ go mod download
 
 # The plugin's default mount sources; dockerd refuses to enable a plugin
 # whose bind source is missing.
-mkdir -p /var/lib/rexray/loopback /var/lib/rexray/state
+install -d -m 0700 /var/lib/rexray/loopback /var/lib/rexray/state

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,12 @@ func testInstall(t *testing.T) {
 	out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}} {{.Config.Interface.Socket}}", plugin)
 	if out != "true rexray.sock" {
 		t.Fatalf("plugin inspect: %q, want enabled with rexray.sock", out)
+	}
+	// Whoever reaches the socket can mount any volume: root only.
+	id := mustDocker(t, "plugin", "inspect", "--format", "{{.Id}}", plugin)
+	st, err := os.Stat(filepath.Join("/run/docker/plugins", id, "rexray.sock"))
+	if err != nil || st.Mode().Perm() != 0o600 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("plugin socket: %v, %v; want mode 0600, owned by root", st.Mode(), err)
 	}
 }
 
@@ -290,6 +297,15 @@ func testNothingLeft(t *testing.T) {
 	if l := loopsUnder(suite.store); len(l) != 0 {
 		t.Errorf("loop devices left: %v", l)
 	}
+	// What the plugin made in its store and ledger is root's alone.
+	for _, root := range []string{suite.volumesDir(), suite.state} {
+		filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+			if err == nil && path != suite.state && info.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s has mode %o: group or others can get in", path, info.Mode().Perm())
+			}
+			return nil
+		})
+	}
 	if m := mountsUnder(suite.dir); len(m) != 0 {
 		for _, mp := range m {
 			if strings.Contains(mp, "propagated-mount/") {
@@ -364,6 +380,13 @@ func testDockerfile(t *testing.T) {
 	for _, f := range []string{"usr/bin/rexray", "sbin/mkfs.ext4", "sbin/mkfs.xfs", "sbin/blkid", "etc/mke2fs.conf"} {
 		if !files[f] {
 			t.Errorf("image lacks %s", f)
+		}
+	}
+	// Nothing in the plugin can run through a shell: there is none.
+	for f := range files {
+		switch filepath.Base(f) {
+		case "sh", "bash", "dash", "ash", "busybox":
+			t.Errorf("the plugin's rootfs carries a shell: %s", f)
 		}
 	}
 }
