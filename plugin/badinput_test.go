@@ -134,7 +134,7 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		n++
 		add("option "+what, create, fmt.Sprintf(`{"Name":"opt%d","Opts":%s}`, n, opts), want...)
 	}
-	accepted := "accepted options are size, volumeType, iops, availabilityZone, newfstype, fsType, overwritefs"
+	accepted := "accepted options are " + strings.Join(acceptedOptions, ", ")
 	for _, k := range []string{"color", "sizes", "fs", "mkfs", "--force", "-F", "Name", "", "new fstype", "size\x00", "mountopts", "o"} {
 		opt(fmt.Sprintf("unknown key %q", k), map[string]string{k: "x"}, "unknown option", accepted)
 	}
@@ -174,6 +174,15 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 	for _, s := range []string{"maybe", "yes", "2", "", "on", "-f"} {
 		opt(fmt.Sprintf("overwritefs %q", s), map[string]string{"overwritefs": s}, "invalid overwritefs")
 	}
+	// A copy's source is a volume name like any other.
+	for _, what := range []string{"parent", "absolute tmp", "slash inside", "empty", "nul inside", "flag", "201 bytes"} {
+		opt("volumeName "+what, map[string]string{"volumeName": badNames[what]}, "source volume", "invalid volume name")
+		opt("volumeID "+what, map[string]string{"volumeID": badNames[what]}, "source volume", "invalid volume name")
+	}
+	opt("volumeName missing", map[string]string{"volumeName": "missing"}, "source volume missing", "volume not found")
+	rawOpt("volumeName and volumeID differ", `{"volumeName":"a","volumeID":"b"}`, "given twice with different values")
+	n++
+	add("option volumeName itself", create, fmt.Sprintf(`{"Name":"opt%d","Opts":{"volumeName":"opt%d"}}`, n, n), "cannot be a copy of itself")
 	rawOpt("size as a number", `{"size":16}`, "invalid request body")
 	rawOpt("options as a list", `["size","1"]`, "invalid request body")
 	rawOpt("options as a string", `"size=1"`, "invalid request body")

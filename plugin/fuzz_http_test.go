@@ -43,9 +43,10 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 	served := make(chan error, 1)
 	go func() { served <- r.p.Serve(ctx, l) }()
 	api := &apiServer{http: &http.Client{
-		// Longer than the plugin's own bound on a call: an answer that
-		// does not come by then never will.
-		Timeout: opTimeout + 5*time.Second,
+		// Every call the tests make answers in milliseconds. One that
+		// waits for a lock nobody will release would answer only when the
+		// plugin's own bound (opTimeout) runs out: that is a hang too.
+		Timeout: 5 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}},

@@ -166,6 +166,10 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 // is frozen for the copy, so the copy is never torn.
 func (p *Plugin) createCopy(ctx context.Context, name string, req createRequest) (drivers.Volume, error) {
 	from := req.opts.FromVolume
+	if from == name {
+		// Its lock is held already: taking it again would wait out ctx.
+		return drivers.Volume{}, fmt.Errorf("create volume %s: a volume cannot be a copy of itself", name)
+	}
 	unlock, err := p.locks.lock(ctx, from)
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
