@@ -121,7 +121,7 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 	add("name lower-case key", remove, `{"name":"../x"}`, invalidName...)
 	add("name given twice, bad last", create, `{"Name":"ok","Name":"../x"}`, invalidName...)
 	add("name escaped slash", path, `{"Name":"..\/x"}`, invalidName...)
-	add("name 1 MB", create, `{"Name":"`+strings.Repeat("a", 1<<20)+`"}`, "invalid volume name", "1048576 bytes long")
+	add("name 1 MB", create, `{"Name":"`+strings.Repeat("a", 1<<20)+`"}`, "invalid request body", "too large")
 
 	// Options. Each Create uses a name of its own, so that one wrongly
 	// accepted leaves a volume the final check finds.
@@ -228,7 +228,7 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 
 	// Missing volumes and mount IDs, by Docker's semantics: Unmount of an
 	// ID the plugin does not know succeeds, everything else is not found.
-	for _, id := range []string{"a", "", "unknown"} {
+	for _, id := range []string{"a", "unknown"} {
 		add(fmt.Sprintf("mount missing, implicit create off, ID %q", id), mount, body(map[string]any{"Name": "missing", "ID": id}), notFound...)
 		succeed(fmt.Sprintf("unmount missing, ID %q", id), unmount, body(map[string]any{"Name": "missing", "ID": id}), nil)
 	}
@@ -272,12 +272,12 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		succeed(fmt.Sprintf("unmount held, unknown ID %.10q", id), unmount, body(map[string]any{"Name": "held", "ID": id}), nil)
 		succeed(fmt.Sprintf("path held after unknown ID %.10q", id), path, `{"Name":"held"}`, mountpoint(held))
 	}
-	// dockerd always sends an ID; one the ledger cannot record fails the
-	// Mount, and a volume mounted only for it is released again.
-	add("mount held, empty ID", mount, `{"Name":"held","ID":""}`, "record mount")
-	add("mount held, 40000-byte ID", mount, body(map[string]any{"Name": "held", "ID": strings.Repeat("i", 40000)}), "record mount")
+	// dockerd always sends an ID of 64 hex digits; an empty or outsized
+	// one is refused before anything is mounted.
+	add("mount held, empty ID", mount, `{"Name":"held","ID":""}`, "invalid mount ID", "0 bytes long")
+	add("mount held, 40000-byte ID", mount, body(map[string]any{"Name": "held", "ID": strings.Repeat("i", 40000)}), "invalid mount ID", "40000 bytes long")
 	succeed("path held after IDs not recorded", path, `{"Name":"held"}`, mountpoint(held))
-	add("mount spare, empty ID", mount, `{"Name":"spare","ID":""}`, "record mount")
+	add("mount spare, empty ID", mount, `{"Name":"spare","ID":""}`, "invalid mount ID")
 	succeed("path spare after its failed mount", path, `{"Name":"spare"}`, mountpoint(""))
 	add("remove held while mounted", remove, `{"Name":"held"}`, "in use by 1 container mount(s)")
 	succeed("unmount spare, never mounted", unmount, `{"Name":"spare","ID":"a"}`, nil)

@@ -251,6 +251,15 @@ func (p *Plugin) Remove(r *volume.RemoveRequest) error {
 	return nil
 }
 
+// validID refuses a mount ID the ledger cannot key: dockerd's are 64 hex
+// digits.
+func validID(id string) error {
+	if id == "" || len(id) > 1024 {
+		return fmt.Errorf("invalid mount ID: %d bytes long, 1 to 1024 are accepted", len(id))
+	}
+	return nil
+}
+
 // removeMemory is how long a Remove that died part way is remembered, so
 // that dockerd's retry of it succeeds.
 const removeMemory = 24 * time.Hour
@@ -273,6 +282,9 @@ func (p *Plugin) goneAlready(name string, retry bool, notFound error) error {
 // Mount implements volume.Driver. The first mount ID attaches and mounts;
 // later ones only count.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
+	if err := validID(r.ID); err != nil {
+		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
+	}
 	ctx, done, err := p.begin("mount "+r.ID, r.Name)
 	if err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)

@@ -75,13 +75,18 @@ func (p *Plugin) handler() http.Handler {
 	return mux
 }
 
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
 // handle serves /VolumeDriver.<method> with fn. A method without a
 // request, *struct{}, reads no body.
 func handle[Req any](mux *http.ServeMux, method string, fn func(*Req) (any, error)) {
 	mux.HandleFunc("/VolumeDriver."+method, func(w http.ResponseWriter, r *http.Request) {
 		req := new(Req)
 		if _, none := any(req).(*struct{}); !none {
-			if err := json.NewDecoder(r.Body).Decode(req); err != nil {
+			// dockerd's requests are a few hundred bytes.
+			body := http.MaxBytesReader(w, r.Body, maxBody)
+			if err := json.NewDecoder(body).Decode(req); err != nil {
 				if errors.Is(err, io.EOF) {
 					err = errors.New("the body is empty")
 				}
