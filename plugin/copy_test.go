@@ -74,12 +74,7 @@ func TestCopyRefusals(t *testing.T) {
 // A copy that does not fit in the store fails whole.
 func TestCopyOnFullStore(t *testing.T) {
 	r := newRig(t)
-	store := filepath.Join(r.dir, "store")
-	if err := unix.Mount("tmpfs", store, "tmpfs", 0, "size=24m,mode=0700"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(store, unix.MNT_DETACH) })
-	os.MkdirAll(filepath.Join(store, "volumes"), 0o700)
+	store := r.smallStore("24m")
 	r.create("src", map[string]string{"size": "16MiB"})
 	path := r.mount("src", "a")
 	big := make([]byte, 6<<20)

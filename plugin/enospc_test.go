@@ -17,13 +17,7 @@ import (
 // and the volumes already there are untouched.
 func TestStoreFull(t *testing.T) {
 	r := newRig(t)
-	// The store on a small tmpfs of its own, mounted over the rig's store.
-	store := filepath.Join(r.dir, "store")
-	if err := unix.Mount("tmpfs", store, "tmpfs", 0, "size=4m,mode=0700"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(store, unix.MNT_DETACH) })
-	os.MkdirAll(filepath.Join(store, "volumes"), 0o700)
+	store := r.smallStore("4m")
 
 	r.create("kept", map[string]string{"size": "16MiB"})
 	meta := filepath.Join(store, "volumes", "kept.json")
@@ -56,6 +50,21 @@ func TestStoreFull(t *testing.T) {
 	if _, err := r.p.Get(&volume.GetRequest{Name: "kept"}); err != nil {
 		t.Errorf("existing volume: %v", err)
 	}
+}
+
+// smallStore puts the rig's store on a tmpfs of size of its own, so that
+// it can be filled, and returns the store's folder.
+func (r *rig) smallStore(size string) string {
+	r.t.Helper()
+	store := filepath.Join(r.dir, "store")
+	if err := unix.Mount("tmpfs", store, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { unix.Unmount(store, unix.MNT_DETACH) })
+	if err := os.MkdirAll(filepath.Join(store, "volumes"), 0o700); err != nil {
+		r.t.Fatal(err)
+	}
+	return store
 }
 
 // fill writes to path until the filesystem is full.
