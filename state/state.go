@@ -222,22 +222,6 @@ func (s *Store) DeleteVolume(name string) error {
 	})
 }
 
-// Volumes returns the catalogue, sorted by name.
-func (s *Store) Volumes() ([]drivers.Volume, error) {
-	var vols []drivers.Volume
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketVolumes).ForEach(func(k, b []byte) error {
-			var v drivers.Volume
-			if err := json.Unmarshal(b, &v); err != nil {
-				return fmt.Errorf("catalogue entry %q: %w", k, err)
-			}
-			vols = append(vols, v)
-			return nil
-		})
-	})
-	return vols, err
-}
-
 // VolumeNames returns the catalogue's names, sorted, without decoding the
 // records: what List needs, at any catalogue size.
 func (s *Store) VolumeNames() ([]string, error) {

@@ -67,9 +67,9 @@ func TestCatalogue(t *testing.T) {
 	if err := s.ReplaceVolumes([]drivers.Volume{{Name: "v2"}}); err != nil {
 		t.Fatal(err)
 	}
-	vols, _ := s.Volumes()
-	if len(vols) != 1 || vols[0].Name != "v2" {
-		t.Fatalf("after replace: %v", vols)
+	names, _ := s.VolumeNames()
+	if len(names) != 1 || names[0] != "v2" {
+		t.Fatalf("after replace: %v", names)
 	}
 	s.DeleteVolume("v2")
 	if _, ok, _ := s.Volume("v2"); ok {
