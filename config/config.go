@@ -5,7 +5,10 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -15,11 +18,15 @@ const OpsPrefix = "LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS"
 
 // Config is every plugin-wide setting. Drivers read their own (LOOPBACK_*).
 type Config struct {
-	Driver   string `envconfig:"REXRAY_DRIVER" default:"loopback"`
-	LogLevel string `envconfig:"REXRAY_LOGLEVEL" default:"warn"`
-	FSType   string `envconfig:"REXRAY_FSTYPE" default:"ext4"`
-	Preempt  bool   `envconfig:"REXRAY_PREEMPT"`
-	StateDir string `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
+	Driver string `envconfig:"REXRAY_DRIVER" default:"loopback"`
+	// Services names the storage services of the endpoint, the first the
+	// default: "fast,bulk" or "fast=loopback,bulk=loopback". Empty is one
+	// service named after REXRAY_DRIVER.
+	Services []string `envconfig:"REXRAY_SERVICES"`
+	LogLevel string   `envconfig:"REXRAY_LOGLEVEL" default:"warn"`
+	FSType   string   `envconfig:"REXRAY_FSTYPE" default:"ext4"`
+	Preempt  bool     `envconfig:"REXRAY_PREEMPT"`
+	StateDir string   `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
 	// Host is where the Docker endpoint listens.
 	Host string `envconfig:"REXRAY_HOST" default:"unix:///run/docker/plugins/rexray.sock"`
 
@@ -71,6 +78,38 @@ func FromEnv() (Config, error) {
 	return c, nil
 }
 
+// Service is one configured storage service.
+type Service struct {
+	Name   string // also the prefix of its driver's settings: FAST_VOLUMEPATH
+	Driver string
+}
+
+var serviceName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// ServiceList is the configured services, the first the default.
+func (c Config) ServiceList() ([]Service, error) {
+	if len(c.Services) == 0 {
+		return []Service{{Name: c.Driver, Driver: c.Driver}}, nil
+	}
+	var list []Service
+	seen := make(map[string]bool)
+	for _, entry := range c.Services {
+		name, drv, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		if !ok {
+			drv = c.Driver
+		}
+		if !serviceName.MatchString(name) {
+			return nil, fmt.Errorf("REXRAY_SERVICES: service %q: a name is lower-case letters, digits and _, starting with a letter (it prefixes the service's settings, as FAST_VOLUMEPATH)", name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("REXRAY_SERVICES: service %q is named twice", name)
+		}
+		seen[name] = true
+		list = append(list, Service{Name: name, Driver: drv})
+	}
+	return list, nil
+}
+
 // Preempting tells whether Mount takes volumes from other hosts.
 func (c Config) Preempting() bool { return c.Preempt || c.Ops.MountPreempt }
 
@@ -88,4 +127,52 @@ func (c Config) RootPath() string {
 		return c.Ops.MountRootPath
 	}
 	return c.LinuxRootPath
+}
+
+// Setting is one effective setting and where its value came from.
+type Setting struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Source string `json:"source"` // "env" or "default"
+}
+
+// Settings lists c's settings by their variable names, for `rexray env`.
+func (c Config) Settings() []Setting {
+	list := Describe("", c)
+	return append(list, Describe(OpsPrefix, c.Ops)...)
+}
+
+// Describe lists the envconfig-tagged fields of the struct spec, each
+// under prefix_TAG (or TAG without a prefix), with its value and whether
+// the environment set it. Nested structs are left to their own call.
+func Describe(prefix string, spec any) []Setting {
+	v := reflect.ValueOf(spec)
+	t := v.Type()
+	var list []Setting
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("envconfig")
+		if tag == "" {
+			continue
+		}
+		name := strings.ToUpper(tag)
+		if prefix != "" {
+			name = strings.ToUpper(prefix) + "_" + name
+		}
+		s := Setting{Name: name, Value: format(v.Field(i)), Source: "default"}
+		if _, ok := os.LookupEnv(name); ok {
+			s.Source = "env"
+		}
+		list = append(list, s)
+	}
+	return list
+}
+
+func format(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case FileMode:
+		return fmt.Sprintf("%04o", uint32(x))
+	case []string:
+		return strings.Join(x, ",")
+	}
+	return fmt.Sprint(v.Interface())
 }

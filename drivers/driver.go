@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rexray/rexray/config"
 )
 
 var (
@@ -19,6 +21,10 @@ var (
 	ErrNotFound = errors.New("volume not found")
 	// ErrExists is returned (wrapped) when creating a volume whose name is taken.
 	ErrExists = errors.New("volume already exists")
+	// ErrSnapshotNotFound is returned (wrapped) when a snapshot does not exist.
+	ErrSnapshotNotFound = errors.New("snapshot not found")
+	// ErrSnapshotExists is returned (wrapped) when a snapshot's name is taken.
+	ErrSnapshotExists = errors.New("snapshot already exists")
 )
 
 // Volume is what a driver knows about one volume.
@@ -31,8 +37,15 @@ type Volume struct {
 	AvailabilityZone string    `json:"availabilityZone,omitempty"`
 	CreatedAt        time.Time `json:"createdAt"`
 	// Origin is the volume this one was created as a copy of, if any.
-	Origin string            `json:"origin,omitempty"`
-	Fields map[string]string `json:"fields,omitempty"`
+	Origin string `json:"origin,omitempty"`
+	// Snapshot is the snapshot this volume was created from, if any.
+	Snapshot string `json:"snapshot,omitempty"`
+	// Snapshots are the snapshots taken of this volume that still exist.
+	Snapshots []string          `json:"snapshots,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	// Service is the storage service that holds the volume. The plugin
+	// sets it; a driver serves one service and leaves it empty.
+	Service string `json:"service,omitempty"`
 
 	// Device is the local block device while the volume is attached to this
 	// host, empty otherwise. It is never persisted by the plugin.
@@ -49,6 +62,18 @@ type CreateOptions struct {
 	// FromVolume makes the new volume a copy of that volume's blocks. The
 	// caller keeps the source still (frozen or unmounted) for the copy.
 	FromVolume string
+	// FromSnapshot makes the new volume a copy of that snapshot.
+	FromSnapshot string
+}
+
+// Snapshot is a point-in-time copy of a volume. It is independent of the
+// volume: removing the volume keeps its snapshots.
+type Snapshot struct {
+	Name       string    `json:"name"`
+	VolumeName string    `json:"volumeName"`
+	Size       int64     `json:"size"` // bytes
+	FSType     string    `json:"fsType,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
 }
 
 // Driver is a storage platform.
@@ -69,22 +94,37 @@ type Driver interface {
 	Attach(ctx context.Context, name string, force bool) (string, error)
 	// Detach releases the device. Detaching a detached volume is not an error.
 	Detach(ctx context.Context, name string) error
+
+	// CreateSnapshot copies a volume's blocks into a new snapshot. The
+	// caller keeps the volume still (frozen or unmounted) for the copy.
+	CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error)
+	Snapshots(ctx context.Context) ([]Snapshot, error)
+	InspectSnapshot(ctx context.Context, name string) (Snapshot, error)
+	RemoveSnapshot(ctx context.Context, name string) error
 }
 
-// Constructor builds a driver from its own configuration (environment).
-type Constructor func(ctx context.Context) (Driver, error)
+// Configured is a driver that tells its effective settings, for
+// `rexray env`.
+type Configured interface {
+	Settings() []config.Setting
+}
+
+// Constructor builds the driver of one service from its settings in the
+// environment, named with the service's name as prefix: the service
+// "loopback" reads LOOPBACK_VOLUMEPATH, a service "fast" FAST_VOLUMEPATH.
+type Constructor func(ctx context.Context, service string) (Driver, error)
 
 // Registry maps driver names to constructors. It is built by main, so every
 // build includes every driver and REXRAY_DRIVER picks one.
 type Registry map[string]Constructor
 
-// New builds the named driver.
-func (r Registry) New(ctx context.Context, name string) (Driver, error) {
+// New builds the named driver for a service.
+func (r Registry) New(ctx context.Context, name, service string) (Driver, error) {
 	c, ok := r[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown driver %q: available drivers are %s", name, strings.Join(r.Names(), ", "))
 	}
-	return c(ctx)
+	return c(ctx, service)
 }
 
 // Names lists the registered drivers in order.

@@ -371,8 +371,8 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 				t.Errorf("store holds %q, want %q", got, want)
 			}
 		case filepath.Join(r.dir, "store"):
-			if !slices.Equal(got, []string{"volumes"}) {
-				t.Errorf("%s holds %q, want only volumes", dir, got)
+			if !slices.Equal(got, []string{"snapshots", "volumes"}) {
+				t.Errorf("%s holds %q, want only snapshots and volumes", dir, got)
 			}
 		case r.cfg.Ops.MountPath:
 			if len(got) > 0 {

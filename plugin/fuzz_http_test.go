@@ -33,7 +33,7 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 	r.t.Helper()
 	log := logrus.New()
 	log.SetOutput(logTo)
-	r.p = New(r.cfg, r.drv, r.mnt, r.st, log)
+	r.p = New(r.cfg, []Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
 	sock := filepath.Join(r.dir, "rexray.sock")
 	l, err := Listen("unix://" + sock)
 	if err != nil {

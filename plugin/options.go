@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -26,20 +27,25 @@ const (
 	optNewFSType   = "newfstype"
 	optFSType      = "fstype" // alias of newfstype
 	optOverwriteFS = "overwritefs"
-	optVolumeName  = "volumename" // copy of that volume
-	optVolumeID    = "volumeid"   // the same: a loopback volume's ID is its name
+	optVolumeName  = "volumename"   // copy of that volume
+	optVolumeID    = "volumeid"     // the same: a loopback volume's ID is its name
+	optSnapName    = "snapshotname" // copy of that snapshot
+	optSnapID      = "snapshotid"   // the same: a snapshot's ID is its name
+	optService     = "service"
 )
 
 // acceptedOptions is what an unknown key's error lists, as users spell them.
-var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID"}
+var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service"}
 
 // createRequest is a parsed Create: the volume's properties, which of them
-// the user gave (a repeated Create is compared on those only), and whether
-// to format over an existing filesystem at the first mount.
+// the user gave (a repeated Create is compared on those only), whether to
+// format over an existing filesystem at the first mount, and the service
+// asked for ("" for the default).
 type createRequest struct {
 	opts      drivers.CreateOptions
 	given     map[string]bool
 	overwrite bool
+	service   string
 }
 
 // defaults are the properties of a volume created without options.
@@ -88,6 +94,17 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 			}
 			req.opts.FromVolume = v
 			req.given[optVolumeName] = true
+		case optSnapName, optSnapID:
+			if err := drivers.ValidateName(v); err != nil {
+				return req, fmt.Errorf("source snapshot: %w", err)
+			}
+			req.opts.FromSnapshot = v
+			req.given[optSnapName] = true
+		case optService:
+			if err := drivers.ValidateName(v); err != nil {
+				return req, fmt.Errorf("service: %w", err)
+			}
+			req.service = v
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -98,7 +115,10 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(acceptedOptions, ", "))
 		}
 	}
-	if req.opts.FromVolume != "" && !req.given[optSize] {
+	if req.opts.FromVolume != "" && req.opts.FromSnapshot != "" {
+		return req, errors.New("give volumeName (a copy of a volume) or snapshotName (a copy of a snapshot), not both")
+	}
+	if (req.opts.FromVolume != "" || req.opts.FromSnapshot != "") && !req.given[optSize] {
 		return req, nil // a copy keeps its source's size and filesystem
 	}
 	if req.opts.Size, err = parseSize(size); err != nil {
@@ -122,6 +142,8 @@ func lowerKeys(raw map[string]string) (map[string]string, error) {
 			lk = optNewFSType
 		case optVolumeID:
 			lk = optVolumeName
+		case optSnapID:
+			lk = optSnapName
 		}
 		if prev, ok := opts[lk]; ok && prev != v {
 			return nil, fmt.Errorf("option %q is given twice with different values (%q and %q)", k, prev, v)
@@ -180,6 +202,7 @@ func (r createRequest) conflicts(v drivers.Volume) []string {
 	add(optIOPS, v.IOPS, r.opts.IOPS)
 	add(optAZ, v.AvailabilityZone, r.opts.AvailabilityZone)
 	add(optVolumeName, v.Origin, r.opts.FromVolume)
+	add(optSnapName, v.Snapshot, r.opts.FromSnapshot)
 	sort.Strings(diffs)
 	return diffs
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docker/go-plugins-helpers/volume"
@@ -32,10 +33,16 @@ type Mounter interface {
 	Path(name string) string
 }
 
+// Service is one storage service of the endpoint: a named driver.
+type Service struct {
+	Name   string
+	Driver drivers.Driver
+}
+
 // Plugin implements volume.Driver.
 type Plugin struct {
 	cfg      config.Config
-	drv      drivers.Driver
+	services []Service // the first is the default
 	mnt      Mounter
 	st       *state.Store
 	log      logrus.FieldLogger
@@ -44,30 +51,31 @@ type Plugin struct {
 	ready    chan struct{} // closed once Restore has run
 }
 
-// New assembles a plugin. Nothing slow happens here: call Restore after the
-// socket listens.
-func New(cfg config.Config, drv drivers.Driver, mnt Mounter, st *state.Store, log logrus.FieldLogger) *Plugin {
+// New assembles a plugin over one or more services, the first the default.
+// Nothing slow happens here: call Restore after the socket listens.
+func New(cfg config.Config, services []Service, mnt Mounter, st *state.Store, log logrus.FieldLogger) *Plugin {
 	return &Plugin{
-		cfg:   cfg,
-		drv:   drv,
-		mnt:   mnt,
-		st:    st,
-		log:   log,
-		locks: newLocks(),
-		ready: make(chan struct{}),
+		cfg:      cfg,
+		services: services,
+		mnt:      mnt,
+		st:       st,
+		log:      log,
+		locks:    newLocks(),
+		ready:    make(chan struct{}),
 	}
 }
 
 var _ volume.Driver = (*Plugin)(nil)
 
-// begin waits for start-up to finish and takes the volume's lock.
-// The returned done releases the lock and logs the call at debug level.
-func (p *Plugin) begin(op, name string) (context.Context, func(), error) {
+// begin waits for start-up to finish and takes the volume's lock, within
+// opTimeout. The returned done releases the lock and logs the call at debug
+// level.
+func (p *Plugin) begin(parent context.Context, op, name string) (context.Context, func(), error) {
 	if err := drivers.ValidateName(name); err != nil {
 		return nil, nil, err
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(parent, opTimeout)
 	if err := p.waitReady(ctx); err != nil {
 		cancel()
 		return nil, nil, err
@@ -99,18 +107,67 @@ func (p *Plugin) Capabilities() *volume.CapabilitiesResponse {
 	return &volume.CapabilitiesResponse{Capabilities: volume.Capability{Scope: "global"}}
 }
 
-// lookup finds a volume in the catalogue, then asks the driver, so a volume
-// another host created is found too.
+// lookup finds a volume in the catalogue, then asks the services, so a
+// volume another host created is found too.
 func (p *Plugin) lookup(ctx context.Context, name string) (drivers.Volume, error) {
 	v, ok, err := p.st.Volume(name)
 	if err != nil || ok {
 		return v, err
 	}
-	v, err = p.drv.Inspect(ctx, name)
-	if err != nil {
-		return v, err
+	for _, s := range p.services {
+		v, err = s.Driver.Inspect(ctx, name)
+		if errors.Is(err, drivers.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return v, err
+		}
+		v.Service = s.Name
+		return v, p.st.PutVolume(v)
 	}
-	return v, p.st.PutVolume(v)
+	return drivers.Volume{}, drivers.ErrNotFound
+}
+
+// service finds a service by name; "" is the default one.
+func (p *Plugin) service(name string) (Service, error) {
+	if name == "" {
+		return p.services[0], nil
+	}
+	for _, s := range p.services {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Service{}, fmt.Errorf("unknown service %q: this endpoint has %s", name, strings.Join(p.ServiceNames(), ", "))
+}
+
+// ServiceNames lists the services, the default first.
+func (p *Plugin) ServiceNames() []string {
+	names := make([]string, len(p.services))
+	for i, s := range p.services {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// serviceOf is the service holding v. Volumes catalogued before services
+// had names belong to the default one.
+func (p *Plugin) serviceOf(v drivers.Volume) Service {
+	s, err := p.service(v.Service)
+	if err != nil {
+		return p.services[0]
+	}
+	return s
+}
+
+// driverFor is the driver of the named volume, or the default one for a
+// volume no service has.
+func (p *Plugin) driverFor(ctx context.Context, name string) drivers.Driver {
+	v, err := p.lookup(ctx, name)
+	if err != nil {
+		return p.services[0].Driver
+	}
+	return p.serviceOf(v).Driver
 }
 
 // Create implements volume.Driver. Docker re-sends Create for volumes it
@@ -120,7 +177,7 @@ func (p *Plugin) Create(r *volume.CreateRequest) error {
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
-	ctx, done, err := p.begin("create", r.Name)
+	ctx, done, err := p.begin(context.Background(), "create", r.Name)
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
@@ -131,6 +188,8 @@ func (p *Plugin) Create(r *volume.CreateRequest) error {
 func (p *Plugin) create(ctx context.Context, name string, req createRequest) error {
 	v, err := p.lookup(ctx, name)
 	switch {
+	case err == nil && req.service != "" && p.serviceOf(v).Name != req.service:
+		return fmt.Errorf("create volume %s: the name is taken in service %s; volume names are unique across services", name, p.serviceOf(v).Name)
 	case err == nil:
 		if diffs := req.conflicts(v); len(diffs) > 0 {
 			return fmt.Errorf("create volume %s: it exists and differs: %v; remove it first or pick another name", name, diffs)
@@ -141,16 +200,23 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 	case p.cfg.Ops.CreateDisable:
 		return fmt.Errorf("create volume %s: creating volumes is disabled (%s_CREATE_DISABLE)", name, config.OpsPrefix)
 	}
-	if req.opts.FromVolume != "" {
-		v, err = p.createCopy(ctx, name, req)
-	} else {
-		v, err = p.drv.Create(ctx, name, req.opts)
+	var svc Service
+	switch {
+	case req.opts.FromVolume != "":
+		v, svc, err = p.createCopy(ctx, name, req)
+	case req.opts.FromSnapshot != "":
+		v, svc, err = p.createFromSnapshot(ctx, name, req)
+	default:
+		if svc, err = p.service(req.service); err == nil {
+			v, err = svc.Driver.Create(ctx, name, req.opts)
+		}
 	}
 	if err != nil {
 		return err
 	}
+	v.Service = svc.Name
 	if err := p.st.PutVolume(v); err != nil {
-		p.drv.Remove(ctx, name)
+		svc.Driver.Remove(ctx, name)
 		return fmt.Errorf("create volume %s: %w", name, err)
 	}
 	if req.overwrite {
@@ -162,38 +228,78 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 	return nil
 }
 
-// createCopy makes a volume a copy of another. A source mounted on this host
-// is frozen for the copy, so the copy is never torn.
-func (p *Plugin) createCopy(ctx context.Context, name string, req createRequest) (drivers.Volume, error) {
+// createCopy makes a volume a copy of another in its service. A source
+// mounted on this host is frozen for the copy, so the copy is never torn.
+func (p *Plugin) createCopy(ctx context.Context, name string, req createRequest) (drivers.Volume, Service, error) {
 	from := req.opts.FromVolume
 	if from == name {
 		// Its lock is held already: taking it again would wait out ctx.
-		return drivers.Volume{}, fmt.Errorf("create volume %s: a volume cannot be a copy of itself", name)
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: a volume cannot be a copy of itself", name)
 	}
 	unlock, err := p.locks.lock(ctx, from)
 	if err != nil {
-		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	defer unlock()
 	src, err := p.lookup(ctx, from)
 	if err != nil {
-		return drivers.Volume{}, fmt.Errorf("create volume %s: source volume %s: %w", name, from, err)
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: source volume %s: %w", name, from, err)
 	}
-	switch {
-	case !req.given[optNewFSType]:
-		req.opts.FSType = src.FSType
-	case req.opts.FSType != src.FSType && !req.overwrite:
-		return drivers.Volume{}, fmt.Errorf("create volume %s: a copy of %s keeps its filesystem (%s); add overwritefs=true to format it as %s instead", name, from, src.FSType, req.opts.FSType)
+	svc, err := p.sameService(name, req, p.serviceOf(src), "volume "+from)
+	if err == nil {
+		err = keepFS(name, &req, src.FSType, "volume "+from)
+	}
+	if err != nil {
+		return drivers.Volume{}, Service{}, err
 	}
 	thaw, err := p.mnt.Freeze(from)
 	if err != nil {
-		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	v, err := p.drv.Create(ctx, name, req.opts)
+	v, err := svc.Driver.Create(ctx, name, req.opts)
 	if terr := thaw(); terr != nil {
 		p.log.WithField("volume", from).Errorf("after copying it: %v", terr)
 	}
-	return v, err
+	return v, svc, err
+}
+
+// createFromSnapshot makes a volume a copy of a snapshot, in the
+// snapshot's service.
+func (p *Plugin) createFromSnapshot(ctx context.Context, name string, req createRequest) (drivers.Volume, Service, error) {
+	snap, src, err := p.findSnapshot(ctx, req.opts.FromSnapshot)
+	if err != nil {
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	svc, err := p.sameService(name, req, src, "snapshot "+snap.Name)
+	if err == nil {
+		err = keepFS(name, &req, snap.FSType, "snapshot "+snap.Name)
+	}
+	if err != nil {
+		return drivers.Volume{}, Service{}, err
+	}
+	v, err := svc.Driver.Create(ctx, name, req.opts)
+	return v, svc, err
+}
+
+// sameService checks that a copy goes where its source is: a copy is made
+// inside one store.
+func (p *Plugin) sameService(name string, req createRequest, src Service, what string) (Service, error) {
+	if req.service != "" && req.service != src.Name {
+		return Service{}, fmt.Errorf("create volume %s: %s is in service %s, and a copy is made in its source's service; drop service=%s", name, what, src.Name, req.service)
+	}
+	return src, nil
+}
+
+// keepFS gives a copy its source's filesystem unless another one is asked
+// for with overwritefs, which formats the copy.
+func keepFS(name string, req *createRequest, fsType, what string) error {
+	switch {
+	case !req.given[optNewFSType]:
+		req.opts.FSType = fsType
+	case req.opts.FSType != fsType && !req.overwrite:
+		return fmt.Errorf("create volume %s: a copy of %s keeps its filesystem (%s); add overwritefs=true to format it as %s instead", name, what, fsType, req.opts.FSType)
+	}
+	return nil
 }
 
 func (p *Plugin) defaults() defaults {
@@ -209,45 +315,50 @@ func (p *Plugin) defaults() defaults {
 
 // Remove implements volume.Driver.
 func (p *Plugin) Remove(r *volume.RemoveRequest) error {
-	ctx, done, err := p.begin("remove", r.Name)
+	return p.RemoveVolume(context.Background(), r.Name)
+}
+
+// RemoveVolume removes a volume, within ctx.
+func (p *Plugin) RemoveVolume(ctx context.Context, name string) error {
+	ctx, done, err := p.begin(ctx, "remove", name)
 	if err != nil {
-		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	defer done()
 
 	if p.cfg.Ops.RemoveDisable {
 		// As REX-Ray: Docker forgets the volume, the data stays.
-		p.log.WithField("volume", r.Name).Warn("remove disabled: keeping the volume's data")
+		p.log.WithField("volume", name).Warn("remove disabled: keeping the volume's data")
 		return nil
 	}
-	ids, err := p.st.Mounts(r.Name)
+	ids, err := p.st.Mounts(name)
 	if err != nil {
-		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	if len(ids) > 0 {
 		if !p.cfg.Ops.RemoveForce {
-			return fmt.Errorf("remove volume %s: in use by %d container mount(s)", r.Name, len(ids))
+			return fmt.Errorf("remove volume %s: in use by %d container mount(s)", name, len(ids))
 		}
-		if err := p.release(ctx, r.Name); err != nil {
-			return fmt.Errorf("remove volume %s: %w", r.Name, err)
+		if err := p.release(ctx, name); err != nil {
+			return fmt.Errorf("remove volume %s: %w", name, err)
 		}
 	}
 	now := time.Now()
-	retry, err := p.st.MarkRemoving(r.Name, now, now.Add(-removeMemory))
+	retry, err := p.st.MarkRemoving(name, now, now.Add(-removeMemory))
 	if err != nil {
-		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if err := p.drv.Remove(ctx, r.Name); errors.Is(err, drivers.ErrNotFound) {
-		if err := p.goneAlready(r.Name, retry, err); err != nil {
+	if err := p.driverFor(ctx, name).Remove(ctx, name); errors.Is(err, drivers.ErrNotFound) {
+		if err := p.goneAlready(name, retry, err); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	if err := p.st.DeleteVolume(r.Name); err != nil {
-		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+	if err := p.st.DeleteVolume(name); err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	p.log.WithField("volume", r.Name).Info("removed")
+	p.log.WithField("volume", name).Info("removed")
 	return nil
 }
 
@@ -282,36 +393,45 @@ func (p *Plugin) goneAlready(name string, retry bool, notFound error) error {
 // Mount implements volume.Driver. The first mount ID attaches and mounts;
 // later ones only count.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
-	if err := validID(r.ID); err != nil {
-		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
-	}
-	ctx, done, err := p.begin("mount "+r.ID, r.Name)
-	if err != nil {
-		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
-	}
-	defer done()
-
-	v, err := p.lookup(ctx, r.Name)
-	if errors.Is(err, drivers.ErrNotFound) && p.cfg.Ops.CreateImplicit {
-		err = p.create(ctx, r.Name, createRequest{opts: p.implicitOptions()})
-		if err == nil {
-			v, err = p.lookup(ctx, r.Name)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
-	}
-	path, err := p.mount(ctx, v)
+	path, err := p.mountFor(context.Background(), r.Name, r.ID, p.cfg.Ops.CreateImplicit)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := p.st.AddMount(r.Name, r.ID); err != nil {
-		if ids, lerr := p.st.Mounts(r.Name); lerr == nil && len(ids) == 0 {
-			p.releaseLogged(ctx, r.Name) // mounted for nobody
-		}
-		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
-	}
 	return &volume.MountResponse{Mountpoint: path}, nil
+}
+
+// mountFor mounts a volume for one mount ID, creating it first if implicit.
+func (p *Plugin) mountFor(ctx context.Context, name, id string, implicit bool) (string, error) {
+	if err := validID(id); err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	ctx, done, err := p.begin(ctx, "mount "+id, name)
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	defer done()
+
+	v, err := p.lookup(ctx, name)
+	if errors.Is(err, drivers.ErrNotFound) && implicit {
+		err = p.create(ctx, name, createRequest{opts: p.implicitOptions()})
+		if err == nil {
+			v, err = p.lookup(ctx, name)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	path, err := p.mount(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := p.st.AddMount(name, id); err != nil {
+		if ids, lerr := p.st.Mounts(name); lerr == nil && len(ids) == 0 {
+			p.releaseLogged(ctx, name) // mounted for nobody
+		}
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	return path, nil
 }
 
 func (p *Plugin) implicitOptions() drivers.CreateOptions {
@@ -329,13 +449,14 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	if mounted {
 		return p.mnt.Path(v.Name), nil
 	}
-	dev, err := p.drv.Attach(ctx, v.Name, p.cfg.Preempting())
+	drv := p.serviceOf(v).Driver
+	dev, err := drv.Attach(ctx, v.Name, p.cfg.Preempting())
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
 	}
 	path, err := p.mountDevice(ctx, v, dev)
 	if err != nil {
-		if derr := p.drv.Detach(ctx, v.Name); derr != nil {
+		if derr := drv.Detach(ctx, v.Name); derr != nil {
 			p.log.WithField("volume", v.Name).Errorf("after a failed mount: %v", derr)
 		}
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
@@ -356,7 +477,7 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 		return "", err
 	}
 	format := overwrite
-	if bc, ok := p.drv.(blankChecker); ok && !format {
+	if bc, ok := p.serviceOf(v).Driver.(blankChecker); ok && !format {
 		if format, err = bc.Blank(ctx, v.Name); err != nil {
 			return "", err
 		}
@@ -376,24 +497,29 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 // Unmount implements volume.Driver. The last mount ID out unmounts and
 // detaches. An unknown ID is not an error.
 func (p *Plugin) Unmount(r *volume.UnmountRequest) error {
-	ctx, done, err := p.begin("unmount "+r.ID, r.Name)
+	return p.unmountFor(context.Background(), r.Name, r.ID)
+}
+
+// unmountFor releases one mount ID's hold on a volume.
+func (p *Plugin) unmountFor(ctx context.Context, name, id string) error {
+	ctx, done, err := p.begin(ctx, "unmount "+id, name)
 	if err != nil {
-		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
+		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	defer done()
 
-	left, removed, err := p.st.RemoveMount(r.Name, r.ID)
+	left, removed, err := p.st.RemoveMount(name, id)
 	if err != nil {
-		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
+		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	if !removed {
-		p.log.WithField("volume", r.Name).Warnf("unmount of unknown mount ID %s", r.ID)
+		p.log.WithField("volume", name).Warnf("unmount of unknown mount ID %s", id)
 	}
 	if left > 0 && !p.cfg.Ops.UnmountIgnoreUsedCount {
-		return nil
+		return p.unmountIfOnlyAttached(ctx, name)
 	}
-	if err := p.release(ctx, r.Name); err != nil {
-		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
+	if err := p.release(ctx, name); err != nil {
+		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	return nil
 }
@@ -403,7 +529,7 @@ func (p *Plugin) release(ctx context.Context, name string) error {
 	if err := p.mnt.Unmount(ctx, name); err != nil {
 		return err
 	}
-	if err := p.drv.Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+	if err := p.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return err
 	}
 	return p.st.ClearMounts(name)
@@ -473,6 +599,12 @@ func (p *Plugin) dockerVolume(v drivers.Volume, mounted bool) *volume.Volume {
 	if v.Origin != "" {
 		fields["origin"] = v.Origin
 	}
+	if v.Snapshot != "" {
+		fields["snapshot"] = v.Snapshot
+	}
+	if len(v.Snapshots) > 0 {
+		fields["snapshots"] = strings.Join(v.Snapshots, ",")
+	}
 	for k, val := range v.Fields {
 		fields[k] = val
 	}
@@ -486,7 +618,7 @@ func (p *Plugin) dockerVolume(v drivers.Volume, mounted bool) *volume.Volume {
 			"type":             v.Type,
 			"availabilityZone": v.AvailabilityZone,
 			"fields":           fields,
-			"service":          p.drv.Name(),
+			"service":          p.serviceOf(v).Name,
 			"server":           p.instance,
 		},
 	}

@@ -27,9 +27,11 @@ type rig struct {
 	dir string
 	cfg config.Config
 	drv *loopback.Driver
-	st  *state.Store
-	p   *Plugin
-	mnt *mount.Mounter
+	// more are services beside the default "loopback" one over drv.
+	more []Service
+	st   *state.Store
+	p    *Plugin
+	mnt  *mount.Mounter
 }
 
 func newRig(t testing.TB) *rig {
@@ -63,17 +65,17 @@ func (r *rig) restart() {
 	r.mnt = &mount.Mounter{Root: r.cfg.Ops.MountPath, DataDir: r.cfg.RootPath(), DataMode: 0o700}
 	log := logrus.New()
 	log.SetOutput(testWriter{r.t})
-	r.p = New(r.cfg, r.drv, r.mnt, st, log)
+	r.p = New(r.cfg, append([]Service{{Name: "loopback", Driver: r.drv}}, r.more...), r.mnt, st, log)
 	r.p.Restore(context.Background())
 }
 
 // cleanup releases whatever a failing test left mounted or attached.
 func (r *rig) cleanup() {
 	ctx := context.Background()
-	vols, _ := r.drv.List(ctx)
+	vols, _ := r.p.listAll(ctx)
 	for _, v := range vols {
 		r.mnt.Unmount(ctx, v.Name)
-		r.drv.Detach(ctx, v.Name)
+		r.p.serviceOf(v).Driver.Detach(ctx, v.Name)
 	}
 	r.st.Close()
 }
@@ -83,6 +85,18 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// addService adds a loopback service with its own store and restarts.
+func (r *rig) addService(name string) *loopback.Driver {
+	r.t.Helper()
+	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, name), DirectIO: true})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.more = append(r.more, Service{Name: name, Driver: drv})
+	r.restart()
+	return drv
 }
 
 func (r *rig) create(name string, opts map[string]string) {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rexray/rexray/drivers"
@@ -21,7 +22,7 @@ func (p *Plugin) Restore(ctx context.Context) {
 	defer close(p.ready)
 	log := p.log.WithField("phase", "restore")
 
-	if id, err := p.drv.InstanceID(ctx); err == nil {
+	if id, err := p.services[0].Driver.InstanceID(ctx); err == nil {
 		p.instance = id
 	} else {
 		log.Warnf("instance ID: %v", err)
@@ -30,7 +31,7 @@ func (p *Plugin) Restore(ctx context.Context) {
 	if err := p.st.PruneRemoving(time.Now().Add(-removeMemory)); err != nil {
 		log.Warnf("prune remove marks: %v", err)
 	}
-	vols, err := p.drv.List(ctx)
+	vols, err := p.listAll(ctx)
 	if err != nil {
 		// Serve from the persisted catalogue; Get must keep working.
 		log.Errorf("cannot list volumes, serving the saved catalogue: %v", err)
@@ -80,6 +81,9 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 	case v.Name == "":
 		log.Warn("ledger holds mounts of a volume that no longer exists: forgetting them")
 	case v.Device != "":
+		if ids, err := p.st.Mounts(name); err == nil && attachedOnly(ids) {
+			return // attached by the operator, never mounted
+		}
 		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, false); err != nil {
 			log.Errorf("mount again after restart: %v", err)
 		} else {
@@ -98,4 +102,27 @@ func (p *Plugin) releaseLogged(ctx context.Context, name string) {
 	if err := p.release(ctx, name); err != nil {
 		p.log.WithField("volume", name).Errorf("release: %v", err)
 	}
+}
+
+// listAll lists every service's volumes. A name two stores hold (made
+// behind rexray's back) is served from the first service only.
+func (p *Plugin) listAll(ctx context.Context) ([]drivers.Volume, error) {
+	var all []drivers.Volume
+	seen := make(map[string]string)
+	for _, s := range p.services {
+		vols, err := s.Driver.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		for _, v := range vols {
+			if first, dup := seen[v.Name]; dup {
+				p.log.WithField("volume", v.Name).Errorf("held by services %s and %s: serving the one in %s", first, s.Name, first)
+				continue
+			}
+			seen[v.Name] = s.Name
+			v.Service = s.Name
+			all = append(all, v)
+		}
+	}
+	return all, nil
 }

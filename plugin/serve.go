@@ -55,33 +55,69 @@ func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// handler answers Docker's volume plugin protocol. It stands in for
-// go-plugins-helpers' volume.Handler, which answers a body it cannot decode
-// in plain text: the protocol's answers, errors too, are JSON with the
-// reason in Err.
+// handler answers Docker's volume plugin protocol, and the operator CLI's
+// calls under /Rexray.*. It stands in for go-plugins-helpers'
+// volume.Handler, which answers a body it cannot decode in plain text: the
+// protocol's answers, errors too, are JSON with the reason in Err.
 func (p *Plugin) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/Plugin.Activate", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, map[string][]string{"Implements": {"VolumeDriver"}})
 	})
-	handle(mux, "Create", func(r *volume.CreateRequest) (any, error) { return struct{}{}, p.Create(r) })
-	handle(mux, "Remove", func(r *volume.RemoveRequest) (any, error) { return struct{}{}, p.Remove(r) })
-	handle(mux, "Mount", func(r *volume.MountRequest) (any, error) { return p.Mount(r) })
-	handle(mux, "Unmount", func(r *volume.UnmountRequest) (any, error) { return struct{}{}, p.Unmount(r) })
-	handle(mux, "Path", func(r *volume.PathRequest) (any, error) { return p.Path(r) })
-	handle(mux, "Get", func(r *volume.GetRequest) (any, error) { return p.Get(r) })
-	handle(mux, "List", func(*struct{}) (any, error) { return p.List() })
-	handle(mux, "Capabilities", func(*struct{}) (any, error) { return p.Capabilities(), nil })
+	const vd = "/VolumeDriver."
+	handle(mux, vd+"Create", func(_ context.Context, r *volume.CreateRequest) (any, error) { return struct{}{}, p.Create(r) })
+	handle(mux, vd+"Remove", func(_ context.Context, r *volume.RemoveRequest) (any, error) { return struct{}{}, p.Remove(r) })
+	handle(mux, vd+"Mount", func(_ context.Context, r *volume.MountRequest) (any, error) { return p.Mount(r) })
+	handle(mux, vd+"Unmount", func(_ context.Context, r *volume.UnmountRequest) (any, error) { return struct{}{}, p.Unmount(r) })
+	handle(mux, vd+"Path", func(_ context.Context, r *volume.PathRequest) (any, error) { return p.Path(r) })
+	handle(mux, vd+"Get", func(_ context.Context, r *volume.GetRequest) (any, error) { return p.Get(r) })
+	handle(mux, vd+"List", func(context.Context, *struct{}) (any, error) { return p.List() })
+	handle(mux, vd+"Capabilities", func(context.Context, *struct{}) (any, error) { return p.Capabilities(), nil })
+	p.adminHandlers(mux)
 	return mux
+}
+
+// AdminRequest is the body of the operator CLI's calls.
+type AdminRequest struct {
+	Name   string            `json:",omitempty"`
+	Volume string            `json:",omitempty"` // the volume of a new snapshot
+	Opts   map[string]string `json:",omitempty"`
+}
+
+// AdminPrefix begins the paths of the operator CLI's calls.
+const AdminPrefix = "/Rexray."
+
+func (p *Plugin) adminHandlers(mux *http.ServeMux) {
+	type req = AdminRequest
+	none := struct{}{}
+	calls := map[string]func(context.Context, *req) (any, error){
+		"VolumeList":    func(ctx context.Context, _ *req) (any, error) { return p.Volumes(ctx) },
+		"VolumeInspect": func(ctx context.Context, r *req) (any, error) { return p.Volume(ctx, r.Name) },
+		"VolumeCreate":  func(ctx context.Context, r *req) (any, error) { return p.CreateVolume(ctx, r.Name, r.Opts) },
+		"VolumeRemove":  func(ctx context.Context, r *req) (any, error) { return none, p.RemoveVolume(ctx, r.Name) },
+		"VolumeAttach":  func(ctx context.Context, r *req) (any, error) { return p.Attach(ctx, r.Name) },
+		"VolumeDetach":  func(ctx context.Context, r *req) (any, error) { return none, p.Detach(ctx, r.Name) },
+		"VolumeMount":   func(ctx context.Context, r *req) (any, error) { return p.MountVolume(ctx, r.Name) },
+		"VolumeUnmount": func(ctx context.Context, r *req) (any, error) { return none, p.UnmountVolume(ctx, r.Name) },
+		"SnapshotList":  func(ctx context.Context, _ *req) (any, error) { return p.Snapshots(ctx) },
+		"SnapshotCreate": func(ctx context.Context, r *req) (any, error) {
+			return p.CreateSnapshot(ctx, r.Volume, r.Name)
+		},
+		"SnapshotRemove": func(ctx context.Context, r *req) (any, error) { return none, p.RemoveSnapshot(ctx, r.Name) },
+	}
+	for name, fn := range calls {
+		handle(mux, AdminPrefix+name, fn)
+	}
 }
 
 // maxBody bounds a request body.
 const maxBody = 64 << 10
 
-// handle serves /VolumeDriver.<method> with fn. A method without a
-// request, *struct{}, reads no body.
-func handle[Req any](mux *http.ServeMux, method string, fn func(*Req) (any, error)) {
-	mux.HandleFunc("/VolumeDriver."+method, func(w http.ResponseWriter, r *http.Request) {
+// handle serves path with fn. A method without a request, *struct{}, reads
+// no body.
+func handle[Req any](mux *http.ServeMux, path string, fn func(context.Context, *Req) (any, error)) {
+	method := path[strings.LastIndex(path, ".")+1:]
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		req := new(Req)
 		if _, none := any(req).(*struct{}); !none {
 			// dockerd's requests are a few hundred bytes.
@@ -94,7 +130,9 @@ func handle[Req any](mux *http.ServeMux, method string, fn func(*Req) (any, erro
 				return
 			}
 		}
-		res, err := fn(req)
+		// A call runs to its end (or opTimeout) even when its caller goes
+		// away, as dockerd expects: half an attach helps nobody.
+		res, err := fn(context.WithoutCancel(r.Context()), req)
 		if err != nil {
 			answer(w, http.StatusInternalServerError, volume.ErrorResponse{Err: err.Error()})
 			return

@@ -29,6 +29,10 @@ var (
 	bucketRemoved = []byte("removing") // volume → when a Remove began
 )
 
+// ErrInUse is returned (wrapped) by Open when another process holds the
+// state: a running plugin, or an operator command.
+var ErrInUse = errors.New("is in use by another rexray process")
+
 // Store is the open state database.
 type Store struct {
 	db *bolt.DB
@@ -43,7 +47,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("state %s is in use by another rexray process (locked for more than %s); give each plugin its own REXRAY_STATEDIR", path, timeout)
+		return nil, fmt.Errorf("state %s %w (locked for more than %s); give each plugin its own REXRAY_STATEDIR", path, ErrInUse, timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)

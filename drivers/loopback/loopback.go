@@ -3,33 +3,41 @@
 //
 // Store layout:
 //
-//	<store>/volumes/<name>.img   the volume's blocks (sparse)
-//	<store>/volumes/<name>.json  its metadata; a volume exists once this does
+//	<store>/volumes/<name>.img     the volume's blocks (sparse)
+//	<store>/volumes/<name>.json    its metadata; a volume exists once this does
+//	<store>/snapshots/<name>.img   a snapshot's blocks, an independent copy
+//	<store>/snapshots/<name>.json  its metadata, naming the volume it was taken of
 package loopback
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"golang.org/x/sys/unix"
 
+	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 )
 
 // Name is the driver's registry name.
 const Name = "loopback"
 
-// Config is read from LOOPBACK_* environment variables.
+// DefaultStore is the store of the service named "loopback".
+const DefaultStore = "/var/lib/rexray/loopback"
+
+// Config is read from <SERVICE>_* environment variables: LOOPBACK_* for the
+// default service.
 type Config struct {
 	// VolumePath is the store directory. It may be shared between hosts.
-	VolumePath string `envconfig:"VOLUMEPATH" default:"/var/lib/rexray/loopback"`
+	// Unset, it is DefaultStore for the service "loopback", and a folder
+	// named after the service in LOOPBACK_VOLUMEPATH (or DefaultStore) for
+	// another service, so that a managed plugin's "store" mount holds all.
+	VolumePath string `envconfig:"VOLUMEPATH"`
 	// DirectIO makes the loop device bypass the page cache, so a volume's
 	// pages are not cached twice (once for the fs inside, once for the file).
 	DirectIO bool `envconfig:"DIRECTIO" default:"true"`
@@ -37,28 +45,56 @@ type Config struct {
 
 // Driver implements drivers.Driver over a store directory.
 type Driver struct {
-	cfg Config
-	dir string // <store>/volumes
+	cfg      Config
+	settings []config.Setting // as read from the environment
+	dir      string           // <store>/volumes
+	vols     records
+	snaps    records
 }
 
-// FromEnv builds the driver from LOOPBACK_* variables.
-func FromEnv(ctx context.Context) (drivers.Driver, error) {
+// FromEnv builds a service's driver from its <SERVICE>_* variables.
+func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	var cfg Config
-	if err := envconfig.Process("loopback", &cfg); err != nil {
-		return nil, fmt.Errorf("loopback settings: %w", err)
+	if err := envconfig.Process(service, &cfg); err != nil {
+		return nil, fmt.Errorf("service %s: loopback settings: %w", service, err)
 	}
-	return New(cfg)
+	if cfg.VolumePath == "" {
+		cfg.VolumePath = defaultStore(service)
+	}
+	d, err := New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", service, err)
+	}
+	d.settings = config.Describe(service, cfg)
+	return d, nil
+}
+
+// Settings implements drivers.Configured.
+func (d *Driver) Settings() []config.Setting { return d.settings }
+
+func defaultStore(service string) string {
+	if service == Name {
+		return DefaultStore
+	}
+	root := os.Getenv("LOOPBACK_VOLUMEPATH")
+	if root == "" {
+		root = DefaultStore
+	}
+	return filepath.Join(root, service)
 }
 
 // New prepares the store directory.
 func New(cfg Config) (*Driver, error) {
 	if !filepath.IsAbs(cfg.VolumePath) {
-		return nil, fmt.Errorf("loopback store LOOPBACK_VOLUMEPATH=%q: must be an absolute path", cfg.VolumePath)
+		return nil, fmt.Errorf("loopback store (VOLUMEPATH) %q: must be an absolute path", cfg.VolumePath)
 	}
-	d := &Driver{cfg: cfg, dir: filepath.Join(cfg.VolumePath, "volumes")}
-	// 0700: volume images hold users' data.
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("loopback store: %w", err)
+	dir := filepath.Join(cfg.VolumePath, "volumes")
+	d := &Driver{cfg: cfg, dir: dir, vols: records{dir}, snaps: records{filepath.Join(cfg.VolumePath, "snapshots")}}
+	// 0700: images hold users' data.
+	for _, dir := range []string{d.vols.dir, d.snaps.dir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("loopback store: %w", err)
+		}
 	}
 	return d, nil
 }
@@ -69,17 +105,13 @@ func (d *Driver) Name() string { return Name }
 // InstanceID implements drivers.Driver: the host name identifies this host.
 func (d *Driver) InstanceID(ctx context.Context) (string, error) { return os.Hostname() }
 
-func (d *Driver) imagePath(name string) string { return filepath.Join(d.dir, name+".img") }
-func (d *Driver) metaPath(name string) string  { return filepath.Join(d.dir, name+".json") }
-
-// metaTemp is where metadata is written before its rename into place. Its
-// name is fixed, not random, so that what a crash leaves is found again by
-// the next Create or Remove of the volume.
-func (d *Driver) metaTemp(name string) string { return filepath.Join(d.dir, "."+name+".json.tmp") }
+func (d *Driver) imagePath(name string) string { return d.vols.image(name) }
+func (d *Driver) metaPath(name string) string  { return d.vols.meta(name) }
+func (d *Driver) metaTemp(name string) string  { return d.vols.temp(name) }
 
 // List implements drivers.Driver.
 func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
-	entries, err := os.ReadDir(d.dir)
+	names, err := d.vols.names()
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -87,13 +119,13 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
-	vols := make([]drivers.Volume, 0, len(entries))
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || drivers.ValidateName(name) != nil {
-			continue
-		}
-		v, err := d.inspect(name, bound)
+	snaps, err := d.snapshotsByVolume()
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	vols := make([]drivers.Volume, 0, len(names))
+	for _, name := range names {
+		v, err := d.inspect(name, bound, snaps)
 		if errors.Is(err, drivers.ErrNotFound) {
 			continue // removed meanwhile
 		}
@@ -114,14 +146,19 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
 	}
-	return d.inspect(name, bound)
+	snaps, err := d.snapshotsByVolume()
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
+	}
+	return d.inspect(name, bound, snaps)
 }
 
-func (d *Driver) inspect(name string, bound map[fileID]string) (drivers.Volume, error) {
+func (d *Driver) inspect(name string, bound map[fileID]string, snaps map[string][]string) (drivers.Volume, error) {
 	v, err := d.readMeta(name)
 	if err != nil {
 		return v, err
 	}
+	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
 	if id, err := idOf(d.imagePath(name)); err == nil {
 		v.Device = bound[id]
@@ -131,15 +168,11 @@ func (d *Driver) inspect(name string, bound map[fileID]string) (drivers.Volume, 
 
 func (d *Driver) readMeta(name string) (drivers.Volume, error) {
 	var v drivers.Volume
-	b, err := os.ReadFile(d.metaPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return v, drivers.ErrNotFound
-	}
-	if err != nil {
-		return v, fmt.Errorf("volume %s: read metadata: %w", name, err)
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return v, fmt.Errorf("volume %s: metadata %s is corrupt: %w", name, d.metaPath(name), err)
+	if err := d.vols.read(name, &v, drivers.ErrNotFound); err != nil {
+		if errors.Is(err, drivers.ErrNotFound) {
+			return v, err
+		}
+		return v, fmt.Errorf("volume %w", err)
 	}
 	if v.Name != name {
 		return v, fmt.Errorf("volume %s: metadata %s names volume %q", name, d.metaPath(name), v.Name)
@@ -163,28 +196,27 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		AvailabilityZone: opts.AvailabilityZone,
 		CreatedAt:        time.Now().UTC().Truncate(time.Second),
 		Origin:           opts.FromVolume,
+		Snapshot:         opts.FromSnapshot,
 	}
-	var src *drivers.Volume
-	if opts.FromVolume != "" {
-		s, err := d.readMeta(opts.FromVolume)
-		if err != nil {
-			return drivers.Volume{}, fmt.Errorf("create volume %s: source volume %s: %w", name, opts.FromVolume, err)
-		}
-		src = &s
+	src, err := d.source(opts)
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if src.image != "" {
 		if v.Size == 0 {
-			v.Size = s.Size
+			v.Size = src.size
 		}
-		if v.Size < s.Size {
-			return drivers.Volume{}, fmt.Errorf("create volume %s: size %d bytes is smaller than its source %s (%d bytes): a copy cannot shrink", name, v.Size, s.Name, s.Size)
+		if v.Size < src.size {
+			return drivers.Volume{}, fmt.Errorf("create volume %s: size %d bytes is smaller than its source %s (%d bytes): a copy cannot shrink", name, v.Size, src.name, src.size)
 		}
 	}
 	if v.Size <= 0 {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: size must be positive", name)
 	}
-	if err := d.fillImage(ctx, name, v.Size, src); err != nil {
+	if err := d.fill(ctx, d.vols, name, v.Size, src.image, drivers.ErrExists); err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	if err := d.writeMeta(v); err != nil {
+	if err := d.vols.write(name, v); err != nil {
 		os.Remove(d.imagePath(name))
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
@@ -192,15 +224,42 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	return v, nil
 }
 
-// fillImage claims the volume's image and makes it size bytes: a hole, or
-// src's blocks followed by a hole. On failure no image is left.
-func (d *Driver) fillImage(ctx context.Context, name string, size int64, src *drivers.Volume) error {
-	f, err := d.claimImage(name)
+// origin is what a new volume copies, if anything.
+type origin struct {
+	name  string // "volume v1" or "snapshot s1"
+	image string
+	size  int64
+}
+
+func (d *Driver) source(opts drivers.CreateOptions) (origin, error) {
+	switch {
+	case opts.FromVolume != "" && opts.FromSnapshot != "":
+		return origin{}, errors.New("a volume is a copy of a volume or of a snapshot, not both")
+	case opts.FromVolume != "":
+		s, err := d.readMeta(opts.FromVolume)
+		if err != nil {
+			return origin{}, fmt.Errorf("source volume %s: %w", opts.FromVolume, err)
+		}
+		return origin{"volume " + s.Name, d.imagePath(s.Name), s.Size}, nil
+	case opts.FromSnapshot != "":
+		s, err := d.readSnapshot(opts.FromSnapshot)
+		if err != nil {
+			return origin{}, fmt.Errorf("source snapshot %s: %w", opts.FromSnapshot, err)
+		}
+		return origin{"snapshot " + s.Name, d.snaps.image(s.Name), s.Size}, nil
+	}
+	return origin{}, nil
+}
+
+// fill claims name's image in r and makes it size bytes: a hole, or the
+// blocks of the image src followed by a hole. On failure no image is left.
+func (d *Driver) fill(ctx context.Context, r records, name string, size int64, src string, taken error) error {
+	f, err := r.claim(name, taken)
 	if err != nil {
 		return err
 	}
-	if src != nil {
-		err = d.copyFrom(ctx, f, src.Name)
+	if src != "" {
+		err = copyFile(ctx, f, src)
 	}
 	if err == nil {
 		err = f.Truncate(size)
@@ -209,7 +268,7 @@ func (d *Driver) fillImage(ctx context.Context, name string, size int64, src *dr
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(d.imagePath(name))
+		os.Remove(r.image(name))
 		if errors.Is(err, unix.EFBIG) {
 			return fmt.Errorf("size %d bytes is more than the store's filesystem allows in one file: %w", size, err)
 		}
@@ -218,64 +277,22 @@ func (d *Driver) fillImage(ctx context.Context, name string, size int64, src *dr
 	return nil
 }
 
-func (d *Driver) copyFrom(ctx context.Context, dst *os.File, source string) error {
-	src, err := os.Open(d.imagePath(source))
+func copyFile(ctx context.Context, dst *os.File, path string) error {
+	src, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("copy of %s: %w", source, err)
+		return fmt.Errorf("copy of %s: %w", filepath.Base(path), err)
 	}
 	defer src.Close()
 	if err := copyImage(ctx, dst, src); err != nil {
-		return fmt.Errorf("copy of %s: %w", source, err)
-	}
-	return nil
-}
-
-// claimImage creates the volume's image, empty. An image without metadata
-// is what a crashed Create leaves: it is taken over.
-func (d *Driver) claimImage(name string) (*os.File, error) {
-	img := d.imagePath(name)
-	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		if _, merr := os.Stat(d.metaPath(name)); merr == nil {
-			return nil, drivers.ErrExists
-		}
-		if err := os.Remove(img); err != nil {
-			return nil, err
-		}
-		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	}
-	return f, err
-}
-
-func (d *Driver) writeMeta(v drivers.Volume) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.OpenFile(d.metaTemp(v.Name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write metadata: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), d.metaPath(v.Name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write metadata: %w", err)
+		return fmt.Errorf("copy of %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
 
 // Remove implements drivers.Driver. An attached volume is refused: its
 // device may be mounted on this host. What a crashed Create or Remove left
-// of the volume is removed too.
+// of the volume is removed too. The volume's snapshots are kept: they are
+// independent copies.
 func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
@@ -287,17 +304,9 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
 		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
 	}
-	// Metadata first: from then on the volume is gone for List, and a
-	// crash leaves only files that the next Create or Remove reclaims.
-	found := false
-	for _, p := range []string{d.metaPath(name), d.metaTemp(name), d.imagePath(name)} {
-		err := os.Remove(p)
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("remove volume %s: %w", name, err)
-		}
+	found, err := d.vols.remove(name)
+	if err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	if !found {
 		return fmt.Errorf("remove volume %s: %w", name, drivers.ErrNotFound)

@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+
+	"github.com/rexray/rexray/plugin"
 )
 
 // Client calls one plugin.
@@ -50,15 +53,7 @@ type Volume struct {
 
 // Call posts /VolumeDriver.<method>. A plugin's {"Err": ...} is an error.
 func (c *Client) Call(ctx context.Context, method string, req Request) (*Response, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://plugin/VolumeDriver."+method, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(hreq)
+	resp, err := c.post(ctx, "/VolumeDriver."+method, req)
 	if err != nil {
 		return nil, err
 	}
@@ -71,4 +66,40 @@ func (c *Client) Call(ctx context.Context, method string, req Request) (*Respons
 		return &out, fmt.Errorf("%s %s: %s", method, req.Name, out.Err)
 	}
 	return &out, nil
+}
+
+// Admin posts rexray's own /Rexray.<method> (the operator CLI's calls) and
+// decodes the answer into out, unless out is nil.
+func (c *Client) Admin(ctx context.Context, method string, req plugin.AdminRequest, out any) error {
+	resp, err := c.post(ctx, plugin.AdminPrefix+method, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Err string }
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Err == "" {
+			return fmt.Errorf("%s: the plugin answered %s", method, resp.Status)
+		}
+		return errors.New(e.Err)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s: decode answer: %w", method, err)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, path string, req any) (*http.Response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://plugin"+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	return c.http.Do(hreq)
 }

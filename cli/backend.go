@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/plugin"
+	"github.com/rexray/rexray/plugin/client"
+	"github.com/rexray/rexray/state"
+)
+
+// backend is what the operator commands act on: the plugin in this process,
+// or the running plugin through its socket.
+type backend interface {
+	Volumes(ctx context.Context) ([]plugin.VolumeInfo, error)
+	Volume(ctx context.Context, name string) (plugin.VolumeInfo, error)
+	CreateVolume(ctx context.Context, name string, opts map[string]string) (plugin.VolumeInfo, error)
+	RemoveVolume(ctx context.Context, name string) error
+	Attach(ctx context.Context, name string) (plugin.VolumeInfo, error)
+	Detach(ctx context.Context, name string) error
+	MountVolume(ctx context.Context, name string) (plugin.VolumeInfo, error)
+	UnmountVolume(ctx context.Context, name string) error
+	Snapshots(ctx context.Context) ([]plugin.Snapshot, error)
+	CreateSnapshot(ctx context.Context, volume, name string) (plugin.Snapshot, error)
+	RemoveSnapshot(ctx context.Context, name string) error
+}
+
+// ledgerWait is how long an operator command waits for the ledger before
+// it looks for the plugin that holds it.
+const ledgerWait = 300 * time.Millisecond
+
+// connect opens the ledger and assembles the plugin in this process, or,
+// when a running plugin holds the ledger, reaches that plugin through its
+// socket. The returned close releases what connect took.
+func (c *Command) connect(ctx context.Context) (backend, func(), error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := state.Open(cfg.StateDir, ledgerWait)
+	if errors.Is(err, state.ErrInUse) {
+		r, err := dial(ctx, cfg.Host)
+		return r, func() {}, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	p, err := c.assemble(ctx, cfg, st, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	// Reconcile as a starting plugin does: the ledger and the host agree
+	// before anything is changed.
+	p.Restore(ctx)
+	return p, func() { st.Close() }, nil
+}
+
+// managedSockets is where dockerd puts managed plugins' sockets:
+// /run/docker/plugins/<plugin ID>/rexray.sock.
+const managedSockets = "/run/docker/plugins/*/rexray.sock"
+
+// dial finds the running plugin: at REXRAY_HOST (host mode), else the one
+// managed plugin whose socket answers.
+func dial(ctx context.Context, host string) (*remote, error) {
+	if path, ok := strings.CutPrefix(host, "unix://"); ok {
+		if r := (&remote{cli: client.New(path)}); r.alive(ctx) {
+			return r, nil
+		}
+	}
+	socks, _ := filepath.Glob(managedSockets)
+	var found []*remote
+	for _, s := range socks {
+		r := &remote{cli: client.New(s), pluginID: filepath.Base(filepath.Dir(s))}
+		if r.alive(ctx) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("the ledger is held by a running rexray, but no plugin answers at REXRAY_HOST=%s or %s", host, managedSockets)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%d rexray plugins answer at %s: set REXRAY_HOST to the one to use", len(found), managedSockets)
+}
+
+// remote is a running plugin reached through its socket.
+type remote struct {
+	cli *client.Client
+	// pluginID is a managed plugin's ID: its mount points lie under its
+	// propagated mount in dockerd's data root.
+	pluginID string
+}
+
+func (r *remote) alive(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := r.cli.Call(ctx, "Capabilities", client.Request{})
+	return err == nil
+}
+
+func (r *remote) call(ctx context.Context, method string, req plugin.AdminRequest, out any) error {
+	return r.cli.Admin(ctx, method, req, out)
+}
+
+func (r *remote) Volumes(ctx context.Context) ([]plugin.VolumeInfo, error) {
+	var vols []plugin.VolumeInfo
+	err := r.call(ctx, "VolumeList", plugin.AdminRequest{}, &vols)
+	for i := range vols {
+		vols[i].Mountpoint = r.hostPath(vols[i].Mountpoint)
+	}
+	return vols, err
+}
+
+func (r *remote) volumeCall(ctx context.Context, method, name string, opts map[string]string) (plugin.VolumeInfo, error) {
+	var v plugin.VolumeInfo
+	err := r.call(ctx, method, plugin.AdminRequest{Name: name, Opts: opts}, &v)
+	v.Mountpoint = r.hostPath(v.Mountpoint)
+	return v, err
+}
+
+func (r *remote) Volume(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+	return r.volumeCall(ctx, "VolumeInspect", name, nil)
+}
+
+func (r *remote) CreateVolume(ctx context.Context, name string, opts map[string]string) (plugin.VolumeInfo, error) {
+	return r.volumeCall(ctx, "VolumeCreate", name, opts)
+}
+
+func (r *remote) RemoveVolume(ctx context.Context, name string) error {
+	return r.call(ctx, "VolumeRemove", plugin.AdminRequest{Name: name}, nil)
+}
+
+func (r *remote) Attach(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+	return r.volumeCall(ctx, "VolumeAttach", name, nil)
+}
+
+func (r *remote) Detach(ctx context.Context, name string) error {
+	return r.call(ctx, "VolumeDetach", plugin.AdminRequest{Name: name}, nil)
+}
+
+func (r *remote) MountVolume(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+	return r.volumeCall(ctx, "VolumeMount", name, nil)
+}
+
+func (r *remote) UnmountVolume(ctx context.Context, name string) error {
+	return r.call(ctx, "VolumeUnmount", plugin.AdminRequest{Name: name}, nil)
+}
+
+func (r *remote) Snapshots(ctx context.Context) ([]plugin.Snapshot, error) {
+	var snaps []plugin.Snapshot
+	err := r.call(ctx, "SnapshotList", plugin.AdminRequest{}, &snaps)
+	return snaps, err
+}
+
+func (r *remote) CreateSnapshot(ctx context.Context, volume, name string) (plugin.Snapshot, error) {
+	var s plugin.Snapshot
+	err := r.call(ctx, "SnapshotCreate", plugin.AdminRequest{Volume: volume, Name: name}, &s)
+	return s, err
+}
+
+func (r *remote) RemoveSnapshot(ctx context.Context, name string) error {
+	return r.call(ctx, "SnapshotRemove", plugin.AdminRequest{Name: name}, nil)
+}
+
+// dockerRoot is dockerd's default data root; DOCKER_ROOT overrides it.
+const dockerRoot = "/var/lib/docker"
+
+// hostPath maps a managed plugin's mount point, a path in the plugin's
+// propagated mount, to where the host sees it.
+func (r *remote) hostPath(mp string) string {
+	if r.pluginID == "" || mp == "" {
+		return mp
+	}
+	root := os.Getenv("DOCKER_ROOT")
+	if root == "" {
+		root = dockerRoot
+	}
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return mp
+	}
+	rel, err := filepath.Rel(cfg.Ops.MountPath, mp)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return mp
+	}
+	return filepath.Join(root, "plugins", r.pluginID, "propagated-mount", rel)
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/mount"
+	"github.com/rexray/rexray/plugin"
+	"github.com/rexray/rexray/state"
+)
+
+// stateLockTimeout is how long serve waits for a ledger another process
+// holds: an operator command holds it for a moment only.
+const stateLockTimeout = 2 * time.Second
+
+func (c *Command) serve(ctx context.Context) error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	log := logrus.New()
+	log.SetOutput(c.Stderr)
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
+	}
+	log.SetLevel(lvl)
+	// Fail fast, before listening, when another process holds the ledger.
+	st, err := state.Open(cfg.StateDir, stateLockTimeout)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := c.assemble(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	l, err := plugin.Listen(cfg.Host)
+	if err != nil {
+		return err
+	}
+	log.Warnf("rexray %s serving %s on %s", c.Version, strings.Join(p.ServiceNames(), ", "), cfg.Host)
+	return p.Serve(ctx, l)
+}
+
+// assemble builds the plugin over every configured service.
+func (c *Command) assemble(ctx context.Context, cfg config.Config, st *state.Store, log logrus.FieldLogger) (*plugin.Plugin, error) {
+	if err := plugin.CheckConfig(cfg); err != nil {
+		return nil, err
+	}
+	list, err := cfg.ServiceList()
+	if err != nil {
+		return nil, err
+	}
+	services := make([]plugin.Service, 0, len(list))
+	for _, s := range list {
+		drv, err := c.Registry.New(ctx, s.Driver, s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s (REXRAY_DRIVER, REXRAY_SERVICES): %w", s.Name, err)
+		}
+		services = append(services, plugin.Service{Name: s.Name, Driver: drv})
+	}
+	mnt := &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: cfg.RootPath(), DataMode: os.FileMode(cfg.LinuxFileMode)}
+	return plugin.New(cfg, services, mnt, st, log), nil
+}

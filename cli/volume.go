@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/rexray/rexray/plugin"
+)
+
+// opsFlags parses an operator command's flags: --format, and -o for create.
+type opsFlags struct {
+	fs     *flag.FlagSet
+	format string
+	opts   optList
+}
+
+func newFlags(name string, stderr io.Writer) *opsFlags {
+	f := &opsFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), opts: optList{}}
+	f.fs.SetOutput(stderr)
+	f.fs.StringVar(&f.format, "format", "table", "output: table or json")
+	return f
+}
+
+// parse reads flags wherever they sit among want positional arguments.
+func (f *opsFlags) parse(args []string, want int) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if f.fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, f.fs.Arg(0))
+		args = f.fs.Args()[1:]
+	}
+	if len(pos) != want {
+		return nil, fmt.Errorf("%s takes %d argument(s), got %d: %q", f.fs.Name(), want, len(pos), pos)
+	}
+	if f.format != "table" && f.format != "json" {
+		return nil, fmt.Errorf("--format %q: use table or json", f.format)
+	}
+	return pos, nil
+}
+
+// optList collects repeated -o key=value.
+type optList map[string]string
+
+func (o optList) String() string { return fmt.Sprint(map[string]string(o)) }
+
+func (o optList) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: give key=value, as docker volume create -o", s)
+	}
+	o[k] = v
+	return nil
+}
+
+// volumeCommands maps `rexray volume <sub>` to the number of arguments it
+// takes and what it does with one volume name.
+func (c *Command) volume(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("volume: give one of ls, inspect, create, rm, attach, detach, mount, unmount")
+	}
+	sub, args := args[0], args[1:]
+	f := newFlags("volume "+sub, c.Stderr)
+	want := 1
+	switch sub {
+	case "ls", "list":
+		want = 0
+	case "create":
+		f.fs.Var(f.opts, "o", "a create option key=value, as docker volume create -o (repeatable)")
+		f.fs.Var(f.opts, "opt", "the same as -o")
+	case "inspect", "rm", "remove", "attach", "detach", "mount", "unmount":
+	default:
+		return fmt.Errorf("volume %s: unknown; give one of ls, inspect, create, rm, attach, detach, mount, unmount", sub)
+	}
+	pos, err := f.parse(args, want)
+	if err != nil {
+		return err
+	}
+	b, done, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if want == 0 {
+		vols, err := b.Volumes(ctx)
+		if err != nil {
+			return err
+		}
+		return c.printVolumes(f.format, vols)
+	}
+	name := pos[0]
+	var v plugin.VolumeInfo
+	switch sub {
+	case "inspect":
+		v, err = b.Volume(ctx, name)
+	case "create":
+		v, err = b.CreateVolume(ctx, name, f.opts)
+	case "attach":
+		v, err = b.Attach(ctx, name)
+	case "mount":
+		v, err = b.MountVolume(ctx, name)
+	case "rm", "remove":
+		return c.done(b.RemoveVolume(ctx, name), name)
+	case "detach":
+		return c.done(b.Detach(ctx, name), name)
+	case "unmount":
+		return c.done(b.UnmountVolume(ctx, name), name)
+	}
+	if err != nil {
+		return err
+	}
+	if sub == "mount" && f.format == "table" {
+		fmt.Fprintln(c.Stdout, v.Mountpoint) // the one thing a script wants
+		return nil
+	}
+	return c.printVolumes(f.format, []plugin.VolumeInfo{v})
+}
+
+// done prints the name a command acted on, as docker volume rm does.
+func (c *Command) done(err error, name string) error {
+	if err == nil {
+		fmt.Fprintln(c.Stdout, name)
+	}
+	return err
+}
+
+func (c *Command) snapshot(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("snapshot: give one of ls, create, rm")
+	}
+	sub, args := args[0], args[1:]
+	f := newFlags("snapshot "+sub, c.Stderr)
+	want := map[string]int{"ls": 0, "list": 0, "create": 2, "rm": 1, "remove": 1}[sub]
+	if _, ok := map[string]bool{"ls": true, "list": true, "create": true, "rm": true, "remove": true}[sub]; !ok {
+		return fmt.Errorf("snapshot %s: unknown; give one of ls, create VOLUME SNAPSHOT, rm SNAPSHOT", sub)
+	}
+	pos, err := f.parse(args, want)
+	if err != nil {
+		return err
+	}
+	b, done, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch sub {
+	case "create":
+		s, err := b.CreateSnapshot(ctx, pos[0], pos[1])
+		if err != nil {
+			return err
+		}
+		return c.printSnapshots(f.format, []plugin.Snapshot{s})
+	case "rm", "remove":
+		return c.done(b.RemoveSnapshot(ctx, pos[0]), pos[0])
+	}
+	snaps, err := b.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printSnapshots(f.format, snaps)
+}
+
+func (c *Command) printJSON(v any) error {
+	enc := json.NewEncoder(c.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *Command) printVolumes(format string, vols []plugin.VolumeInfo) error {
+	if format == "json" {
+		return c.printJSON(vols)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSERVICE\tSIZE\tFSTYPE\tDEVICE\tMOUNTS\tMOUNTPOINT")
+	for _, v := range vols {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Name, v.Service, units.BytesSize(float64(v.Size)), v.FSType, dash(v.Device), len(v.MountIDs), dash(v.Mountpoint))
+	}
+	return w.Flush()
+}
+
+func (c *Command) printSnapshots(format string, snaps []plugin.Snapshot) error {
+	if format == "json" {
+		return c.printJSON(snaps)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tVOLUME\tSERVICE\tSIZE\tCREATED")
+	for _, s := range snaps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.VolumeName, s.Service, units.BytesSize(float64(s.Size)), s.CreatedAt.Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,123 @@
+package loopback
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// records is one folder of images, each with its metadata beside it: the
+// store's volumes, or its snapshots.
+//
+//	<dir>/<name>.img   the blocks (sparse)
+//	<dir>/<name>.json  the metadata; the record exists once this does
+type records struct{ dir string }
+
+func (r records) image(name string) string { return filepath.Join(r.dir, name+".img") }
+func (r records) meta(name string) string  { return filepath.Join(r.dir, name+".json") }
+
+// temp is where metadata is written before its rename into place. Its name
+// is fixed, not random, so that what a crash leaves is found again by the
+// next create or remove of the record.
+func (r records) temp(name string) string { return filepath.Join(r.dir, "."+name+".json.tmp") }
+
+// claim creates name's image, empty; taken is the error when the record
+// exists. An image without metadata is what a crashed create leaves: it is
+// taken over.
+func (r records) claim(name string, taken error) (*os.File, error) {
+	img := r.image(name)
+	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if _, merr := os.Stat(r.meta(name)); merr == nil {
+			return nil, taken
+		}
+		if err := os.Remove(img); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	return f, err
+}
+
+// read decodes name's metadata into v; notFound is the error when there
+// is none.
+func (r records) read(name string, v any, notFound error) error {
+	b, err := os.ReadFile(r.meta(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read metadata: %w", name, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: metadata %s is corrupt: %w", name, r.meta(name), err)
+	}
+	return nil
+}
+
+// write puts v in place as name's metadata, atomically and durably.
+func (r records) write(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.OpenFile(r.temp(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), r.meta(name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	return nil
+}
+
+// remove deletes name's files, metadata first: from then on the record is
+// gone for a listing, and a crash leaves only files that the next create or
+// remove reclaims. It reports whether there was anything to remove.
+func (r records) remove(name string) (bool, error) {
+	found := false
+	for _, p := range []string{r.meta(name), r.temp(name), r.image(name)} {
+		err := os.Remove(p)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// names lists the records in the folder.
+func (r records) names() ([]string, error) {
+	entries, err := os.ReadDir(r.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // a store made before snapshots had its folder
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && drivers.ValidateName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}

@@ -1,0 +1,116 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// Snapshot is a snapshot with the service that holds it.
+type Snapshot struct {
+	drivers.Snapshot
+	Service string `json:"service"`
+}
+
+// findSnapshot finds a snapshot in whichever service holds it.
+func (p *Plugin) findSnapshot(ctx context.Context, name string) (drivers.Snapshot, Service, error) {
+	for _, s := range p.services {
+		snap, err := s.Driver.InspectSnapshot(ctx, name)
+		if errors.Is(err, drivers.ErrSnapshotNotFound) {
+			continue
+		}
+		if err != nil {
+			return snap, s, fmt.Errorf("snapshot %s: %w", name, err)
+		}
+		return snap, s, nil
+	}
+	return drivers.Snapshot{}, Service{}, fmt.Errorf("snapshot %s: %w", name, drivers.ErrSnapshotNotFound)
+}
+
+// CreateSnapshot takes a snapshot of a volume, in the volume's service. A
+// volume mounted on this host is frozen for the copy, so the snapshot is
+// never torn. Snapshot names are unique across services, as volume names.
+func (p *Plugin) CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return Snapshot{}, fmt.Errorf("create snapshot: %w", err)
+	}
+	ctx, done, err := p.begin(ctx, "snapshot", volume)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create snapshot %s: %w", name, err)
+	}
+	defer done()
+	v, err := p.lookup(ctx, volume)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
+	}
+	if _, s, err := p.findSnapshot(ctx, name); err == nil {
+		return Snapshot{}, fmt.Errorf("create snapshot %s: %w in service %s", name, drivers.ErrSnapshotExists, s.Name)
+	}
+	svc := p.serviceOf(v)
+	thaw, err := p.mnt.Freeze(volume)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
+	}
+	snap, err := svc.Driver.CreateSnapshot(ctx, volume, name)
+	if terr := thaw(); terr != nil {
+		p.log.WithField("volume", volume).Errorf("after a snapshot of it: %v", terr)
+	}
+	if err != nil {
+		return Snapshot{}, err
+	}
+	p.recatalogue(ctx, svc, volume)
+	p.log.WithField("volume", volume).Infof("snapshot %s taken", name)
+	return Snapshot{snap, svc.Name}, nil
+}
+
+// Snapshots lists every service's snapshots.
+func (p *Plugin) Snapshots(ctx context.Context) ([]Snapshot, error) {
+	var all []Snapshot
+	for _, s := range p.services {
+		snaps, err := s.Driver.Snapshots(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		for _, snap := range snaps {
+			all = append(all, Snapshot{snap, s.Name})
+		}
+	}
+	return all, nil
+}
+
+// RemoveSnapshot removes a snapshot. Volumes made from it are copies and
+// stay.
+func (p *Plugin) RemoveSnapshot(ctx context.Context, name string) error {
+	snap, svc, err := p.findSnapshot(ctx, name)
+	if err != nil {
+		return fmt.Errorf("remove snapshot: %w", err)
+	}
+	if err := svc.Driver.RemoveSnapshot(ctx, name); err != nil {
+		return err
+	}
+	// Under the volume's lock, as every change to its catalogue record.
+	if ctx, done, err := p.begin(ctx, "forget snapshot", snap.VolumeName); err == nil {
+		p.recatalogue(ctx, svc, snap.VolumeName)
+		done()
+	}
+	p.log.WithField("volume", snap.VolumeName).Infof("snapshot %s removed", name)
+	return nil
+}
+
+// recatalogue refreshes a volume's catalogue record from its driver, so
+// Get shows its snapshots. The caller holds the volume's lock.
+func (p *Plugin) recatalogue(ctx context.Context, svc Service, name string) {
+	v, err := svc.Driver.Inspect(ctx, name)
+	if err != nil {
+		if !errors.Is(err, drivers.ErrNotFound) {
+			p.log.WithField("volume", name).Warnf("refresh catalogue: %v", err)
+		}
+		return
+	}
+	v.Service = svc.Name
+	if err := p.st.PutVolume(v); err != nil {
+		p.log.WithField("volume", name).Warnf("refresh catalogue: %v", err)
+	}
+}
