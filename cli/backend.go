@@ -75,14 +75,15 @@ const managedSockets = "/run/docker/plugins/*/rexray.sock"
 // managed plugin whose socket answers.
 func dial(ctx context.Context, host string) (*remote, error) {
 	if path, ok := strings.CutPrefix(host, "unix://"); ok {
-		if r := (&remote{cli: client.New(path)}); r.alive(ctx) {
+		r := &remote{cli: client.New(path), pluginID: managedID(path)}
+		if r.alive(ctx) {
 			return r, nil
 		}
 	}
 	socks, _ := filepath.Glob(managedSockets)
 	var found []*remote
 	for _, s := range socks {
-		r := &remote{cli: client.New(s), pluginID: filepath.Base(filepath.Dir(s))}
+		r := &remote{cli: client.New(s), pluginID: managedID(s)}
 		if r.alive(ctx) {
 			found = append(found, r)
 		}
@@ -94,6 +95,15 @@ func dial(ctx context.Context, host string) (*remote, error) {
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("%d rexray plugins answer at %s: set REXRAY_HOST to the one to use", len(found), managedSockets)
+}
+
+// managedID is the plugin ID in a managed plugin's socket path, or "".
+func managedID(sock string) string {
+	id := filepath.Base(filepath.Dir(sock))
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return ""
+	}
+	return id
 }
 
 // remote is a running plugin reached through its socket.

@@ -29,6 +29,8 @@ func TestPlugin(t *testing.T) {
 	t.Run("BadInputLeavesNothing", testBadInput)
 	t.Run("XFSAndOverwriteFS", testXFS)
 	t.Run("CopyOfAVolumeInUse", testCopy)
+	t.Run("SnapshotsThroughTheCLI", testSnapshotsAndCLI)
+	t.Run("Env", testEnv)
 	t.Run("SwarmService", testSwarm)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
