@@ -18,13 +18,15 @@ import (
 // opsFlags parses an operator command's flags: --format, and -o for create.
 type opsFlags struct {
 	fs     *flag.FlagSet
+	stderr io.Writer
 	format string
 	opts   optList
 }
 
 func newFlags(name string, stderr io.Writer) *opsFlags {
-	f := &opsFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), opts: optList{}}
-	f.fs.SetOutput(stderr)
+	f := &opsFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr, opts: optList{}}
+	// Errors are printed once, by Run; -h prints the flags.
+	f.fs.SetOutput(io.Discard)
 	f.fs.StringVar(&f.format, "format", "table", "output: table or json")
 	return f
 }
@@ -34,6 +36,10 @@ func (f *opsFlags) parse(args []string, want int) ([]string, error) {
 	var pos []string
 	for {
 		if err := f.fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				f.fs.SetOutput(f.stderr)
+				f.fs.PrintDefaults()
+			}
 			return nil, err
 		}
 		if f.fs.NArg() == 0 {
