@@ -26,7 +26,10 @@ type Config struct {
 	LogLevel string   `envconfig:"REXRAY_LOGLEVEL" default:"warn"`
 	FSType   string   `envconfig:"REXRAY_FSTYPE" default:"ext4"`
 	Preempt  bool     `envconfig:"REXRAY_PREEMPT"`
-	StateDir string   `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
+	// InstanceID names this host in a shared store's leases; drivers read
+	// it, the host name when empty.
+	InstanceID string `envconfig:"REXRAY_INSTANCEID"`
+	StateDir   string `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
 	// Host is where the Docker endpoint listens.
 	Host string `envconfig:"REXRAY_HOST" default:"unix:///run/docker/plugins/rexray.sock"`
 

@@ -30,6 +30,7 @@ type Mounter interface {
 	IsMounted(name string) (bool, error)
 	Mounted() (map[string]string, error)
 	Freeze(name string) (thaw func() error, err error)
+	Fence(ctx context.Context, name string) error
 	Path(name string) string
 }
 
@@ -185,22 +186,36 @@ func (p *Plugin) Create(r *volume.CreateRequest) error {
 	return p.create(ctx, r.Name, req)
 }
 
-func (p *Plugin) create(ctx context.Context, name string, req createRequest) error {
+// existing accepts a Create of a volume that exists when it asks for what
+// the volume is; drivers.ErrNotFound when there is none.
+func (p *Plugin) existing(ctx context.Context, name string, req createRequest) error {
 	v, err := p.lookup(ctx, name)
 	switch {
-	case err == nil && req.service != "" && p.serviceOf(v).Name != req.service:
-		return fmt.Errorf("create volume %s: the name is taken in service %s; volume names are unique across services", name, p.serviceOf(v).Name)
+	case err != nil:
+		return err
+	case req.service != "" && p.serviceOf(v).Name != req.service:
+		return fmt.Errorf("the name is taken in service %s; volume names are unique across services", p.serviceOf(v).Name)
+	}
+	if diffs := req.conflicts(v); len(diffs) > 0 {
+		return fmt.Errorf("it exists and differs: %v; remove it first or pick another name", diffs)
+	}
+	return nil
+}
+
+func (p *Plugin) create(ctx context.Context, name string, req createRequest) error {
+	err := p.existing(ctx, name, req)
+	switch {
 	case err == nil:
-		if diffs := req.conflicts(v); len(diffs) > 0 {
-			return fmt.Errorf("create volume %s: it exists and differs: %v; remove it first or pick another name", name, diffs)
-		}
 		return nil
 	case !errors.Is(err, drivers.ErrNotFound):
 		return fmt.Errorf("create volume %s: %w", name, err)
 	case p.cfg.Ops.CreateDisable:
 		return fmt.Errorf("create volume %s: creating volumes is disabled (%s_CREATE_DISABLE)", name, config.OpsPrefix)
 	}
-	var svc Service
+	var (
+		v   drivers.Volume
+		svc Service
+	)
 	switch {
 	case req.opts.FromVolume != "":
 		v, svc, err = p.createCopy(ctx, name, req)
@@ -210,6 +225,14 @@ func (p *Plugin) create(ctx context.Context, name string, req createRequest) err
 		if svc, err = p.service(req.service); err == nil {
 			v, err = svc.Driver.Create(ctx, name, req.opts)
 		}
+	}
+	if errors.Is(err, drivers.ErrExists) {
+		// Another host sharing the store created it meanwhile: it is the
+		// same volume, never a second one.
+		if err := p.existing(ctx, name, req); err != nil {
+			return fmt.Errorf("create volume %s: %w", name, err)
+		}
+		return nil
 	}
 	if err != nil {
 		return err

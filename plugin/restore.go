@@ -72,15 +72,28 @@ func (p *Plugin) Restore(ctx context.Context) {
 	}
 }
 
-// restoreHeld handles a volume the ledger says containers hold.
+// restoreHeld handles a volume the ledger says containers hold. One still
+// attached is held again (its lease renewed): a plugin restarted under
+// running containers goes on as before, unless another host took the
+// volume meanwhile, and then it is fenced here.
 func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string, mounted bool) {
 	log := p.log.WithField("volume", name)
 	switch {
-	case mounted:
-		return
+	case mounted && v.Device == "":
+		return // mounted from a device this driver does not report
 	case v.Name == "":
 		log.Warn("ledger holds mounts of a volume that no longer exists: forgetting them")
 	case v.Device != "":
+		if _, err := p.serviceOf(v).Driver.Attach(ctx, name, false); err != nil {
+			log.Errorf("cannot hold it again (%v): fencing it here", err)
+			if err := p.fence(ctx, name); err != nil {
+				log.Errorf("fence: %v", err)
+			}
+			return
+		}
+		if mounted {
+			return
+		}
 		if ids, err := p.st.Mounts(name); err == nil && attachedOnly(ids) {
 			return // attached by the operator, never mounted
 		}

@@ -43,7 +43,10 @@ func Listen(host string) (net.Listener, error) {
 // Serve answers Docker on l, restoring state in the background, until ctx
 // is cancelled.
 func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
-	go p.Restore(ctx)
+	go func() {
+		p.Restore(ctx)
+		p.watch(ctx)
+	}()
 	go func() {
 		<-ctx.Done()
 		l.Close()

@@ -86,7 +86,7 @@ func TestCopyReflinks(t *testing.T) {
 	if out, err := exec.Command("mkfs.xfs", "-q", "-m", "reflink=1", img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.xfs: %v: %s", err, out)
 	}
-	dev, err := attachLoop(img, false)
+	dev, err := attachLoop(img, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

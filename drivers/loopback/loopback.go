@@ -41,12 +41,21 @@ type Config struct {
 	// DirectIO makes the loop device bypass the page cache, so a volume's
 	// pages are not cached twice (once for the fs inside, once for the file).
 	DirectIO bool `envconfig:"DIRECTIO" default:"true"`
+	// LeaseTTL is how long a host's hold on an attached volume lasts
+	// unless renewed; the holder renews it every LeaseTTL/5. Another host
+	// takes over a volume whose lease ran out (its holder died).
+	LeaseTTL time.Duration `envconfig:"LEASETTL" default:"15s"`
+	// Instance identifies this host in the store's leases: REXRAY_INSTANCEID,
+	// else the host name.
+	Instance string `ignored:"true"`
 }
 
 // Driver implements drivers.Driver over a store directory.
 type Driver struct {
 	cfg      Config
 	settings []config.Setting // as read from the environment
+	tag      string           // of this instance's loop devices
+	held     *heldSet         // volumes this instance holds a lease on
 	dir      string           // <store>/volumes
 	vols     records
 	snaps    records
@@ -61,6 +70,7 @@ func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	if cfg.VolumePath == "" {
 		cfg.VolumePath = defaultStore(service)
 	}
+	cfg.Instance = os.Getenv("REXRAY_INSTANCEID")
 	d, err := New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", service, err)
@@ -88,8 +98,28 @@ func New(cfg Config) (*Driver, error) {
 	if !filepath.IsAbs(cfg.VolumePath) {
 		return nil, fmt.Errorf("loopback store (VOLUMEPATH) %q: must be an absolute path", cfg.VolumePath)
 	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.LeaseTTL < time.Second {
+		return nil, fmt.Errorf("lease TTL (LEASETTL) %s: must be at least 1s", cfg.LeaseTTL)
+	}
+	if cfg.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("instance ID: set REXRAY_INSTANCEID: %w", err)
+		}
+		cfg.Instance = host
+	}
 	dir := filepath.Join(cfg.VolumePath, "volumes")
-	d := &Driver{cfg: cfg, dir: dir, vols: records{dir}, snaps: records{filepath.Join(cfg.VolumePath, "snapshots")}}
+	d := &Driver{
+		cfg:   cfg,
+		tag:   loopTag(cfg.Instance),
+		held:  newHeldSet(),
+		dir:   dir,
+		vols:  records{dir, cfg.Instance},
+		snaps: records{filepath.Join(cfg.VolumePath, "snapshots"), cfg.Instance},
+	}
 	// 0700: images hold users' data.
 	for _, dir := range []string{d.vols.dir, d.snaps.dir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -102,8 +132,9 @@ func New(cfg Config) (*Driver, error) {
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
 
-// InstanceID implements drivers.Driver: the host name identifies this host.
-func (d *Driver) InstanceID(ctx context.Context) (string, error) { return os.Hostname() }
+// InstanceID implements drivers.Driver: REXRAY_INSTANCEID, else the host
+// name.
+func (d *Driver) InstanceID(ctx context.Context) (string, error) { return d.cfg.Instance, nil }
 
 func (d *Driver) imagePath(name string) string { return d.vols.image(name) }
 func (d *Driver) metaPath(name string) string  { return d.vols.meta(name) }
@@ -115,7 +146,7 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
-	bound, err := boundLoops()
+	bound, err := boundLoops(d.tag)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -142,7 +173,7 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
 	}
-	bound, err := boundLoops()
+	bound, err := boundLoops(d.tag)
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
 	}
@@ -297,12 +328,18 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
 	}
-	bound, err := boundLoops()
+	bound, err := boundLoops(d.tag)
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
 		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
+	}
+	if l, held, err := d.holder(name); err != nil || held {
+		if err == nil {
+			err = fmt.Errorf("attached to host %s", l.Holder)
+		}
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	found, err := d.vols.remove(name)
 	if err != nil {
@@ -331,32 +368,40 @@ func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
 	return false, nil
 }
 
-// Attach implements drivers.Driver.
+// Attach implements drivers.Driver. The volume's lease comes first: a
+// volume another live host holds is refused, or taken with force.
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
 	v, err := d.Inspect(ctx, name)
 	if err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
+	if err := d.acquire(ctx, name, force); err != nil {
+		return "", fmt.Errorf("attach volume %s: %w", name, err)
+	}
 	if v.Device != "" {
 		return v.Device, nil
 	}
-	dev, err := attachLoop(d.imagePath(name), d.cfg.DirectIO)
+	dev, err := attachLoop(d.imagePath(name), d.tag, d.cfg.DirectIO)
 	if err != nil {
+		d.release(name)
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	return dev, nil
 }
 
-// Detach implements drivers.Driver.
+// Detach implements drivers.Driver: the loop device goes (once nothing
+// uses it), then the lease.
 func (d *Driver) Detach(ctx context.Context, name string) error {
 	v, err := d.Inspect(ctx, name)
 	if err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
-	if v.Device == "" {
-		return nil
+	if v.Device != "" {
+		if err := detachLoop(v.Device); err != nil {
+			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
 	}
-	if err := detachLoop(v.Device); err != nil {
+	if err := d.release(name); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	return nil

@@ -28,9 +28,19 @@ func idOf(path string) (fileID, error) {
 	return fileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
-// attachLoop binds image to a free loop device. Direct I/O is asked for when
-// directIO is set and dropped if the backing filesystem refuses it.
-func attachLoop(image string, directIO bool) (string, error) {
+// loopTag marks a loop device with the instance that bound it, in the
+// device's file name field. Loop devices are one per kernel: where several
+// instances share a kernel (a test cluster of network namespaces), each
+// must see only its own, never another's device over the same image.
+func loopTag(instance string) string {
+	tag := "rexray:" + instance
+	return tag[:min(len(tag), unix.LO_NAME_SIZE-1)]
+}
+
+// attachLoop binds image to a free loop device, tagged with tag. Direct I/O
+// is asked for when directIO is set and dropped if the backing filesystem
+// refuses it.
+func attachLoop(image, tag string, directIO bool) (string, error) {
 	f, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return "", err
@@ -50,7 +60,7 @@ func attachLoop(image string, directIO bool) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("find a free loop device: %w", err)
 		}
-		dev, err := configureLoop(n, f, directIO)
+		dev, err := configureLoop(n, f, tag, directIO)
 		if errors.Is(err, unix.EBUSY) {
 			continue
 		}
@@ -59,7 +69,7 @@ func attachLoop(image string, directIO bool) (string, error) {
 	return "", fmt.Errorf("find a free loop device: every candidate was taken concurrently")
 }
 
-func configureLoop(n int, backing *os.File, directIO bool) (string, error) {
+func configureLoop(n int, backing *os.File, tag string, directIO bool) (string, error) {
 	dev := "/dev/loop" + strconv.Itoa(n)
 	if err := ensureNode(dev, n); err != nil {
 		return "", err
@@ -71,6 +81,7 @@ func configureLoop(n int, backing *os.File, directIO bool) (string, error) {
 	defer lf.Close()
 
 	cfg := unix.LoopConfig{Fd: uint32(backing.Fd())}
+	copy(cfg.Info.File_name[:], tag)
 	if directIO {
 		cfg.Info.Flags = unix.LO_FLAGS_DIRECT_IO
 	}
@@ -110,8 +121,10 @@ func detachLoop(dev string) error {
 	return nil
 }
 
-// boundLoops maps every bound loop device's backing file to the device.
-func boundLoops() (map[fileID]string, error) {
+// boundLoops maps the backing file of every bound loop device tagged tag
+// to the device. Untagged devices (bound by an earlier rexray, or by
+// losetup) count as this instance's.
+func boundLoops(tag string) (map[fileID]string, error) {
 	// /sys/block/loopN/loop exists only while loopN is bound.
 	dirs, err := filepath.Glob("/sys/block/loop*/loop")
 	if err != nil {
@@ -128,6 +141,10 @@ func boundLoops() (map[fileID]string, error) {
 		if err != nil {
 			// Unbound since the glob, or not ours to read: skip.
 			continue
+		}
+		owner := unix.ByteSliceToString(info.File_name[:])
+		if strings.HasPrefix(owner, "rexray:") && owner != tag {
+			continue // another instance's
 		}
 		bound[fileID{dev: info.Device, ino: info.Inode}] = dev
 	}

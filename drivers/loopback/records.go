@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
 )
@@ -16,7 +19,10 @@ import (
 //
 //	<dir>/<name>.img   the blocks (sparse)
 //	<dir>/<name>.json  the metadata; the record exists once this does
-type records struct{ dir string }
+type records struct {
+	dir      string
+	instance string // this host, recorded as each new image's creator
+}
 
 func (r records) image(name string) string { return filepath.Join(r.dir, name+".img") }
 func (r records) meta(name string) string  { return filepath.Join(r.dir, name+".json") }
@@ -28,7 +34,8 @@ func (r records) temp(name string) string { return filepath.Join(r.dir, "."+name
 
 // claim creates name's image, empty; taken is the error when the record
 // exists. An image without metadata is what a crashed create leaves: it is
-// taken over.
+// taken over, unless another host made it moments ago and may still be
+// creating it in the shared store.
 func (r records) claim(name string, taken error) (*os.File, error) {
 	img := r.image(name)
 	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -36,12 +43,40 @@ func (r records) claim(name string, taken error) (*os.File, error) {
 		if _, merr := os.Stat(r.meta(name)); merr == nil {
 			return nil, taken
 		}
+		if err := r.othersFresh(name); err != nil {
+			return nil, err
+		}
 		if err := os.Remove(img); err != nil {
 			return nil, err
 		}
 		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	}
+	if err == nil {
+		// Best effort: a filesystem without user xattrs loses only this
+		// guard.
+		unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
+	}
 	return f, err
+}
+
+// creatorXattr names the host that created an image; it goes with the file.
+const creatorXattr = "user.rexray.creator"
+
+// creatingGrace is how long another host's image without metadata is taken
+// for a create in progress rather than a leftover.
+const creatingGrace = 2 * time.Minute
+
+func (r records) othersFresh(name string) error {
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(r.image(name), creatorXattr, buf)
+	if err != nil || string(buf[:n]) == r.instance {
+		return nil
+	}
+	st, err := os.Stat(r.image(name))
+	if err != nil || time.Since(st.ModTime()) > creatingGrace {
+		return nil
+	}
+	return fmt.Errorf("%s is being created by host %s sharing the store; try again in a moment", name, buf[:n])
 }
 
 // read decodes name's metadata into v; notFound is the error when there

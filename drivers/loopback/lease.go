@@ -1,0 +1,326 @@
+package loopback
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Leases make a store shared between hosts safe: a host attaches a volume
+// only while it holds the volume's lease, a small record beside the image:
+//
+//	<store>/volumes/<name>.lease    {"holder": "<instance>", "expires": ...}
+//	<store>/volumes/<name>.preempt  {"by": "<instance>"}: a request to give it up
+//
+// A lease is created with link(2), which fails if one exists, so two hosts
+// never both create one; it is renewed by its holder with rename(2), which
+// replaces it whole; it is removed by its holder on detach, or by a host
+// that finds it expired. docs/leases.md tells the whole protocol.
+
+type lease struct {
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+type preemptRequest struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// errLost is a renewal's answer when the lease is no longer this host's.
+var errLost = errors.New("its lease is no longer this host's")
+
+// HeldError is Attach's answer for a volume another live host holds.
+type HeldError struct {
+	Volume  string
+	Holder  string
+	Expires time.Time
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("volume %s is attached to host %s (its lease runs until %s unless that host renews it); to take it over, mount it with preempt: REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true",
+		e.Volume, e.Holder, e.Expires.UTC().Format(time.RFC3339))
+}
+
+func (d *Driver) leasePath(name string) string   { return filepath.Join(d.dir, name+".lease") }
+func (d *Driver) preemptPath(name string) string { return filepath.Join(d.dir, name+".preempt") }
+
+// tempPath is a file only this instance writes, so that hosts never write
+// one file at once.
+func (d *Driver) tempPath(name, kind string) string {
+	sum := sha256.Sum256([]byte(d.cfg.Instance))
+	return filepath.Join(d.dir, "."+name+"."+kind+"."+hex.EncodeToString(sum[:6])+".tmp")
+}
+
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("%s is unreadable: %w", path, err)
+	}
+	return true, nil
+}
+
+func (d *Driver) readLease(name string) (lease, bool, error) {
+	var l lease
+	ok, err := readJSON(d.leasePath(name), &l)
+	return l, ok, err
+}
+
+// writeTemp writes v, durably, to this instance's temp file of kind.
+func (d *Driver) writeTemp(name, kind string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	tmp := d.tempPath(name, kind)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+func (d *Driver) newLease() lease {
+	return lease{Holder: d.cfg.Instance, Expires: time.Now().Add(d.cfg.LeaseTTL).UTC()}
+}
+
+// createLease takes a free volume; os.ErrExist if another host was first.
+func (d *Driver) createLease(name string) error {
+	tmp, err := d.writeTemp(name, "lease", d.newLease())
+	if err != nil {
+		return fmt.Errorf("take lease: %w", err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, d.leasePath(name)); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return os.ErrExist
+		}
+		return fmt.Errorf("take lease: %w", err)
+	}
+	return nil
+}
+
+// renew extends this host's lease; errLost if it is not this host's.
+func (d *Driver) renew(name string) error {
+	tmp, err := d.writeTemp(name, "lease", d.newLease())
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	l, ok, err := d.readLease(name)
+	if err == nil && (!ok || l.Holder != d.cfg.Instance) {
+		err = errLost
+	}
+	if err == nil {
+		err = os.Rename(tmp, d.leasePath(name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// breakLease removes an expired lease, unless it changed since it was read.
+func (d *Driver) breakLease(name string, expired lease) error {
+	now, ok, err := d.readLease(name)
+	if err != nil || !ok || now != expired {
+		return err
+	}
+	if err := os.Remove(d.leasePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("take over expired lease of host %s: %w", expired.Holder, err)
+	}
+	return nil
+}
+
+// acquire takes or renews this host's lease on a volume. A volume another
+// live host holds is refused, or with force that host is asked to give it
+// up and acquire waits for it to (or for its lease to run out).
+func (d *Driver) acquire(ctx context.Context, name string, force bool) error {
+	asked := false
+	defer func() {
+		if asked {
+			os.Remove(d.preemptPath(name))
+		}
+	}()
+	for {
+		l, ok, err := d.readLease(name)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			err := d.createLease(name)
+			if errors.Is(err, os.ErrExist) {
+				continue // another host was first: look again
+			}
+			if err == nil {
+				d.held.add(name)
+			}
+			return err
+		case l.Holder == d.cfg.Instance:
+			if err := d.renew(name); err != nil && !errors.Is(err, errLost) {
+				return err
+			} else if err == nil {
+				d.held.add(name)
+				return nil
+			}
+			continue // broken meanwhile: look again
+		case time.Now().After(l.Expires):
+			if err := d.breakLease(name, l); err != nil {
+				return err
+			}
+			continue
+		case !force:
+			return &HeldError{Volume: name, Holder: l.Holder, Expires: l.Expires}
+		case !asked:
+			if err := d.askPreempt(name); err != nil {
+				return err
+			}
+			asked = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("host %s did not give volume %s up, and its lease runs until %s: %w", l.Holder, name, l.Expires.UTC().Format(time.RFC3339), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Driver) askPreempt(name string) error {
+	tmp, err := d.writeTemp(name, "preempt", preemptRequest{By: d.cfg.Instance, At: time.Now().UTC()})
+	if err == nil {
+		err = os.Rename(tmp, d.preemptPath(name))
+	}
+	if err != nil {
+		return fmt.Errorf("ask for preemption: %w", err)
+	}
+	return nil
+}
+
+// release gives up this host's lease, if it still has it.
+func (d *Driver) release(name string) error {
+	d.held.remove(name)
+	l, ok, err := d.readLease(name)
+	if err != nil || !ok || l.Holder != d.cfg.Instance {
+		return err
+	}
+	if err := os.Remove(d.leasePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("release lease: %w", err)
+	}
+	return nil
+}
+
+// holder tells which other live host holds a volume, if any.
+func (d *Driver) holder(name string) (lease, bool, error) {
+	l, ok, err := d.readLease(name)
+	if err != nil || !ok || l.Holder == d.cfg.Instance || time.Now().After(l.Expires) {
+		return lease{}, false, err
+	}
+	return l, true, nil
+}
+
+// watchEvery is how often the holder looks for a preemption request.
+const watchEvery = 250 * time.Millisecond
+
+// Watch keeps this host's leases: it renews them every LeaseTTL/5, and
+// reports a volume it must give up, through lost, when another host asked
+// for it (preempt), took it, or when its lease could not be renewed for
+// two thirds of LeaseTTL, so this host stops writing before another may
+// start. The caller fences the volume, then detaches it.
+func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	renewed := make(map[string]time.Time)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range d.held.names() {
+			if why := d.keep(name, renewed); why != nil {
+				d.held.remove(name)
+				delete(renewed, name)
+				lost(name, why)
+			}
+		}
+	}
+}
+
+// keep renews a lease when due; an error is why the volume is lost.
+func (d *Driver) keep(name string, renewed map[string]time.Time) error {
+	var req preemptRequest
+	if ok, _ := readJSON(d.preemptPath(name), &req); ok && req.By != d.cfg.Instance {
+		return fmt.Errorf("host %s preempted it", req.By)
+	}
+	last, ok := renewed[name]
+	if !ok {
+		last = time.Now() // acquired just now, or by the plugin before
+		renewed[name] = last
+	}
+	if time.Since(last) < d.cfg.LeaseTTL/5 {
+		return nil
+	}
+	err := d.renew(name)
+	switch {
+	case err == nil:
+		renewed[name] = time.Now()
+		return nil
+	case errors.Is(err, errLost):
+		return err
+	case time.Since(last) > d.cfg.LeaseTTL*2/3:
+		return fmt.Errorf("its lease could not be renewed since %s (%w): giving it up before another host may take it", last.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// heldSet is the volumes whose leases this host keeps.
+type heldSet struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+func newHeldSet() *heldSet { return &heldSet{set: make(map[string]bool)} }
+
+func (h *heldSet) add(name string) {
+	h.mu.Lock()
+	h.set[name] = true
+	h.mu.Unlock()
+}
+
+func (h *heldSet) remove(name string) {
+	h.mu.Lock()
+	delete(h.set, name)
+	h.mu.Unlock()
+}
+
+func (h *heldSet) names() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Sorted(maps.Keys(h.set))
+}

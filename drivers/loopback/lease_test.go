@@ -1,0 +1,157 @@
+package loopback
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// hosts gives two drivers, instances h1 and h2, over one store, as two
+// hosts sharing a filesystem see it.
+func hosts(t *testing.T, ttl time.Duration) (*Driver, *Driver) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("loop devices need root")
+	}
+	store := t.TempDir()
+	var ds []*Driver
+	for _, id := range []string{"h1", "h2"} {
+		d, err := New(Config{VolumePath: store, DirectIO: true, LeaseTTL: ttl, Instance: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+		t.Cleanup(func() {
+			vols, _ := d.List(context.Background())
+			for _, v := range vols {
+				if v.Device != "" {
+					detachLoop(v.Device)
+				}
+			}
+		})
+	}
+	if _, err := ds[0].Create(context.Background(), "v", drivers.CreateOptions{Size: 16 * mib}); err != nil {
+		t.Fatal(err)
+	}
+	return ds[0], ds[1]
+}
+
+func TestLeaseRefusesAnotherHost(t *testing.T) {
+	ctx := context.Background()
+	h1, h2 := hosts(t, 10*time.Second)
+	dev1, err := h1.Attach(ctx, "v", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One kernel, two instances: h2 must not take h1's loop device for
+	// its own.
+	if v, _ := h2.Inspect(ctx, "v"); v.Device != "" {
+		t.Errorf("h2 sees h1's device %s as its own", v.Device)
+	}
+	_, err = h2.Attach(ctx, "v", false)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder != "h1" || !strings.Contains(err.Error(), "volume v is attached to host h1") || !strings.Contains(err.Error(), "REXRAY_PREEMPT=true") {
+		t.Errorf("h2's attach = %v, want the volume, host h1 and how to preempt", err)
+	}
+	if err := h2.Remove(ctx, "v"); err == nil || !strings.Contains(err.Error(), "attached to host h1") {
+		t.Errorf("h2's remove = %v", err)
+	}
+	if again, err := h1.Attach(ctx, "v", false); err != nil || again != dev1 {
+		t.Errorf("h1 attaching again = %s, %v; want %s", again, err, dev1)
+	}
+	if err := h1.Detach(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.Attach(ctx, "v", false); err != nil {
+		t.Fatalf("h2's attach after h1 detached: %v", err)
+	}
+	if err := h2.Detach(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(h2.leasePath("v")); !os.IsNotExist(err) {
+		t.Errorf("lease left after detach: %v", err)
+	}
+}
+
+// With preempt, h2 asks; h1's watcher reports the volume lost, h1 lets go
+// (as the plugin does after fencing), and h2 gets it.
+func TestPreemptAsksTheHolder(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h1, h2 := hosts(t, 10*time.Second)
+	if _, err := h1.Attach(ctx, "v", false); err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan error, 1)
+	go h1.Watch(ctx, func(name string, why error) {
+		h1.Detach(ctx, name)
+		lost <- why
+	})
+	start := time.Now()
+	actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+	defer acancel()
+	if _, err := h2.Attach(actx, "v", true); err != nil {
+		t.Fatalf("h2's preempting attach: %v", err)
+	}
+	t.Logf("preempted in %s", time.Since(start))
+	if why := <-lost; why == nil || !strings.Contains(why.Error(), "host h2 preempted it") {
+		t.Errorf("h1 was told %v", why)
+	}
+	if _, err := os.Stat(h2.preemptPath("v")); !os.IsNotExist(err) {
+		t.Errorf("preempt request left: %v", err)
+	}
+	if err := h2.Detach(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A holder that stops renewing (it died) loses the volume when its lease
+// runs out, without preempt.
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	ctx := context.Background()
+	h1, h2 := hosts(t, time.Second)
+	dev, err := h1.Attach(ctx, "v", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detachLoop(dev) // h1's host died: its device is gone, its lease stays
+	if _, err := h2.Attach(ctx, "v", false); err == nil {
+		t.Fatal("h2 took a live lease")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := h2.Attach(ctx, "v", false); err != nil {
+		t.Fatalf("h2's attach after h1's lease ran out: %v", err)
+	}
+	if err := h2.Detach(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A holder whose lease was taken (it was stalled past the TTL) learns it at
+// its next renewal.
+func TestWatchReportsALeaseTaken(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h1, _ := hosts(t, time.Second)
+	if _, err := h1.Attach(ctx, "v", false); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(h1.leasePath("v"), []byte(`{"holder":"h2","expires":"2999-01-01T00:00:00Z"}`), 0o600)
+	lost := make(chan error, 1)
+	go h1.Watch(ctx, func(name string, why error) { lost <- why })
+	select {
+	case why := <-lost:
+		if !errors.Is(why, errLost) {
+			t.Errorf("h1 was told %v", why)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("h1 did not notice its lease was taken")
+	}
+	os.Remove(h1.leasePath("v"))
+	h1.Detach(ctx, "v")
+}
