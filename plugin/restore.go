@@ -105,6 +105,10 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		return
 	default:
 		log.Info("device gone (host restarted?): forgetting its mounts")
+		// and the hold on it, which a host that restarted no longer has.
+		if err := p.serviceOf(v).Driver.Detach(ctx, name); err != nil {
+			log.Errorf("release: %v", err)
+		}
 	}
 	if err := p.st.ClearMounts(name); err != nil {
 		log.Errorf("forget mounts: %v", err)

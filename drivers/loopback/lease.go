@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,6 +36,9 @@ type preemptRequest struct {
 	By string    `json:"by"`
 	At time.Time `json:"at"`
 }
+
+// errRetry says the lease changed while it was being taken.
+var errRetry = errors.New("lease changed meanwhile")
 
 // errLost is a renewal's answer when the lease is no longer this host's.
 var errLost = errors.New("its lease is no longer this host's")
@@ -126,6 +130,18 @@ func (d *Driver) createLease(name string) error {
 	return nil
 }
 
+// renewHeld renews the lease of a volume this host still holds. A Detach
+// running meanwhile removes the volume from the set first, so a renewal
+// never brings back a lease just released.
+func (d *Driver) renewHeld(name string) error {
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
+	if !d.held.has(name) {
+		return nil
+	}
+	return d.renew(name)
+}
+
 // renew extends this host's lease; errLost if it is not this host's.
 func (d *Driver) renew(name string) error {
 	tmp, err := d.writeTemp(name, "lease", d.newLease())
@@ -158,6 +174,32 @@ func (d *Driver) breakLease(name string, expired lease) error {
 	return nil
 }
 
+// tryAcquire takes a free lease or renews this host's own. Otherwise it
+// returns the other host's lease, or errRetry when it changed meanwhile.
+func (d *Driver) tryAcquire(name string) (lease, bool, error) {
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
+	l, ok, err := d.readLease(name)
+	switch {
+	case err != nil:
+		return l, false, err
+	case !ok:
+		err = d.createLease(name)
+	case l.Holder == d.cfg.Instance:
+		err = d.renew(name)
+	default:
+		return l, false, nil
+	}
+	if errors.Is(err, os.ErrExist) || errors.Is(err, errLost) {
+		return lease{}, false, errRetry
+	}
+	if err != nil {
+		return l, false, err
+	}
+	d.held.add(name)
+	return l, true, nil
+}
+
 // acquire takes or renews this host's lease on a volume. A volume another
 // live host holds is refused, or with force that host is asked to give it
 // up and acquire waits for it to (or for its lease to run out).
@@ -169,27 +211,14 @@ func (d *Driver) acquire(ctx context.Context, name string, force bool) error {
 		}
 	}()
 	for {
-		l, ok, err := d.readLease(name)
+		l, done, err := d.tryAcquire(name)
 		switch {
+		case errors.Is(err, errRetry):
+			continue // another host got there first: look again
 		case err != nil:
 			return err
-		case !ok:
-			err := d.createLease(name)
-			if errors.Is(err, os.ErrExist) {
-				continue // another host was first: look again
-			}
-			if err == nil {
-				d.held.add(name)
-			}
-			return err
-		case l.Holder == d.cfg.Instance:
-			if err := d.renew(name); err != nil && !errors.Is(err, errLost) {
-				return err
-			} else if err == nil {
-				d.held.add(name)
-				return nil
-			}
-			continue // broken meanwhile: look again
+		case done:
+			return nil
 		case time.Now().After(l.Expires):
 			if err := d.breakLease(name, l); err != nil {
 				return err
@@ -224,6 +253,8 @@ func (d *Driver) askPreempt(name string) error {
 
 // release gives up this host's lease, if it still has it.
 func (d *Driver) release(name string) error {
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
 	d.held.remove(name)
 	l, ok, err := d.readLease(name)
 	if err != nil || !ok || l.Holder != d.cfg.Instance {
@@ -244,6 +275,27 @@ func (d *Driver) holder(name string) (lease, bool, error) {
 	return l, true, nil
 }
 
+// reclaim removes this host's leases on volumes it has not attached: what
+// a plugin killed between taking a lease and binding the device, or between
+// releasing the device and the lease, leaves. It runs after the plugin's
+// start-up has held again what it still uses.
+func (d *Driver) reclaim() {
+	paths, _ := filepath.Glob(filepath.Join(d.dir, "*.lease"))
+	bound, err := boundLoops(d.tag)
+	if err != nil {
+		return
+	}
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".lease")
+		if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
+			continue
+		}
+		if !d.held.has(name) {
+			d.release(name)
+		}
+	}
+}
+
 // watchEvery is how often the holder looks for a preemption request.
 const watchEvery = 250 * time.Millisecond
 
@@ -253,6 +305,7 @@ const watchEvery = 250 * time.Millisecond
 // two thirds of LeaseTTL, so this host stops writing before another may
 // start. The caller fences the volume, then detaches it.
 func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
+	d.reclaim()
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	renewed := make(map[string]time.Time)
@@ -286,7 +339,7 @@ func (d *Driver) keep(name string, renewed map[string]time.Time) error {
 	if time.Since(last) < d.cfg.LeaseTTL/5 {
 		return nil
 	}
-	err := d.renew(name)
+	err := d.renewHeld(name)
 	switch {
 	case err == nil:
 		renewed[name] = time.Now()
@@ -317,6 +370,12 @@ func (h *heldSet) remove(name string) {
 	h.mu.Lock()
 	delete(h.set, name)
 	h.mu.Unlock()
+}
+
+func (h *heldSet) has(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.set[name]
 }
 
 func (h *heldSet) names() []string {

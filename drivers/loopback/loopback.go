@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -53,6 +54,7 @@ type Config struct {
 // Driver implements drivers.Driver over a store directory.
 type Driver struct {
 	cfg      Config
+	leaseMu  sync.Mutex       // orders this host's lease changes
 	settings []config.Setting // as read from the environment
 	tag      string           // of this instance's loop devices
 	held     *heldSet         // volumes this instance holds a lease on
@@ -342,6 +344,12 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	found, err := d.vols.remove(name)
+	if err == nil {
+		err = d.release(name)
+	}
+	if err == nil {
+		err = removeIfExists(d.preemptPath(name))
+	}
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
@@ -403,6 +411,13 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	}
 	if err := d.release(name); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
+	}
+	return nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }
