@@ -22,6 +22,7 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 // Name is the driver's registry name.
@@ -115,7 +116,7 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
-	bound, err := boundLoops()
+	bound, err := loopdev.Bound()
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -142,7 +143,7 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
 	}
-	bound, err := boundLoops()
+	bound, err := loopdev.Bound()
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
 	}
@@ -153,14 +154,14 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	return d.inspect(name, bound, snaps)
 }
 
-func (d *Driver) inspect(name string, bound map[fileID]string, snaps map[string][]string) (drivers.Volume, error) {
+func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map[string][]string) (drivers.Volume, error) {
 	v, err := d.readMeta(name)
 	if err != nil {
 		return v, err
 	}
 	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
-	if id, err := idOf(d.imagePath(name)); err == nil {
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil {
 		v.Device = bound[id]
 	}
 	return v, nil
@@ -297,11 +298,11 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
 	}
-	bound, err := boundLoops()
+	bound, err := loopdev.Bound()
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" {
 		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
 	}
 	found, err := d.vols.remove(name)
@@ -340,7 +341,7 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	if v.Device != "" {
 		return v.Device, nil
 	}
-	dev, err := attachLoop(d.imagePath(name), d.cfg.DirectIO)
+	dev, err := loopdev.Attach(d.imagePath(name), d.cfg.DirectIO)
 	if err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
@@ -356,7 +357,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if v.Device == "" {
 		return nil
 	}
-	if err := detachLoop(v.Device); err != nil {
+	if err := loopdev.Detach(v.Device); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	return nil

@@ -1,4 +1,6 @@
-package loopback
+// Package loopdev drives loop devices with ioctls, for the drivers that
+// attach a file as a block device.
+package loopdev
 
 import (
 	"errors"
@@ -17,20 +19,21 @@ import (
 
 const loopMajor = 7
 
-// fileID identifies a backing file independently of the path it is seen by.
-type fileID struct{ dev, ino uint64 }
+// FileID identifies a backing file independently of the path it is seen by.
+type FileID struct{ dev, ino uint64 }
 
-func idOf(path string) (fileID, error) {
+// IDOf is the FileID of the file at path.
+func IDOf(path string) (FileID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return fileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		return FileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	return fileID{dev: st.Dev, ino: st.Ino}, nil
+	return FileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
-// attachLoop binds image to a free loop device. Direct I/O is asked for when
+// Attach binds image to a free loop device. Direct I/O is asked for when
 // directIO is set and dropped if the backing filesystem refuses it.
-func attachLoop(image string, directIO bool) (string, error) {
+func Attach(image string, directIO bool) (string, error) {
 	f, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return "", err
@@ -98,7 +101,9 @@ func ensureNode(dev string, n int) error {
 	return nil
 }
 
-func detachLoop(dev string) error {
+// Detach unbinds a loop device. The kernel lets go of the backing file once
+// the device is no longer open (mounted).
+func Detach(dev string) error {
 	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
 	if err != nil {
 		return err
@@ -110,14 +115,14 @@ func detachLoop(dev string) error {
 	return nil
 }
 
-// boundLoops maps every bound loop device's backing file to the device.
-func boundLoops() (map[fileID]string, error) {
+// Bound maps every bound loop device's backing file to the device.
+func Bound() (map[FileID]string, error) {
 	// /sys/block/loopN/loop exists only while loopN is bound.
 	dirs, err := filepath.Glob("/sys/block/loop*/loop")
 	if err != nil {
 		return nil, err
 	}
-	bound := make(map[fileID]string, len(dirs))
+	bound := make(map[FileID]string, len(dirs))
 	for _, d := range dirs {
 		name := filepath.Base(filepath.Dir(d))
 		if _, err := strconv.Atoi(strings.TrimPrefix(name, "loop")); err != nil {
@@ -129,7 +134,7 @@ func boundLoops() (map[fileID]string, error) {
 			// Unbound since the glob, or not ours to read: skip.
 			continue
 		}
-		bound[fileID{dev: info.Device, ino: info.Inode}] = dev
+		bound[FileID{dev: info.Device, ino: info.Inode}] = dev
 	}
 	return bound, nil
 }
@@ -141,4 +146,25 @@ func loopStatus(dev string) (*unix.LoopInfo64, error) {
 	}
 	defer f.Close()
 	return unix.IoctlLoopGetStatus64(int(f.Fd()))
+}
+
+// BoundNames maps every bound loop device to the name of its backing file as
+// the kernel recorded it when binding: at most 63 bytes, and still there when
+// the file can no longer be reached (its FUSE server died), which is when a
+// match by FileID cannot work.
+func BoundNames() (map[string]string, error) {
+	dirs, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(dirs))
+	for _, d := range dirs {
+		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(d)))
+		info, err := loopStatus(dev)
+		if err != nil {
+			continue // unbound since the glob
+		}
+		names[dev] = unix.ByteSliceToString(info.File_name[:])
+	}
+	return names, nil
 }
