@@ -188,6 +188,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
 	}
+	if opts.Pool != "" {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: the loopback driver has no pools; drop pool=%s", name, opts.Pool)
+	}
 	v := drivers.Volume{
 		Name:             name,
 		Size:             opts.Size,
