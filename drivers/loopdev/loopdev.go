@@ -148,23 +148,23 @@ func loopStatus(dev string) (*unix.LoopInfo64, error) {
 	return unix.IoctlLoopGetStatus64(int(f.Fd()))
 }
 
-// BoundNames maps every bound loop device to the name of its backing file as
-// the kernel recorded it when binding: at most 63 bytes, and still there when
+// BoundNames maps every bound loop device to the path of its backing file,
+// as sysfs shows it to this mount namespace. The path stays readable when
 // the file can no longer be reached (its FUSE server died), which is when a
 // match by FileID cannot work.
 func BoundNames() (map[string]string, error) {
-	dirs, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[string]string, len(dirs))
-	for _, d := range dirs {
-		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(d)))
-		info, err := loopStatus(dev)
+	names := make(map[string]string, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
 			continue // unbound since the glob
 		}
-		names[dev] = unix.ByteSliceToString(info.File_name[:])
+		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(f)))
+		names[dev] = strings.TrimSuffix(string(b), "\n")
 	}
 	return names, nil
 }
