@@ -5,6 +5,10 @@
 # Bootstrapped by hand, without systemd or cephadm.
 #
 #   hack/ceph-up.sh DIR          -> prints DIR/ceph.conf and DIR/keyring, one a line
+#
+# DIR/etc-ceph/ is the same cluster as a client's /etc/ceph (ceph.conf naming
+# /etc/ceph/keyring, and the keyring): the source of the rbd plugin's "ceph"
+# mount.
 #   CEPH_MON_PORT=PORT           -> the mon's msgr2 port (PORT+1 is msgr1);
 #                                   default: a free one derived from DIR
 #   CEPH_OSD_SIZE=8G             -> the OSD's sparse file
@@ -138,6 +142,18 @@ pgs_clean() {
 }
 wait_for "all PGs active+clean" 120 pgs_clean
 wait_for "HEALTH_OK" 60 bash -c "ceph -c '$conf' health | grep -q HEALTH_OK"
+
+mkdir -p "$dir/etc-ceph"
+cat >"$dir/etc-ceph/ceph.conf" <<EOF
+[global]
+fsid = $fsid
+mon host = [v2:127.0.0.1:$port,v1:127.0.0.1:$((port + 1))]
+[client]
+keyring = /etc/ceph/keyring
+admin socket = /var/run/ceph/\$cluster-\$name.\$pid.asok
+log file = /var/log/ceph/\$cluster-\$name.\$pid.log
+EOF
+cp "$dir/keyring" "$dir/etc-ceph/keyring"
 
 echo "ceph-up: cluster $fsid on 127.0.0.1:$port up in $((($(date +%s%N) - start) / 1000000)) ms" >&2
 echo "$conf"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -202,10 +203,31 @@ func (d *Driver) clone(ctx context.Context, r snapRef, pool, name string) error 
 		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
 		return err
 	}
+	// A clone inherits its parent's image-meta: the records of the parent's
+	// snapshots and owner are not the clone's.
+	if err := d.dropInherited(ctx, pool, name); err != nil {
+		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+		return err
+	}
 	// Another clone of the same snapshot may be under way: it keeps the
 	// snapshot protected (EBUSY), and unprotects it when done.
 	if _, err := d.ceph.run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("unprotect %s: %w", r.spec(), err)
+	}
+	return nil
+}
+
+func (d *Driver) dropInherited(ctx context.Context, pool, image string) error {
+	var all map[string]string
+	if err := d.ceph.runJSON(ctx, &all, "rbd", "image-meta", "list", spec(pool, image)); err != nil {
+		return err
+	}
+	for k := range all {
+		if k == ownerKey || strings.HasPrefix(k, snapKeyPfx) {
+			if err := d.metaRemove(ctx, pool, image, k); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
