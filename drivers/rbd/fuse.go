@@ -162,14 +162,17 @@ func (f *fuse) fence(ctx context.Context, pool, image string) error {
 	for _, pid := range f.pids(pool, image) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	// The loop device first: once the FUSE mount is detached, the backing
+	// file's path no longer names the mount point, and unloop finds it by
+	// that path. A device still mounted is released on its last close.
+	if err := f.unloop(pool, image); err != nil {
+		return err
+	}
 	mnt := f.mountPoint(pool, image)
 	if ok, _ := isFuse(mnt); ok {
 		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("unmount %s: %w", mnt, err)
 		}
-	}
-	if err := f.unloop(pool, image); err != nil {
-		return err
 	}
 	for _, pid := range f.pids(pool, image) {
 		if err := stop(ctx, pid); err != nil {
