@@ -2,7 +2,14 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-PLUGIN  ?= rexray/loopback:latest
+# DRIVER picks the plugin make plugin builds: loopback (config.json) or rbd
+# (config.rbd.json, Ceph's client tools in the rootfs).
+DRIVER  ?= loopback
+PLUGIN  ?= rexray/$(DRIVER):latest
+# Each driver's plugin has its own folder, so building one never replaces
+# another that a test is about to push.
+PLUGIN_DIR ?= $(if $(filter loopback,$(DRIVER)),build/plugin,build/plugin-$(DRIVER))
+PLUGIN_CONFIG = $(if $(filter loopback,$(DRIVER)),config.json,config.$(DRIVER).json)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
@@ -11,14 +18,15 @@ GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
 
-# build/plugin is what `docker plugin create` takes; with DOCKER_HOST set the
-# plugin is created there as $(PLUGIN).
+# $(PLUGIN_DIR) is what `docker plugin create` takes; with DOCKER_HOST set
+# the plugin is created there as $(PLUGIN).
 plugin: build
-	hack/plugin-rootfs.sh bin/rexray build/plugin/rootfs
-	cp config.json build/plugin/config.json
+	@test -f $(PLUGIN_CONFIG) || { echo "no $(PLUGIN_CONFIG): DRIVER is loopback or rbd"; exit 1; }
+	hack/plugin-rootfs.sh bin/rexray $(PLUGIN_DIR)/rootfs $(DRIVER)
+	cp $(PLUGIN_CONFIG) $(PLUGIN_DIR)/config.json
 	@if [ -n "$$DOCKER_HOST" ]; then \
 		docker plugin rm -f $(PLUGIN) >/dev/null 2>&1 || true; \
-		docker plugin create $(PLUGIN) build/plugin; \
+		docker plugin create $(PLUGIN) $(PLUGIN_DIR); \
 	fi
 
 unit:

@@ -10,6 +10,7 @@ import (
 	"github.com/rexray/rexray/cli"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/drivers/rbd"
 )
 
 // version is set by the build (-ldflags -X main.version=...).
@@ -18,7 +19,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	cmd := &cli.Command{
-		Registry: drivers.Registry{loopback.Name: loopback.FromEnv},
+		Registry: drivers.Registry{loopback.Name: loopback.FromEnv, rbd.Name: rbd.FromEnv},
 		Version:  version,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,

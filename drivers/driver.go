@@ -64,6 +64,9 @@ type CreateOptions struct {
 	FromVolume string
 	// FromSnapshot makes the new volume a copy of that snapshot.
 	FromSnapshot string
+	// Pool is where a driver with several pools (rbd) puts the volume; ""
+	// is its default. Drivers without pools refuse any other value.
+	Pool string
 }
 
 // Snapshot is a point-in-time copy of a volume. It is independent of the

@@ -3,7 +3,9 @@
 # rexray. Idempotent: installs only what is missing.
 set -euo pipefail
 
-pkgs=(docker.io docker-registry busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make)
+# ceph-*, rbd-fuse: the rbd driver, its plugin rootfs and its test cluster.
+pkgs=(docker.io docker-registry busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make
+	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -32,10 +32,11 @@ const (
 	optSnapName    = "snapshotname" // copy of that snapshot
 	optSnapID      = "snapshotid"   // the same: a snapshot's ID is its name
 	optService     = "service"
+	optPool        = "pool" // the rbd driver's pool
 )
 
 // acceptedOptions is what an unknown key's error lists, as users spell them.
-var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service"}
+var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool"}
 
 // createRequest is a parsed Create: the volume's properties, which of them
 // the user gave (a repeated Create is compared on those only), whether to
@@ -100,6 +101,12 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 			}
 			req.opts.FromSnapshot = v
 			req.given[optSnapName] = true
+		case optPool:
+			if err := drivers.ValidateName(v); err != nil {
+				return req, fmt.Errorf("pool: %w", err)
+			}
+			req.opts.Pool = v
+			req.given[optPool] = true
 		case optService:
 			if err := drivers.ValidateName(v); err != nil {
 				return req, fmt.Errorf("service: %w", err)
@@ -203,6 +210,7 @@ func (r createRequest) conflicts(v drivers.Volume) []string {
 	add(optAZ, v.AvailabilityZone, r.opts.AvailabilityZone)
 	add(optVolumeName, v.Origin, r.opts.FromVolume)
 	add(optSnapName, v.Snapshot, r.opts.FromSnapshot)
+	add(optPool, v.Fields["pool"], r.opts.Pool)
 	sort.Strings(diffs)
 	return diffs
 }

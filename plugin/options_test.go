@@ -37,12 +37,12 @@ var testDefaults = defaults{size: "16", fsType: "ext4"}
 
 func TestParseCreate(t *testing.T) {
 	req, err := parseCreate(map[string]string{
-		"Size": "1", "VolumeType": "gold", "IOPS": "100", "AvailabilityZone": "z1", "fsType": "XFS", "OverwriteFS": "true",
+		"Size": "1", "VolumeType": "gold", "IOPS": "100", "AvailabilityZone": "z1", "fsType": "XFS", "OverwriteFS": "true", "Pool": "fast",
 	}, testDefaults)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := drivers.CreateOptions{Size: gib, FSType: "xfs", Type: "gold", IOPS: 100, AvailabilityZone: "z1"}
+	want := drivers.CreateOptions{Size: gib, FSType: "xfs", Type: "gold", IOPS: 100, AvailabilityZone: "z1", Pool: "fast"}
 	if req.opts != want || !req.overwrite {
 		t.Errorf("parseCreate = %+v overwrite=%v, want %+v overwrite=true", req.opts, req.overwrite, want)
 	}
@@ -59,6 +59,7 @@ func TestParseCreateErrors(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"color": "red"}, "accepted options are size, volumeType"},
+		{map[string]string{"pool": "../x"}, "pool: invalid"},
 		{map[string]string{"size": "0"}, "invalid size"},
 		{map[string]string{"size": "abc"}, "invalid size"},
 		{map[string]string{"newfstype": "foo"}, `unknown filesystem type "foo": accepted are ext3, ext4, xfs`},

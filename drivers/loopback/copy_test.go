@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 // writeAt puts data into a volume's image at off.
@@ -86,11 +87,11 @@ func TestCopyReflinks(t *testing.T) {
 	if out, err := exec.Command("mkfs.xfs", "-q", "-m", "reflink=1", img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.xfs: %v: %s", err, out)
 	}
-	dev, err := attachLoop(img, "", false)
+	dev, err := loopdev.Attach(img, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer detachLoop(dev)
+	defer loopdev.Detach(dev)
 	store := filepath.Join(dir, "store")
 	os.Mkdir(store, 0o700)
 	if err := unix.Mount(dev, store, "xfs", 0, ""); err != nil {

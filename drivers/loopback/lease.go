@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 // Leases make a store shared between hosts safe: a host attaches a volume
@@ -281,13 +283,13 @@ func (d *Driver) holder(name string) (lease, bool, error) {
 // start-up has held again what it still uses.
 func (d *Driver) reclaim() {
 	paths, _ := filepath.Glob(filepath.Join(d.dir, "*.lease"))
-	bound, err := boundLoops(d.tag)
+	bound, err := loopdev.Bound(d.tag)
 	if err != nil {
 		return
 	}
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".lease")
-		if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
+		if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" {
 			continue
 		}
 		if !d.held.has(name) {

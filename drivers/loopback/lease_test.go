@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 // hosts gives two drivers, instances h1 and h2, over one store, as two
@@ -30,7 +31,7 @@ func hosts(t *testing.T, ttl time.Duration) (*Driver, *Driver) {
 			vols, _ := d.List(context.Background())
 			for _, v := range vols {
 				if v.Device != "" {
-					detachLoop(v.Device)
+					loopdev.Detach(v.Device)
 				}
 			}
 		})
@@ -119,7 +120,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	detachLoop(dev) // h1's host died: its device is gone, its lease stays
+	loopdev.Detach(dev) // h1's host died: its device is gone, its lease stays
 	if _, err := h2.Attach(ctx, "v", false); err == nil {
 		t.Fatal("h2 took a live lease")
 	}

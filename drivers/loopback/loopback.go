@@ -23,6 +23,7 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 // Name is the driver's registry name.
@@ -116,7 +117,7 @@ func New(cfg Config) (*Driver, error) {
 	dir := filepath.Join(cfg.VolumePath, "volumes")
 	d := &Driver{
 		cfg:   cfg,
-		tag:   loopTag(cfg.Instance),
+		tag:   loopdev.Tag(cfg.Instance),
 		held:  newHeldSet(),
 		dir:   dir,
 		vols:  records{dir, cfg.Instance},
@@ -148,7 +149,7 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
-	bound, err := boundLoops(d.tag)
+	bound, err := loopdev.Bound(d.tag)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -175,7 +176,7 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
 	}
-	bound, err := boundLoops(d.tag)
+	bound, err := loopdev.Bound(d.tag)
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
 	}
@@ -186,14 +187,14 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	return d.inspect(name, bound, snaps)
 }
 
-func (d *Driver) inspect(name string, bound map[fileID]string, snaps map[string][]string) (drivers.Volume, error) {
+func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map[string][]string) (drivers.Volume, error) {
 	v, err := d.readMeta(name)
 	if err != nil {
 		return v, err
 	}
 	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
-	if id, err := idOf(d.imagePath(name)); err == nil {
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil {
 		v.Device = bound[id]
 	}
 	return v, nil
@@ -219,6 +220,9 @@ func (d *Driver) readMeta(name string) (drivers.Volume, error) {
 func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOptions) (drivers.Volume, error) {
 	if err := drivers.ValidateName(name); err != nil {
 		return drivers.Volume{}, err
+	}
+	if opts.Pool != "" {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: the loopback driver has no pools; drop pool=%s", name, opts.Pool)
 	}
 	v := drivers.Volume{
 		Name:             name,
@@ -330,11 +334,11 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
 	}
-	bound, err := boundLoops(d.tag)
+	bound, err := loopdev.Bound(d.tag)
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if id, err := idOf(d.imagePath(name)); err == nil && bound[id] != "" {
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" {
 		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
 	}
 	if l, held, err := d.holder(name); err != nil || held {
@@ -389,7 +393,7 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	if v.Device != "" {
 		return v.Device, nil
 	}
-	dev, err := attachLoop(d.imagePath(name), d.tag, d.cfg.DirectIO)
+	dev, err := loopdev.Attach(d.imagePath(name), d.tag, d.cfg.DirectIO)
 	if err != nil {
 		d.release(name)
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
@@ -405,7 +409,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if v.Device != "" {
-		if err := detachLoop(v.Device); err != nil {
+		if err := loopdev.Detach(v.Device); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
 )
 
 const mib = 1 << 20
@@ -27,7 +28,7 @@ func newDriver(t *testing.T) *Driver {
 		for _, v := range vols {
 			if v.Device != "" {
 				t.Errorf("%s left attached as %s", v.Name, v.Device)
-				detachLoop(v.Device)
+				loopdev.Detach(v.Device)
 			}
 		}
 	})

@@ -1,4 +1,6 @@
-package loopback
+// Package loopdev drives loop devices with ioctls, for the drivers that
+// attach a file as a block device.
+package loopdev
 
 import (
 	"errors"
@@ -17,30 +19,31 @@ import (
 
 const loopMajor = 7
 
-// fileID identifies a backing file independently of the path it is seen by.
-type fileID struct{ dev, ino uint64 }
+// FileID identifies a backing file independently of the path it is seen by.
+type FileID struct{ dev, ino uint64 }
 
-func idOf(path string) (fileID, error) {
+// IDOf is the FileID of the file at path.
+func IDOf(path string) (FileID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return fileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		return FileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	return fileID{dev: st.Dev, ino: st.Ino}, nil
+	return FileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
-// loopTag marks a loop device with the instance that bound it, in the
-// device's file name field. Loop devices are one per kernel: where several
-// instances share a kernel (a test cluster of network namespaces), each
-// must see only its own, never another's device over the same image.
-func loopTag(instance string) string {
+// Tag marks a loop device with the instance that bound it, in the device's
+// file name field. Loop devices are one per kernel: where several instances
+// share a kernel (a test cluster of network namespaces), each must see only
+// its own, never another's device over the same image.
+func Tag(instance string) string {
 	tag := "rexray:" + instance
 	return tag[:min(len(tag), unix.LO_NAME_SIZE-1)]
 }
 
-// attachLoop binds image to a free loop device, tagged with tag. Direct I/O
-// is asked for when directIO is set and dropped if the backing filesystem
+// Attach binds image to a free loop device, tagged with tag. Direct I/O is
+// asked for when directIO is set and dropped if the backing filesystem
 // refuses it.
-func attachLoop(image, tag string, directIO bool) (string, error) {
+func Attach(image, tag string, directIO bool) (string, error) {
 	f, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return "", err
@@ -109,7 +112,9 @@ func ensureNode(dev string, n int) error {
 	return nil
 }
 
-func detachLoop(dev string) error {
+// Detach unbinds a loop device. The kernel lets go of the backing file once
+// the device is no longer open (mounted).
+func Detach(dev string) error {
 	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
 	if err != nil {
 		return err
@@ -121,16 +126,16 @@ func detachLoop(dev string) error {
 	return nil
 }
 
-// boundLoops maps the backing file of every bound loop device tagged tag
-// to the device. Untagged devices (bound by an earlier rexray, or by
-// losetup) count as this instance's.
-func boundLoops(tag string) (map[fileID]string, error) {
+// Bound maps the backing file of every bound loop device tagged tag to the
+// device. Untagged devices (bound by an earlier rexray, or by losetup)
+// count as this instance's.
+func Bound(tag string) (map[FileID]string, error) {
 	// /sys/block/loopN/loop exists only while loopN is bound.
 	dirs, err := filepath.Glob("/sys/block/loop*/loop")
 	if err != nil {
 		return nil, err
 	}
-	bound := make(map[fileID]string, len(dirs))
+	bound := make(map[FileID]string, len(dirs))
 	for _, d := range dirs {
 		name := filepath.Base(filepath.Dir(d))
 		if _, err := strconv.Atoi(strings.TrimPrefix(name, "loop")); err != nil {
@@ -142,11 +147,10 @@ func boundLoops(tag string) (map[fileID]string, error) {
 			// Unbound since the glob, or not ours to read: skip.
 			continue
 		}
-		owner := unix.ByteSliceToString(info.File_name[:])
-		if strings.HasPrefix(owner, "rexray:") && owner != tag {
+		if owner := unix.ByteSliceToString(info.File_name[:]); strings.HasPrefix(owner, "rexray:") && owner != tag {
 			continue // another instance's
 		}
-		bound[fileID{dev: info.Device, ino: info.Inode}] = dev
+		bound[FileID{dev: info.Device, ino: info.Inode}] = dev
 	}
 	return bound, nil
 }
@@ -158,4 +162,25 @@ func loopStatus(dev string) (*unix.LoopInfo64, error) {
 	}
 	defer f.Close()
 	return unix.IoctlLoopGetStatus64(int(f.Fd()))
+}
+
+// BoundNames maps every bound loop device to the path of its backing file,
+// as sysfs shows it to this mount namespace. The path stays readable when
+// the file can no longer be reached (its FUSE server died), which is when a
+// match by FileID cannot work.
+func BoundNames() (map[string]string, error) {
+	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // unbound since the glob
+		}
+		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(f)))
+		names[dev] = strings.TrimSuffix(string(b), "\n")
+	}
+	return names, nil
 }

@@ -1,0 +1,209 @@
+package rbd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopdev"
+)
+
+// Ownership across hosts is Ceph's: the instance a volume is attached to is
+// recorded in the image's metadata (rexray.owner), and its client holds the
+// image's exclusive lock (the exclusive-lock feature: the client that
+// writes holds it). Attaching an image another instance owns fails unless
+// forced (preempt); then every lock on the image is broken with
+// `rbd lock rm`, which makes librbd blocklist the holder's client address
+// (the mon command "osd blocklist add"; rbd_blocklist_on_break_lock is on by
+// default), so the old holder cannot write any more. The old host notices
+// it lost the volume (watch) and clears its side.
+
+// attacher turns an image into a local block device. Every method is
+// idempotent and finds what an earlier process left.
+type attacher interface {
+	method() string
+	// attach returns the device of pool/image, attaching it if needed.
+	attach(ctx context.Context, pool, image string) (string, error)
+	// device is the local device of pool/image, "" if none.
+	device(ctx context.Context, pool, image string) (string, error)
+	// detach releases the device, flushing what the client holds.
+	detach(ctx context.Context, pool, image string) error
+	// fence releases the device of an image this host lost, without
+	// waiting on a client that can no longer reach the cluster.
+	fence(ctx context.Context, pool, image string) error
+	// attached lists the images attached here, as pool/image.
+	attached() ([][2]string, error)
+}
+
+// chooseAttacher picks the attach method from RBD_ATTACH and, for auto,
+// from what the kernel offers.
+func chooseAttacher(cfg Config, ceph tools, instance string) (attacher, error) {
+	m := cfg.Attach
+	if m == "auto" || m == "" {
+		m = autoMethod(exists)
+	}
+	switch m {
+	case "krbd", "nbd":
+		return &mapper{kind: m, ceph: ceph}, nil
+	case "fuse":
+		return &fuse{root: cfg.FusePath + "/" + instance, tag: loopdev.Tag(instance), ceph: ceph}, nil
+	}
+	return nil, fmt.Errorf("RBD_ATTACH=%q: give auto, krbd, nbd or fuse", cfg.Attach)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// autoMethod: krbd where the kernel has the rbd module, rbd-nbd where it
+// has nbd, else rbd-fuse with a loop device, which needs only FUSE.
+func autoMethod(exists func(string) bool) string {
+	switch {
+	case exists("/sys/bus/rbd"):
+		return "krbd"
+	case exists("/sys/module/nbd") || exists("/dev/nbd0"):
+		return "nbd"
+	}
+	return "fuse"
+}
+
+type lockInfo struct {
+	ID      string `json:"id"`
+	Locker  string `json:"locker"`
+	Address string `json:"address"`
+}
+
+// Attach implements drivers.Driver.
+func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return "", err
+	}
+	pool, _, err := d.find(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("attach volume %s: %w", name, err)
+	}
+	if err := d.claim(ctx, pool, name, force); err != nil {
+		return "", fmt.Errorf("attach volume %s: %w", name, err)
+	}
+	dev, err := d.att.attach(ctx, pool, name)
+	if err != nil {
+		d.metaRemove(context.WithoutCancel(ctx), pool, name, ownerKey)
+		return "", fmt.Errorf("attach volume %s (%s): %w", name, d.att.method(), err)
+	}
+	return dev, nil
+}
+
+// claim makes this instance the volume's owner, taking it from another
+// with force.
+func (d *Driver) claim(ctx context.Context, pool, image string, force bool) error {
+	owner, err := d.metaGet(ctx, pool, image, ownerKey)
+	if err != nil {
+		return err
+	}
+	if owner == d.instance {
+		return nil
+	}
+	var locks []lockInfo
+	if err := d.ceph.runJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
+		return err
+	}
+	if owner != "" || len(locks) > 0 {
+		if !force {
+			held := ownerName(owner)
+			if len(locks) > 0 {
+				held += fmt.Sprintf(" (Ceph client %s at %s holds its lock)", locks[0].Locker, locks[0].Address)
+			}
+			return fmt.Errorf("it is attached to %s: unmount it there, or mount with preempt "+
+				"(REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true) to take it, "+
+				"which fences the holder: its Ceph client is blocklisted and can no longer write", held)
+		}
+		for _, l := range locks {
+			// librbd blocklists l.Address before it breaks the lock.
+			_, err := d.ceph.run(ctx, "rbd", "lock", "rm", spec(pool, image), l.ID, l.Locker)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("preempt %s: %w", ownerName(owner), err)
+			}
+		}
+		slog.Warn("rbd: volume preempted", "volume", image, "pool", pool, "from", owner, "fenced", len(locks))
+	}
+	return d.metaSet(ctx, pool, image, ownerKey, d.instance)
+}
+
+// Detach implements drivers.Driver. A volume another instance took is
+// fenced here rather than flushed: its client is blocklisted and would hang.
+func (d *Driver) Detach(ctx context.Context, name string) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
+	pool, _, err := d.find(ctx, name)
+	if err != nil {
+		return fmt.Errorf("detach volume %s: %w", name, err)
+	}
+	owner, err := d.metaGet(ctx, pool, name, ownerKey)
+	if err != nil {
+		return fmt.Errorf("detach volume %s: %w", name, err)
+	}
+	if owner != "" && owner != d.instance {
+		if err := d.att.fence(ctx, pool, name); err != nil {
+			return fmt.Errorf("detach volume %s (taken by %s): %w", name, owner, err)
+		}
+		return nil
+	}
+	if err := d.att.detach(ctx, pool, name); err != nil {
+		return fmt.Errorf("detach volume %s: %w", name, err)
+	}
+	if owner == d.instance {
+		if err := d.metaRemove(ctx, pool, name, ownerKey); err != nil {
+			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// watch fences, every LockCheck, the attached volumes another instance
+// took: their client is blocklisted, and I/O to them would hang in the
+// kernel (D state) until the client process is killed.
+func (d *Driver) watch(ctx context.Context) {
+	if d.cfg.LockCheck <= 0 {
+		return
+	}
+	t := time.NewTicker(d.cfg.LockCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.fenceLost(ctx); err != nil && ctx.Err() == nil {
+			slog.Error("rbd: checking attached volumes for preemption", "err", err)
+		}
+	}
+}
+
+func (d *Driver) fenceLost(ctx context.Context) error {
+	imgs, err := d.att.attached()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pi := range imgs {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		owner, err := d.metaGet(cctx, pi[0], pi[1], ownerKey)
+		if err == nil && owner != "" && owner != d.instance {
+			slog.Warn("rbd: volume taken by another instance; fencing it here", "volume", pi[1], "pool", pi[0], "by", owner)
+			err = d.att.fence(cctx, pi[0], pi[1])
+		}
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", strings.Join(pi[:], "/"), err))
+		}
+	}
+	return errors.Join(errs...)
+}

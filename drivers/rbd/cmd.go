@@ -1,0 +1,97 @@
+package rbd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// The control plane is Ceph's own command-line tools (rbd, rados), exec'd
+// with argument lists, JSON out. github.com/ceph/go-ceph would avoid a
+// process per call, but the Go module proxy reachable here does not serve
+// it, and the tools are needed in the rootfs anyway (rbd-fuse, rbd map).
+
+// toolError is a failed tool run. The rbd and rados tools exit with the
+// errno of what failed (2 for ENOENT, 16 for EBUSY, 17 for EEXIST), so the
+// error unwraps to that errno and callers test it with errors.Is.
+type toolError struct {
+	cmd   string
+	errno syscall.Errno
+	msg   string
+}
+
+func (e *toolError) Error() string {
+	return fmt.Sprintf("%s: %s", e.cmd, e.msg)
+}
+
+func (e *toolError) Unwrap() error { return e.errno }
+
+// tools runs the Ceph tools with the service's extra arguments.
+type tools struct {
+	// cephArgs is RBD_CEPHARGS, handed to every tool as CEPH_ARGS, which
+	// librados reads on top of ceph.conf (-c, --id, --keyring, ...).
+	cephArgs string
+}
+
+func (t tools) env() []string {
+	env := os.Environ()
+	if t.cephArgs != "" {
+		env = append(env, "CEPH_ARGS="+t.cephArgs)
+	}
+	return env
+}
+
+// run runs name with args and returns its standard output.
+func (t tools) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = t.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil {
+		return out, nil
+	}
+	line := name + " " + strings.Join(args, " ")
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w (is the Ceph cluster reachable? check /etc/ceph/ceph.conf and RBD_CEPHARGS)", line, ctx.Err())
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return nil, fmt.Errorf("%s: %w", line, err)
+	}
+	return nil, &toolError{cmd: line, errno: syscall.Errno(exit.ExitCode()), msg: lastMessage(stderr.String(), exit)}
+}
+
+// runJSON runs a tool with --format json and decodes its output into v.
+func (t tools) runJSON(ctx context.Context, v any, name string, args ...string) error {
+	out, err := t.run(ctx, name, append(args, "--format", "json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s %s: unexpected output %.200q: %w", name, strings.Join(args, " "), out, err)
+	}
+	return nil
+}
+
+// lastMessage picks what the tool said of its failure: its last line naming
+// the tool ("rbd: ..."), else its last line; librbd's own log lines
+// (timestamped) come before it.
+func lastMessage(stderr string, exit *exec.ExitError) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "rbd: ") || strings.HasPrefix(l, "rados: ") || strings.HasPrefix(l, "error ") {
+			return l
+		}
+	}
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return l
+	}
+	return exit.String()
+}

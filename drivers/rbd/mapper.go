@@ -1,0 +1,90 @@
+package rbd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// mapper attaches with `rbd device map`: the kernel's rbd client (krbd,
+// /dev/rbdN) or rbd-nbd (/dev/nbdN). Untested here: this machine's kernel
+// has neither module. --exclusive keeps the image's lock with this host
+// instead of handing it over to another client that asks.
+type mapper struct {
+	kind string // krbd or nbd
+	ceph tools
+}
+
+func (m *mapper) method() string { return m.kind }
+
+type mapped struct {
+	Pool   string `json:"pool"`
+	Name   string `json:"name"`
+	Device string `json:"device"`
+}
+
+func (m *mapper) list(ctx context.Context) ([]mapped, error) {
+	var list []mapped
+	err := m.ceph.runJSON(ctx, &list, "rbd", "device", "list", "-t", m.kind)
+	return list, err
+}
+
+func (m *mapper) attach(ctx context.Context, pool, image string) (string, error) {
+	if dev, err := m.device(ctx, pool, image); err != nil || dev != "" {
+		return dev, err
+	}
+	out, err := m.ceph.run(ctx, "rbd", "device", "map", "-t", m.kind, "--exclusive", spec(pool, image))
+	if err != nil {
+		return "", err
+	}
+	dev := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(dev, "/dev/") {
+		return "", fmt.Errorf("rbd device map %s: unexpected output %q", spec(pool, image), out)
+	}
+	return dev, nil
+}
+
+func (m *mapper) device(ctx context.Context, pool, image string) (string, error) {
+	list, err := m.list(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range list {
+		if e.Pool == pool && e.Name == image {
+			return e.Device, nil
+		}
+	}
+	return "", nil
+}
+
+func (m *mapper) detach(ctx context.Context, pool, image string) error {
+	dev, err := m.device(ctx, pool, image)
+	if err != nil || dev == "" {
+		return err
+	}
+	_, err = m.ceph.run(ctx, "rbd", "device", "unmap", "-t", m.kind, dev)
+	return err
+}
+
+// fence unmaps with -o force: pending I/O fails instead of waiting on a
+// cluster that blocklisted this client.
+func (m *mapper) fence(ctx context.Context, pool, image string) error {
+	dev, err := m.device(ctx, pool, image)
+	if err != nil || dev == "" {
+		return err
+	}
+	_, err = m.ceph.run(ctx, "rbd", "device", "unmap", "-t", m.kind, "-o", "force", dev)
+	return err
+}
+
+func (m *mapper) attached() ([][2]string, error) {
+	list, err := m.list(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	imgs := make([][2]string, len(list))
+	for i, e := range list {
+		imgs[i] = [2]string{e.Pool, e.Name}
+	}
+	return imgs, nil
+}

@@ -1,0 +1,470 @@
+// Package rbd is the Ceph RBD driver: a volume is an RBD image, rexray's
+// metadata lives with the image (image-meta) so every host sees the same
+// volume, and ownership across hosts is Ceph's own: see attach.go.
+//
+// Names: volume NAME is image POOL/NAME, in RBD_DEFAULTPOOL unless the
+// create option pool says otherwise; names are unique across the pools.
+// Snapshot SNAP of volume NAME is the RBD snapshot POOL/NAME@SNAP; snapshot
+// names are unique across the service, so a snapshot is found by its name
+// alone. Snapshots rexray takes for its own use (copies of volumes) start
+// with a '.', which no user's name can.
+package rbd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/drivers"
+)
+
+// Name is the driver's registry name.
+const Name = "rbd"
+
+// Config is read from <SERVICE>_* environment variables: RBD_* for the
+// default service.
+type Config struct {
+	// DefaultPool holds volumes created without the pool option.
+	DefaultPool string `envconfig:"DEFAULTPOOL" default:"rbd"`
+	// CephArgs are extra arguments for the Ceph tools (--id, --keyring,
+	// -c ...), as REX-Ray's RBD_CEPHARGS; they are passed as CEPH_ARGS.
+	CephArgs string `envconfig:"CEPHARGS"`
+	// Attach picks how an image becomes a block device: auto (krbd where
+	// the kernel has rbd, else rbd-nbd where it has nbd, else rbd-fuse plus
+	// a loop device), or krbd, nbd, fuse.
+	Attach string `envconfig:"ATTACH" default:"auto"`
+	// FusePath is where rbd-fuse exposes images, in the plugin's own mount
+	// namespace.
+	FusePath string `envconfig:"FUSEPATH" default:"/run/rexray/rbd"`
+	// LockCheck is how often attached volumes are checked for having been
+	// taken (preempted) by another host.
+	LockCheck time.Duration `envconfig:"LOCKCHECK" default:"5s"`
+}
+
+// Driver implements drivers.Driver over a Ceph cluster.
+type Driver struct {
+	cfg      Config
+	settings []config.Setting
+	instance string
+	ceph     tools
+	att      attacher
+}
+
+// FromEnv builds a service's driver from its <SERVICE>_* variables and
+// starts watching its attached volumes for preemption until ctx ends.
+func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
+	var cfg Config
+	if err := envconfig.Process(service, &cfg); err != nil {
+		return nil, fmt.Errorf("service %s: rbd settings: %w", service, err)
+	}
+	d, err := New(cfg, instanceID())
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", service, err)
+	}
+	d.settings = config.Describe(service, cfg)
+	go d.watch(ctx)
+	return d, nil
+}
+
+// instanceID is this host's name towards Ceph: REXRAY_INSTANCEID, else the
+// host name.
+func instanceID() string {
+	if id := os.Getenv("REXRAY_INSTANCEID"); id != "" {
+		return id
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// New builds a driver for the instance.
+func New(cfg Config, instance string) (*Driver, error) {
+	if err := drivers.ValidateName(cfg.DefaultPool); err != nil {
+		return nil, fmt.Errorf("RBD_DEFAULTPOOL: %w", err)
+	}
+	if err := drivers.ValidateName(instance); err != nil {
+		return nil, fmt.Errorf("instance ID (REXRAY_INSTANCEID or the host name): %w", err)
+	}
+	d := &Driver{cfg: cfg, instance: instance, ceph: tools{cephArgs: cfg.CephArgs}}
+	att, err := chooseAttacher(cfg, d.ceph, instance)
+	if err != nil {
+		return nil, err
+	}
+	d.att = att
+	return d, nil
+}
+
+// Settings implements drivers.Configured.
+func (d *Driver) Settings() []config.Setting { return d.settings }
+
+// Name implements drivers.Driver.
+func (d *Driver) Name() string { return Name }
+
+// InstanceID implements drivers.Driver.
+func (d *Driver) InstanceID(ctx context.Context) (string, error) { return d.instance, nil }
+
+// Metadata keys of an image.
+const (
+	volumeKey   = "rexray.volume"    // JSON volumeMeta
+	ownerKey    = "rexray.owner"     // the instance the volume is attached to
+	snapKeyPfx  = "rexray.snapshot." // + snapshot name: JSON snapshotMeta
+	privatePfx  = "."                // snapshots rexray takes for itself
+	imageFormat = "Mon Jan _2 15:04:05 2006"
+)
+
+// volumeMeta is what rexray keeps with an image beyond its size.
+type volumeMeta struct {
+	FSType           string    `json:"fsType,omitempty"`
+	Type             string    `json:"type,omitempty"`
+	IOPS             int64     `json:"iops,omitempty"`
+	AvailabilityZone string    `json:"availabilityZone,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	Origin           string    `json:"origin,omitempty"`
+	Snapshot         string    `json:"snapshot,omitempty"`
+}
+
+type snapshotMeta struct {
+	FSType    string    `json:"fsType,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// imageInfo is the part of `rbd info --format json` used here.
+type imageInfo struct {
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Created string `json:"create_timestamp"`
+}
+
+// listEntry is one entry of `rbd ls -l --format json`: an image, or one of
+// its snapshots when Snapshot is set.
+type listEntry struct {
+	Image     string `json:"image"`
+	Snapshot  string `json:"snapshot"`
+	Size      int64  `json:"size"`
+	Protected string `json:"protected"`
+}
+
+func spec(pool, image string) string { return pool + "/" + image }
+
+// pools lists the pools to look for volumes in, the default first.
+func (d *Driver) pools(ctx context.Context) ([]string, error) {
+	out, err := d.ceph.run(ctx, "rados", "lspools")
+	if err != nil {
+		return nil, fmt.Errorf("list pools: %w", err)
+	}
+	pools := []string{d.cfg.DefaultPool}
+	for _, p := range strings.Fields(string(out)) {
+		if p != d.cfg.DefaultPool {
+			pools = append(pools, p)
+		}
+	}
+	return pools, nil
+}
+
+// list is `rbd ls -l` of a pool. A pool that is not an rbd pool (the mgr's
+// own) lists nothing or fails; only the default pool must work.
+func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
+	var entries []listEntry
+	err := d.ceph.runJSON(ctx, &entries, "rbd", "ls", "-l", "-p", pool)
+	if err != nil && pool != d.cfg.DefaultPool {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list pool %s (RBD_DEFAULTPOOL): %w", pool, err)
+	}
+	return entries, nil
+}
+
+// find is the pool holding the image name.
+func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, error) {
+	var info imageInfo
+	err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(d.cfg.DefaultPool, name))
+	if err == nil {
+		return d.cfg.DefaultPool, info, nil
+	}
+	if !errors.Is(err, syscall.ENOENT) {
+		return "", info, err
+	}
+	pools, err := d.pools(ctx)
+	if err != nil {
+		return "", info, err
+	}
+	for _, p := range pools[1:] {
+		entries, err := d.list(ctx, p)
+		if err != nil {
+			return "", info, err
+		}
+		for _, e := range entries {
+			if e.Image == name && e.Snapshot == "" {
+				err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(p, name))
+				return p, info, err
+			}
+		}
+	}
+	return "", info, drivers.ErrNotFound
+}
+
+// metaGet reads one image-meta key; a missing key is "".
+func (d *Driver) metaGet(ctx context.Context, pool, image, key string) (string, error) {
+	out, err := d.ceph.run(ctx, "rbd", "image-meta", "get", spec(pool, image), key)
+	if errors.Is(err, syscall.ENOENT) {
+		return "", nil
+	}
+	return strings.TrimSuffix(string(out), "\n"), err
+}
+
+func (d *Driver) metaSet(ctx context.Context, pool, image, key string, v any) error {
+	val, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		val = string(b)
+	}
+	_, err := d.ceph.run(ctx, "rbd", "image-meta", "set", spec(pool, image), key, val)
+	return err
+}
+
+func (d *Driver) metaRemove(ctx context.Context, pool, image, key string) error {
+	_, err := d.ceph.run(ctx, "rbd", "image-meta", "remove", spec(pool, image), key)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	return err
+}
+
+// List implements drivers.Driver.
+func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
+	pools, err := d.pools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var vols []drivers.Volume
+	for _, p := range pools {
+		entries, err := d.list(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Snapshot != "" || drivers.ValidateName(e.Image) != nil {
+				continue
+			}
+			v, err := d.inspect(ctx, p, imageInfo{Name: e.Image, Size: e.Size})
+			if errors.Is(err, syscall.ENOENT) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list volumes: %w", err)
+			}
+			vols = append(vols, v)
+		}
+	}
+	return vols, nil
+}
+
+// Inspect implements drivers.Driver.
+func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return drivers.Volume{}, err
+	}
+	pool, info, err := d.find(ctx, name)
+	if err != nil {
+		return drivers.Volume{}, fmt.Errorf("inspect volume %s: %w", name, err)
+	}
+	v, err := d.inspect(ctx, pool, info)
+	if err != nil {
+		return v, fmt.Errorf("inspect volume %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (drivers.Volume, error) {
+	var all map[string]string
+	if err := d.ceph.runJSON(ctx, &all, "rbd", "image-meta", "list", spec(pool, info.Name)); err != nil {
+		return drivers.Volume{}, err
+	}
+	v := drivers.Volume{Name: info.Name, Size: info.Size}
+	var m volumeMeta
+	if raw, ok := all[volumeKey]; ok {
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return v, fmt.Errorf("image %s: metadata %s: %w", spec(pool, info.Name), volumeKey, err)
+		}
+	} else if t, err := time.Parse(imageFormat, info.Created); err == nil {
+		// An image made outside rexray: a volume whose filesystem the first
+		// mount finds out.
+		m.CreatedAt = t.UTC()
+	}
+	v.FSType, v.Type, v.IOPS, v.AvailabilityZone = m.FSType, m.Type, m.IOPS, m.AvailabilityZone
+	v.CreatedAt, v.Origin, v.Snapshot = m.CreatedAt, m.Origin, m.Snapshot
+	for k := range all {
+		if s, ok := strings.CutPrefix(k, snapKeyPfx); ok {
+			v.Snapshots = append(v.Snapshots, s)
+		}
+	}
+	slices.Sort(v.Snapshots)
+	v.Fields = map[string]string{
+		"pool":         pool,
+		"image":        spec(pool, info.Name),
+		"attachMethod": d.att.method(),
+	}
+	if owner := all[ownerKey]; owner != "" {
+		v.Fields["attachedTo"] = owner
+	}
+	dev, err := d.att.device(ctx, pool, info.Name)
+	if err != nil {
+		return v, err
+	}
+	v.Device = dev
+	return v, nil
+}
+
+// Create implements drivers.Driver. An image is created, then its
+// metadata set; a failure in between removes the image, so no half-made
+// volume is left.
+func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOptions) (drivers.Volume, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return drivers.Volume{}, err
+	}
+	pool := opts.Pool
+	if pool == "" {
+		pool = d.cfg.DefaultPool
+	}
+	fail := func(err error) (drivers.Volume, error) {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	switch _, _, err := d.find(ctx, name); {
+	case err == nil:
+		return fail(drivers.ErrExists)
+	case !errors.Is(err, drivers.ErrNotFound):
+		return fail(err)
+	}
+	m := volumeMeta{
+		FSType: opts.FSType, Type: opts.Type, IOPS: opts.IOPS, AvailabilityZone: opts.AvailabilityZone,
+		CreatedAt: time.Now().UTC().Truncate(time.Second),
+		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
+	}
+	var err error
+	switch {
+	case opts.FromVolume != "" && opts.FromSnapshot != "":
+		return fail(errors.New("a volume is a copy of a volume or of a snapshot, not both"))
+	case opts.FromVolume != "":
+		err = d.copyVolume(ctx, opts.FromVolume, pool, name)
+	case opts.FromSnapshot != "":
+		err = d.copySnapshot(ctx, opts.FromSnapshot, pool, name)
+	default:
+		if opts.Size <= 0 {
+			return fail(errors.New("size must be positive"))
+		}
+		// layering and exclusive-lock only: what krbd of older kernels
+		// maps too; exclusive-lock is the lock that preemption breaks.
+		_, err = d.ceph.run(ctx, "rbd", "create", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B",
+			"--image-feature", "layering", "--image-feature", "exclusive-lock")
+	}
+	if errors.Is(err, syscall.EEXIST) {
+		return fail(drivers.ErrExists)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	// From here on the image is ours: remove it on failure, even when ctx
+	// has run out.
+	undo := func(err error) (drivers.Volume, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, rerr := d.ceph.run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
+			err = fmt.Errorf("%w; and removing the half-made image failed: %v (remove it with rbd rm %s)", err, rerr, spec(pool, name))
+		}
+		return fail(err)
+	}
+	var info imageInfo
+	if err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
+		return undo(err)
+	}
+	if opts.Size > 0 && opts.Size < info.Size {
+		return undo(fmt.Errorf("size %d bytes is smaller than its source (%d bytes): a copy cannot shrink", opts.Size, info.Size))
+	}
+	if opts.Size > info.Size {
+		if _, err := d.ceph.run(ctx, "rbd", "resize", "--no-progress", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B"); err != nil {
+			return undo(err)
+		}
+		info.Size = opts.Size
+	}
+	if err := d.metaSet(ctx, pool, name, volumeKey, m); err != nil {
+		return undo(err)
+	}
+	return drivers.Volume{
+		Name: name, Size: info.Size, FSType: m.FSType, Type: m.Type, IOPS: m.IOPS, AvailabilityZone: m.AvailabilityZone,
+		CreatedAt: m.CreatedAt, Origin: m.Origin, Snapshot: m.Snapshot,
+		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.method()},
+	}, nil
+}
+
+// Remove implements drivers.Driver. A volume in use anywhere (its image has
+// watchers) or with snapshots is refused: RBD snapshots live inside their
+// image.
+func (d *Driver) Remove(ctx context.Context, name string) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
+	v, err := d.Inspect(ctx, name)
+	if err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	pool := v.Fields["pool"]
+	if v.Device != "" {
+		return fmt.Errorf("remove volume %s: still attached to this host as %s", name, v.Device)
+	}
+	if len(v.Snapshots) > 0 {
+		return fmt.Errorf("remove volume %s: it has snapshots (%s), which live inside its RBD image; remove them first (rexray snapshot rm)", name, strings.Join(v.Snapshots, ", "))
+	}
+	if w, err := d.watchers(ctx, pool, name); err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	} else if len(w) > 0 {
+		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
+	}
+	_, err = d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, name))
+	if errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("remove volume %s: %w", name, drivers.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
+func ownerName(instance string) string {
+	if instance == "" {
+		return "a Ceph client outside rexray"
+	}
+	return "instance " + instance
+}
+
+// watchers are the addresses of the clients that have the image open.
+func (d *Driver) watchers(ctx context.Context, pool, image string) ([]string, error) {
+	var st struct {
+		Watchers []struct {
+			Address string `json:"address"`
+		} `json:"watchers"`
+	}
+	if err := d.ceph.runJSON(ctx, &st, "rbd", "status", spec(pool, image)); err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, w := range st.Watchers {
+		addrs = append(addrs, w.Address)
+	}
+	return addrs, nil
+}

@@ -1,0 +1,233 @@
+package rbd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// snapRef is where a snapshot lives: POOL/IMAGE@NAME.
+type snapRef struct {
+	pool, image, name string
+	size              int64
+	protected         bool
+}
+
+func (s snapRef) spec() string { return spec(s.pool, s.image) + "@" + s.name }
+
+// snapshots lists every user snapshot of every pool.
+func (d *Driver) snapshots(ctx context.Context) ([]snapRef, error) {
+	pools, err := d.pools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var refs []snapRef
+	for _, p := range pools {
+		entries, err := d.list(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Snapshot == "" || drivers.ValidateName(e.Snapshot) != nil {
+				continue // an image, or one of rexray's private snapshots
+			}
+			refs = append(refs, snapRef{pool: p, image: e.Image, name: e.Snapshot, size: e.Size, protected: e.Protected == "true"})
+		}
+	}
+	return refs, nil
+}
+
+func (d *Driver) findSnapshot(ctx context.Context, name string) (snapRef, error) {
+	refs, err := d.snapshots(ctx)
+	if err != nil {
+		return snapRef{}, err
+	}
+	for _, r := range refs {
+		if r.name == name {
+			return r, nil
+		}
+	}
+	return snapRef{}, fmt.Errorf("snapshot %s: %w", name, drivers.ErrSnapshotNotFound)
+}
+
+func (d *Driver) describe(ctx context.Context, r snapRef) (drivers.Snapshot, error) {
+	s := drivers.Snapshot{Name: r.name, VolumeName: r.image, Size: r.size}
+	raw, err := d.metaGet(ctx, r.pool, r.image, snapKeyPfx+r.name)
+	if err != nil || raw == "" {
+		return s, err
+	}
+	var m snapshotMeta
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return s, fmt.Errorf("snapshot %s: metadata: %w", r.spec(), err)
+	}
+	s.FSType, s.CreatedAt = m.FSType, m.CreatedAt
+	return s, nil
+}
+
+// CreateSnapshot implements drivers.Driver with an RBD snapshot, which is
+// instant and copies nothing.
+func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drivers.Snapshot, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return drivers.Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	fail := func(err error) (drivers.Snapshot, error) {
+		return drivers.Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
+	}
+	if _, err := d.findSnapshot(ctx, name); err == nil {
+		return fail(drivers.ErrSnapshotExists)
+	} else if !errors.Is(err, drivers.ErrSnapshotNotFound) {
+		return fail(err)
+	}
+	v, err := d.Inspect(ctx, volume)
+	if err != nil {
+		return fail(err)
+	}
+	r := snapRef{pool: v.Fields["pool"], image: volume, name: name, size: v.Size}
+	if _, err := d.ceph.run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return fail(drivers.ErrSnapshotExists)
+		}
+		return fail(err)
+	}
+	m := snapshotMeta{FSType: v.FSType, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if err := d.metaSet(ctx, r.pool, r.image, snapKeyPfx+name, m); err != nil {
+		d.removeSnap(context.WithoutCancel(ctx), r)
+		return fail(err)
+	}
+	return drivers.Snapshot{Name: name, VolumeName: volume, Size: v.Size, FSType: v.FSType, CreatedAt: m.CreatedAt}, nil
+}
+
+// Snapshots implements drivers.Driver.
+func (d *Driver) Snapshots(ctx context.Context) ([]drivers.Snapshot, error) {
+	refs, err := d.snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	snaps := make([]drivers.Snapshot, 0, len(refs))
+	for _, r := range refs {
+		s, err := d.describe(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("list snapshots: %w", err)
+		}
+		snaps = append(snaps, s)
+	}
+	return snaps, nil
+}
+
+// InspectSnapshot implements drivers.Driver.
+func (d *Driver) InspectSnapshot(ctx context.Context, name string) (drivers.Snapshot, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return drivers.Snapshot{}, err
+	}
+	r, err := d.findSnapshot(ctx, name)
+	if err != nil {
+		return drivers.Snapshot{}, err
+	}
+	return d.describe(ctx, r)
+}
+
+// RemoveSnapshot implements drivers.Driver. Volumes made from the snapshot
+// are flattened when made, so nothing depends on it.
+func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
+	r, err := d.findSnapshot(ctx, name)
+	if err != nil {
+		return fmt.Errorf("remove snapshot: %w", err)
+	}
+	if err := d.removeSnap(ctx, r); err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", name, err)
+	}
+	return d.metaRemove(ctx, r.pool, r.image, snapKeyPfx+name)
+}
+
+func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
+	// Unprotect fails if it was not protected (EINVAL): nothing to undo.
+	if _, err := d.ceph.run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	_, err := d.ceph.run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
+	return err
+}
+
+// copySnapshot makes image pool/name a copy of a snapshot: a layered clone,
+// then flattened, so that the copy owns its blocks and the snapshot (and
+// its volume) can be removed later.
+func (d *Driver) copySnapshot(ctx context.Context, snapshot, pool, name string) error {
+	r, err := d.findSnapshot(ctx, snapshot)
+	if err != nil {
+		return fmt.Errorf("source %w", err)
+	}
+	return d.clone(ctx, r, pool, name)
+}
+
+// copyVolume makes image pool/name a copy of a volume, through a private
+// snapshot of it that is removed afterwards.
+func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) error {
+	srcPool, info, err := d.find(ctx, volume)
+	if err != nil {
+		return fmt.Errorf("source volume %s: %w", volume, err)
+	}
+	r := snapRef{pool: srcPool, image: info.Name, name: privatePfx + "copy-" + name}
+	// A snapshot left by a crashed copy to the same name is reused.
+	if _, err := d.ceph.run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("snapshot of source volume %s: %w", volume, err)
+	}
+	err = d.clone(ctx, r, pool, name)
+	if rerr := d.removeSnap(context.WithoutCancel(ctx), r); rerr != nil && err == nil {
+		err = fmt.Errorf("remove the copy's snapshot %s: %w", r.spec(), rerr)
+		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", spec(pool, name))
+	}
+	return err
+}
+
+// clone makes pool/name from snapshot r: protect (RBD's clone format 1
+// needs it), clone, flatten, unprotect. A clone that fails part way is
+// removed.
+func (d *Driver) clone(ctx context.Context, r snapRef, pool, name string) error {
+	if _, err := d.ceph.run(ctx, "rbd", "snap", "protect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) {
+		return fmt.Errorf("protect %s: %w", r.spec(), err) // EBUSY: protected already
+	}
+	dst := spec(pool, name)
+	if _, err := d.ceph.run(ctx, "rbd", "clone", r.spec(), dst, "--image-feature", "layering", "--image-feature", "exclusive-lock"); err != nil {
+		return err
+	}
+	if _, err := d.ceph.run(ctx, "rbd", "flatten", "--no-progress", dst); err != nil {
+		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+		return err
+	}
+	// A clone inherits its parent's image-meta: the records of the parent's
+	// snapshots and owner are not the clone's.
+	if err := d.dropInherited(ctx, pool, name); err != nil {
+		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+		return err
+	}
+	// Another clone of the same snapshot may be under way: it keeps the
+	// snapshot protected (EBUSY), and unprotects it when done.
+	if _, err := d.ceph.run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("unprotect %s: %w", r.spec(), err)
+	}
+	return nil
+}
+
+func (d *Driver) dropInherited(ctx context.Context, pool, image string) error {
+	var all map[string]string
+	if err := d.ceph.runJSON(ctx, &all, "rbd", "image-meta", "list", spec(pool, image)); err != nil {
+		return err
+	}
+	for k := range all {
+		if k == ownerKey || strings.HasPrefix(k, snapKeyPfx) {
+			if err := d.metaRemove(ctx, pool, image, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
