@@ -166,10 +166,12 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	return nil
 }
 
-// watch fences, every LockCheck, the attached volumes another instance
-// took: their client is blocklisted, and I/O to them would hang in the
-// kernel (D state) until the client process is killed.
-func (d *Driver) watch(ctx context.Context) {
+// Watch implements the plugin's watcher: every LockCheck it cuts this host
+// off the attached volumes another instance took, and reports each through
+// lost, for the plugin to unmount it and forget its mounts. Their client is
+// blocklisted, and I/O to them would hang in the kernel (D state) until the
+// client process is killed, so the cut comes first.
+func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 	if d.cfg.LockCheck <= 0 {
 		return
 	}
@@ -181,13 +183,13 @@ func (d *Driver) watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := d.fenceLost(ctx); err != nil && ctx.Err() == nil {
+		if err := d.fenceLost(ctx, lost); err != nil && ctx.Err() == nil {
 			slog.Error("rbd: checking attached volumes for preemption", "err", err)
 		}
 	}
 }
 
-func (d *Driver) fenceLost(ctx context.Context) error {
+func (d *Driver) fenceLost(ctx context.Context, lost func(name string, why error)) error {
 	imgs, err := d.att.attached()
 	if err != nil {
 		return err
@@ -197,8 +199,9 @@ func (d *Driver) fenceLost(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		owner, err := d.metaGet(cctx, pi[0], pi[1], ownerKey)
 		if err == nil && owner != "" && owner != d.instance {
-			slog.Warn("rbd: volume taken by another instance; fencing it here", "volume", pi[1], "pool", pi[0], "by", owner)
-			err = d.att.fence(cctx, pi[0], pi[1])
+			if err = d.att.fence(cctx, pi[0], pi[1]); err == nil {
+				lost(pi[1], fmt.Errorf("instance %s took it", owner))
+			}
 		}
 		cancel()
 		if err != nil {

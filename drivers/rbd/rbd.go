@@ -60,8 +60,7 @@ type Driver struct {
 	att      attacher
 }
 
-// FromEnv builds a service's driver from its <SERVICE>_* variables and
-// starts watching its attached volumes for preemption until ctx ends.
+// FromEnv builds a service's driver from its <SERVICE>_* variables.
 func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	var cfg Config
 	if err := envconfig.Process(service, &cfg); err != nil {
@@ -72,7 +71,6 @@ func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 		return nil, fmt.Errorf("service %s: %w", service, err)
 	}
 	d.settings = config.Describe(service, cfg)
-	go d.watch(ctx)
 	return d, nil
 }
 
