@@ -71,58 +71,64 @@ func (o optList) Set(s string) error {
 	return nil
 }
 
-// volumeCommands maps `rexray volume <sub>` to the number of arguments it
-// takes and what it does with one volume name.
-func (c *Command) volume(ctx context.Context, args []string) error {
+// volumeArity is how many arguments each `rexray volume` command takes.
+var volumeArity = map[string]int{"ls": 0, "list": 0, "inspect": 1, "create": 1, "rm": 1, "remove": 1, "attach": 1, "detach": 1, "mount": 1, "unmount": 1}
+
+// snapshotArity is the same for `rexray snapshot`.
+var snapshotArity = map[string]int{"ls": 0, "list": 0, "create": 2, "rm": 1, "remove": 1}
+
+// start parses `rexray <group> <sub> args...` and connects to the plugin:
+// it returns the command, its arguments and flags, and what to act on.
+func (c *Command) start(ctx context.Context, group string, arity map[string]int, usage string, args []string) (string, []string, *opsFlags, backend, func(), error) {
 	if len(args) == 0 {
-		return fmt.Errorf("volume: give one of ls, inspect, create, rm, attach, detach, mount, unmount")
+		return "", nil, nil, nil, nil, fmt.Errorf("%s: give one of %s", group, usage)
 	}
 	sub, args := args[0], args[1:]
-	f := newFlags("volume "+sub, c.Stderr)
-	want := 1
-	switch sub {
-	case "ls", "list":
-		want = 0
-	case "create":
+	want, ok := arity[sub]
+	if !ok {
+		return "", nil, nil, nil, nil, fmt.Errorf("%s %s: unknown; give one of %s", group, sub, usage)
+	}
+	f := newFlags(group+" "+sub, c.Stderr)
+	if group == "volume" && sub == "create" {
 		f.fs.Var(f.opts, "o", "a create option key=value, as docker volume create -o (repeatable)")
 		f.fs.Var(f.opts, "opt", "the same as -o")
-	case "inspect", "rm", "remove", "attach", "detach", "mount", "unmount":
-	default:
-		return fmt.Errorf("volume %s: unknown; give one of ls, inspect, create, rm, attach, detach, mount, unmount", sub)
 	}
 	pos, err := f.parse(args, want)
 	if err != nil {
-		return err
+		return "", nil, nil, nil, nil, err
 	}
 	b, done, err := c.connect(ctx)
+	return sub, pos, f, b, done, err
+}
+
+func (c *Command) volume(ctx context.Context, args []string) error {
+	sub, pos, f, b, done, err := c.start(ctx, "volume", volumeArity, "ls, inspect, create, rm, attach, detach, mount, unmount", args)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if want == 0 {
+	var v plugin.VolumeInfo
+	switch sub {
+	case "ls", "list":
 		vols, err := b.Volumes(ctx)
 		if err != nil {
 			return err
 		}
 		return c.printVolumes(f.format, vols)
-	}
-	name := pos[0]
-	var v plugin.VolumeInfo
-	switch sub {
 	case "inspect":
-		v, err = b.Volume(ctx, name)
+		v, err = b.Volume(ctx, pos[0])
 	case "create":
-		v, err = b.CreateVolume(ctx, name, f.opts)
+		v, err = b.CreateVolume(ctx, pos[0], f.opts)
 	case "attach":
-		v, err = b.Attach(ctx, name)
+		v, err = b.Attach(ctx, pos[0])
 	case "mount":
-		v, err = b.MountVolume(ctx, name)
+		v, err = b.MountVolume(ctx, pos[0])
 	case "rm", "remove":
-		return c.done(b.RemoveVolume(ctx, name), name)
+		return c.done(b.RemoveVolume(ctx, pos[0]), pos[0])
 	case "detach":
-		return c.done(b.Detach(ctx, name), name)
+		return c.done(b.Detach(ctx, pos[0]), pos[0])
 	case "unmount":
-		return c.done(b.UnmountVolume(ctx, name), name)
+		return c.done(b.UnmountVolume(ctx, pos[0]), pos[0])
 	}
 	if err != nil {
 		return err
@@ -143,20 +149,7 @@ func (c *Command) done(err error, name string) error {
 }
 
 func (c *Command) snapshot(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("snapshot: give one of ls, create, rm")
-	}
-	sub, args := args[0], args[1:]
-	f := newFlags("snapshot "+sub, c.Stderr)
-	want := map[string]int{"ls": 0, "list": 0, "create": 2, "rm": 1, "remove": 1}[sub]
-	if _, ok := map[string]bool{"ls": true, "list": true, "create": true, "rm": true, "remove": true}[sub]; !ok {
-		return fmt.Errorf("snapshot %s: unknown; give one of ls, create VOLUME SNAPSHOT, rm SNAPSHOT", sub)
-	}
-	pos, err := f.parse(args, want)
-	if err != nil {
-		return err
-	}
-	b, done, err := c.connect(ctx)
+	sub, pos, f, b, done, err := c.start(ctx, "snapshot", snapshotArity, "ls, create VOLUME SNAPSHOT, rm SNAPSHOT", args)
 	if err != nil {
 		return err
 	}
