@@ -41,7 +41,7 @@ func (c *Command) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := plugin.Listen(cfg.Host)
+	l, err := plugin.Listen(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,13 @@ type Config struct {
 	// it, the host name when empty.
 	InstanceID string `envconfig:"REXRAY_INSTANCEID"`
 	StateDir   string `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
-	// Host is where the Docker endpoint listens.
-	Host string `envconfig:"REXRAY_HOST" default:"unix:///run/docker/plugins/rexray.sock"`
+	// Host is where the Docker endpoint listens: unix:///path.sock, or
+	// tcp://host:port with TLS (or, explicitly allowed, without).
+	Host            string `envconfig:"REXRAY_HOST" default:"unix:///run/docker/plugins/rexray.sock"`
+	TLSCertFile     string `envconfig:"REXRAY_TLS_CERTFILE"`
+	TLSKeyFile      string `envconfig:"REXRAY_TLS_KEYFILE"`
+	TLSClientCAFile string `envconfig:"REXRAY_TLS_CLIENTCAFILE"`
+	HostInsecure    bool   `envconfig:"REXRAY_HOST_INSECURE"`
 
 	LinuxRootPath string   `envconfig:"LINUX_VOLUME_ROOTPATH" default:"/data"`
 	LinuxFileMode FileMode `envconfig:"LINUX_VOLUME_FILEMODE" default:"0700"`

@@ -17,6 +17,8 @@ import (
 	"github.com/docker/go-plugins-helpers/volume"
 	"github.com/sirupsen/logrus"
 
+	"github.com/rexray/rexray/config"
+
 	"github.com/rexray/rexray/drivers"
 )
 
@@ -35,7 +37,7 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 	log.SetOutput(logTo)
 	r.p = New(r.cfg, []Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
 	sock := filepath.Join(r.dir, "rexray.sock")
-	l, err := Listen("unix://" + sock)
+	l, err := Listen(config.Config{Host: "unix://" + sock}, log)
 	if err != nil {
 		r.t.Fatal(err)
 	}

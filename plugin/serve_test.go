@@ -1,21 +1,46 @@
 package plugin
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rexray/rexray/config"
 )
+
+func listen(t *testing.T, cfg config.Config) (net.Listener, string, error) {
+	t.Helper()
+	var logged bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&logged)
+	l, err := Listen(cfg, log)
+	if err == nil {
+		t.Cleanup(func() { l.Close() })
+	}
+	return l, logged.String(), err
+}
 
 // Whoever reaches the socket can mount any volume: root only.
 func TestListenIsRootOnly(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "rexray.sock")
-	l, err := Listen("unix://" + sock)
-	if err != nil {
+	if _, _, err := listen(t, config.Config{Host: "unix://" + sock}); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	st, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -31,30 +56,153 @@ func TestListenIsRootOnly(t *testing.T) {
 // A stale socket from a killed predecessor must not stop the start.
 func TestListenReplacesStaleSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "rexray.sock")
-	l, err := Listen("unix://" + sock)
+	l, _, err := listen(t, config.Config{Host: "unix://" + sock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 	os.WriteFile(sock, nil, 0o600) // what a kill -9 can leave
-	l, err = Listen("unix://" + sock)
-	if err != nil {
+	if _, _, err := listen(t, config.Config{Host: "unix://" + sock}); err != nil {
 		t.Fatalf("second Listen over a stale socket: %v", err)
 	}
-	l.Close()
 }
 
-// Plain TCP is not offered: no endpoint without authentication.
-func TestListenRefusesTCP(t *testing.T) {
-	for _, host := range []string{"tcp://127.0.0.1:7981", "tcp://:7981", "http://x", "/no/scheme.sock", "unix://"} {
-		l, err := Listen(host)
-		if err == nil {
-			l.Close()
-			t.Errorf("Listen(%q) succeeded", host)
-			continue
-		}
-		if !strings.Contains(err.Error(), "REXRAY_HOST") {
-			t.Errorf("Listen(%q) = %v: should name REXRAY_HOST", host, err)
+// Plain TCP only when allowed, and then with a warning.
+func TestListenPlainTCP(t *testing.T) {
+	for _, host := range []string{"tcp://127.0.0.1:0", "http://x", "/no/scheme.sock", "unix://", "tcp://"} {
+		if _, _, err := listen(t, config.Config{Host: host}); err == nil || !strings.Contains(err.Error(), "REXRAY_") {
+			t.Errorf("Listen(%q) = %v, want an error naming the setting", host, err)
 		}
 	}
+	_, err := Listen(config.Config{Host: "tcp://127.0.0.1:0"}, logrus.New())
+	if err == nil || !strings.Contains(err.Error(), "REXRAY_HOST_INSECURE=true") || !strings.Contains(err.Error(), "REXRAY_TLS_CERTFILE") {
+		t.Errorf("plain TCP without REXRAY_HOST_INSECURE = %v", err)
+	}
+	l, logged, err := listen(t, config.Config{Host: "tcp://127.0.0.1:0", HostInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged, "plain TCP") || !strings.Contains(logged, "level=warning") {
+		t.Errorf("no warning logged for plain TCP: %q", logged)
+	}
+	if _, ok := l.(*net.TCPListener); !ok {
+		t.Errorf("listener %T, want plain TCP", l)
+	}
+}
+
+// With a client CA, a client without a certificate is refused, one with a
+// certificate the CA signed is served.
+func TestListenTLSRequiresClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := newCert(t, dir, "ca", nil, nil)
+	newCert(t, dir, "server", ca, caKey)
+	newCert(t, dir, "client", ca, caKey)
+	cfg := config.Config{
+		Host:            "tcp://127.0.0.1:0",
+		TLSCertFile:     filepath.Join(dir, "server.pem"),
+		TLSKeyFile:      filepath.Join(dir, "server-key.pem"),
+		TLSClientCAFile: filepath.Join(dir, "ca.pem"),
+	}
+	l, logged, err := listen(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logged != "" {
+		t.Errorf("logged %q for a TLS endpoint that verifies clients", logged)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	dial := func(certs []tls.Certificate) error {
+		c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: roots, Certificates: certs})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		// TLS 1.3 reports a refused client certificate at the first read.
+		_, err = c.Read(make([]byte, 1))
+		if err != nil && strings.Contains(err.Error(), "EOF") {
+			return nil
+		}
+		return err
+	}
+	if err := dial(nil); err == nil {
+		t.Error("a client without a certificate was served")
+	}
+	client, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dial([]tls.Certificate{client}); err != nil {
+		t.Errorf("a client with a certificate from the CA: %v", err)
+	}
+
+	cfg.TLSClientCAFile = ""
+	if _, logged, err := listen(t, cfg); err != nil || !strings.Contains(logged, "takes any client") {
+		t.Errorf("TLS without a client CA: %v, logged %q; want a warning", err, logged)
+	}
+	for _, bad := range []config.Config{
+		{Host: cfg.Host, TLSCertFile: cfg.TLSCertFile},
+		{Host: cfg.Host, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: filepath.Join(dir, "nope.pem")},
+		{Host: cfg.Host, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, TLSClientCAFile: cfg.TLSKeyFile},
+	} {
+		if _, _, err := listen(t, bad); err == nil || !strings.Contains(err.Error(), "REXRAY_TLS_") {
+			t.Errorf("Listen with %+v = %v, want an error naming the setting", bad, err)
+		}
+	}
+}
+
+// newCert writes <name>.pem and <name>-key.pem in dir: a CA when parent is
+// nil, else a certificate for 127.0.0.1 that parent signed.
+func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	signer, signerKey := tmpl, key
+	if parent == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign
+	} else {
+		signer, signerKey = parent, parentKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, kind string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(name+".pem", "CERTIFICATE", der)
+	write(name+"-key.pem", "EC PRIVATE KEY", keyDER)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
