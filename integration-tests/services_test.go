@@ -3,87 +3,11 @@
 package integration
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
-
-// hostPlugin is rexray run on the host (host mode) with its own folders,
-// reached by dockerd through a socket in /run/docker/plugins. The socket
-// has its own name: that folder is the whole host's, and a real
-// rexray.sock may be there.
-type hostPlugin struct {
-	name string // the driver name Docker uses: the socket's base name
-	dir  string
-	env  []string // its settings
-	cmd  *exec.Cmd
-}
-
-// rexray runs the operator CLI with the host plugin's settings.
-func (h *hostPlugin) rexray(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(suite.repo, "bin", "rexray"), args...)
-	cmd.Env = append(os.Environ(), h.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("rexray %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
-}
-
-func startHostPlugin(t *testing.T, name string, env ...string) *hostPlugin {
-	t.Helper()
-	h := &hostPlugin{name: fmt.Sprintf("%s-%d", name, os.Getpid()), dir: t.TempDir()}
-	sock := filepath.Join("/run/docker/plugins", h.name+".sock")
-	h.env = append([]string{
-		"REXRAY_HOST=unix://" + sock,
-		"REXRAY_STATEDIR=" + filepath.Join(h.dir, "state"),
-		"LOOPBACK_VOLUMEPATH=" + filepath.Join(h.dir, "store"),
-		"LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH=" + filepath.Join(h.dir, "mnt"),
-		"REXRAY_LOGLEVEL=info",
-	}, env...)
-	h.cmd = exec.Command(filepath.Join(suite.repo, "bin", "rexray"), "serve")
-	h.cmd.Env = append(os.Environ(), h.env...)
-	log, err := os.Create(filepath.Join(h.dir, "rexray.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.cmd.Stdout, h.cmd.Stderr = log, log
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.stop(t, sock) })
-	waitFor(t, "the host plugin's socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
-	return h
-}
-
-// stop ends the process this test started, by its PID, then releases
-// whatever a failure left under its folder.
-func (h *hostPlugin) stop(t *testing.T, sock string) {
-	h.cmd.Process.Signal(syscall.SIGTERM)
-	h.cmd.Wait()
-	os.Remove(sock)
-	if t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(h.dir, "rexray.log")); err == nil {
-			t.Logf("host plugin log:\n%s", b)
-		}
-	}
-	for _, m := range mountsUnder(h.dir) {
-		syscallUnmount(m)
-	}
-	for _, dev := range loopsUnder(h.dir) {
-		exec.Command("losetup", "-d", dev).Run()
-	}
-}
-
-func syscallUnmount(path string) { syscall.Unmount(path, syscall.MNT_DETACH) }
 
 // TestServices: one endpoint, two loopback stores; names unique across them.
 func TestServices(t *testing.T) {
