@@ -13,10 +13,16 @@ PLUGIN_CONFIG = $(if $(filter loopback,$(DRIVER)),config.json,config.$(DRIVER).j
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build plugin unit integration-test fuzz test reliability setup run bench clean
+.PHONY: build install plugin unit integration-test fuzz test reliability setup run bench clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
+
+# Host mode and Mesos: the binary, and dvdcli as a link to it.
+PREFIX ?= /usr
+install: build
+	install -D -m 0755 bin/rexray $(DESTDIR)$(PREFIX)/bin/rexray
+	ln -sf rexray $(DESTDIR)$(PREFIX)/bin/dvdcli
 
 # $(PLUGIN_DIR) is what `docker plugin create` takes; with DOCKER_HOST set
 # the plugin is created there as $(PLUGIN).

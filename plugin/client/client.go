@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/rexray/rexray/plugin"
 )
@@ -20,10 +21,26 @@ type Client struct {
 }
 
 // New returns a client for the plugin listening on the unix socket sock.
-func New(sock string) *Client {
+func New(sock string) *Client { return dial("unix", sock) }
+
+// ForAddress returns a client for a plugin address as Docker's spec files
+// give it: unix:///path.sock, a bare path, or tcp://host:port (plain HTTP).
+func ForAddress(addr string) (*Client, error) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		return dial("unix", strings.TrimPrefix(addr, "unix://")), nil
+	case strings.HasPrefix(addr, "/"):
+		return dial("unix", addr), nil
+	case strings.HasPrefix(addr, "tcp://"):
+		return dial("tcp", strings.TrimPrefix(addr, "tcp://")), nil
+	}
+	return nil, fmt.Errorf("plugin address %q: unix:///path.sock or tcp://host:port are supported", addr)
+}
+
+func dial(network, addr string) *Client {
 	return &Client{http: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
 	}}}
 }
