@@ -1,0 +1,121 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// dvdcli runs a dvdcli command line as mesos-module-dvdi does, through a
+// link named dvdcli to the binary, with the host plugin's records folder.
+func (h *hostPlugin) dvdcli(t *testing.T, link string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(link, args...)
+	cmd.Env = append(os.Environ(), "DVDCLI_STATEDIR="+filepath.Join(h.dir, "dvdcli"))
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// TestDvdcli: the command lines mesos-module-dvdi runs, against a
+// host-mode plugin found by its socket in /run/docker/plugins.
+func TestDvdcli(t *testing.T) {
+	h := startHostPlugin(t, "rexray-dvd")
+	link := filepath.Join(t.TempDir(), "dvdcli")
+	if err := os.Symlink(filepath.Join(suite.repo, "bin", "rexray"), link); err != nil {
+		t.Fatal(err)
+	}
+	drv := "--volumedriver=" + h.name
+	mount := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := h.dvdcli(t, link, append([]string{"mount", drv}, args...)...)
+		if err != nil {
+			t.Fatalf("dvdcli mount %q: %v: %s", args, err, errOut)
+		}
+		if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "/") {
+			t.Fatalf("dvdcli mount printed %q, want only the path", out)
+		}
+		return strings.TrimSpace(out)
+	}
+	unmount := func(vol string) {
+		t.Helper()
+		if _, errOut, err := h.dvdcli(t, link, "unmount", drv, "--volumename="+vol); err != nil {
+			t.Fatalf("dvdcli unmount %s: %v: %s", vol, err, errOut)
+		}
+	}
+
+	// Two tasks on one agent, one volume: the second mount counts, the
+	// first unmount leaves it mounted, the second releases it.
+	path := mount("--volumename=vol1", "--volumeopts=size=1", "--volumeopts=newfstype=xfs", "--explicitCreate=false")
+	if err := os.WriteFile(filepath.Join(path, "f"), []byte("task one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if again := mount("--volumename=vol1"); again != path {
+		t.Errorf("second task's path %q, want %q", again, path)
+	}
+	unmount("vol1")
+	if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "task one" {
+		t.Fatalf("after the first task's unmount: %q, %v", b, err)
+	}
+	unmount("vol1")
+	if mps := mountsUnder(h.dir); len(mps) != 0 {
+		t.Errorf("mounted after the last unmount: %v", mps)
+	}
+	if loops := loopsUnder(h.dir); len(loops) != 0 {
+		t.Errorf("attached after the last unmount: %v", loops)
+	}
+	if _, errOut, err := h.dvdcli(t, link, "unmount", drv, "--volumename=vol1"); err == nil || !strings.Contains(errOut, "not mounted by dvdcli") {
+		t.Errorf("a third unmount: %v, %q", err, errOut)
+	}
+
+	// DVDI_VOLUME_OPTS=size=1,iops=150,volumetype=io1,newfstype=xfs,overwritefs=true
+	// arrive as repeated --volumeopts, with the module's --explicitCreate.
+	path = mount("--volumename=vol2", "--volumeopts=size=1", "--volumeopts=iops=150", "--volumeopts=volumetype=io1",
+		"--volumeopts=newfstype=xfs", "--volumeopts=overwritefs=true", "--explicitCreate=true")
+	if err := os.WriteFile(filepath.Join(path, "g"), []byte("task two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var vols []struct {
+		IOPS   int64
+		Type   string
+		FSType string
+	}
+	if out, err := h.rexray("volume", "inspect", "vol2", "--format", "json"); err != nil || json.Unmarshal([]byte(out), &vols) != nil || len(vols) != 1 {
+		t.Fatalf("rexray volume inspect vol2: %q, %v", out, err)
+	}
+	if v := vols[0]; v.IOPS != 150 || v.Type != "io1" || v.FSType != "xfs" {
+		t.Errorf("vol2 is %+v, want iops 150, type io1, fsType xfs", v)
+	}
+	unmount("vol2")
+	// The original's lower-case flag, through `rexray dvdcli`.
+	out, errOut, err := h.dvdcli(t, filepath.Join(suite.repo, "bin", "rexray"), "dvdcli", "mount", drv, "--volumename=vol2", "--explicitcreate")
+	if err != nil || strings.TrimSpace(out) != path {
+		t.Fatalf("rexray dvdcli mount --explicitcreate: %q, %v, %s", out, err, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(path, "g")); string(b) != "task two" {
+		t.Errorf("vol2 holds %q after a second mount", b)
+	}
+	unmount("vol2")
+
+	// A failure: non-zero, a message on stderr, nothing on stdout.
+	out, errOut, err = h.dvdcli(t, link, "mount", drv, "--volumename=bad/name")
+	if err == nil || out != "" || !strings.Contains(errOut, "bad/name") {
+		t.Errorf("mount of a bad name: %v, stdout %q, stderr %q", err, out, errOut)
+	}
+	out, errOut, err = h.dvdcli(t, link, "mount", "--volumedriver=nosuchdriver", "--volumename=v")
+	if err == nil || out != "" || !strings.Contains(errOut, `volume driver "nosuchdriver" not found`) {
+		t.Errorf("mount with an unknown driver: %v, stdout %q, stderr %q", err, out, errOut)
+	}
+	for _, v := range []string{"vol1", "vol2"} {
+		if _, err := h.rexray("volume", "rm", v); err != nil {
+			t.Error(err)
+		}
+	}
+}
