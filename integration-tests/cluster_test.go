@@ -1,0 +1,343 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cluster is N Docker hosts on this machine (hack/cluster-up.sh): each in
+// its network namespace with its dockerd and the plugin, joined in one
+// Swarm, sharing one loopback store.
+type cluster struct {
+	dir   string
+	hosts []clusterHost
+}
+
+type clusterHost struct {
+	name, sock, ip, nodeID string
+}
+
+// clusterPlugin is the plugin's name on the cluster's hosts.
+const clusterPlugin = "rexray/loopback:latest"
+
+func startCluster(t *testing.T, n int, settings ...string) *cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "rxc-") // short: unix socket paths
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{dir: dir}
+	t.Cleanup(func() { c.down(t) })
+	cmd := exec.Command(filepath.Join(suite.repo, "hack", "cluster-up.sh"), dir, strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "PLUGIN_SETTINGS="+strings.Join(settings, " "))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cluster-up: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			t.Fatalf("cluster-up printed %q", line)
+		}
+		c.hosts = append(c.hosts, clusterHost{f[0], f[1], f[2], f[3]})
+	}
+	return c
+}
+
+// down removes the cluster, also after a failure, and checks that nothing
+// of it is left.
+func (c *cluster) down(t *testing.T) {
+	if t.Failed() {
+		for k := range c.hosts {
+			b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("h%d", k+1), "d", "dockerd.log"))
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			t.Logf("--- h%d dockerd.log (end)\n%s", k+1, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	}
+	if out, err := exec.Command(filepath.Join(suite.repo, "hack", "cluster-down.sh"), c.dir).CombinedOutput(); err != nil {
+		t.Errorf("cluster-down: %v\n%s", err, out)
+	}
+	if m := mountsUnder(c.dir); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
+		t.Errorf("%s left: %v", c.dir, err)
+	}
+	if out, _ := exec.Command("pgrep", "-f", c.dir+"/").Output(); len(out) > 0 {
+		t.Errorf("processes left: %s", out)
+	}
+}
+
+// docker runs the docker CLI against host k (1-based).
+func (c *cluster) docker(k int, args ...string) (string, error) {
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.hosts[k-1].sock)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return strings.TrimSpace(string(out)), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (c *cluster) must(t *testing.T, k int, args ...string) string {
+	t.Helper()
+	out, err := c.docker(k, args...)
+	if err != nil {
+		t.Fatalf("h%d: docker %s: %v", k, strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// setPlugin changes host k's plugin settings (on a disabled plugin, as
+// Docker requires).
+func (c *cluster) setPlugin(t *testing.T, k int, kv ...string) {
+	t.Helper()
+	c.must(t, k, "plugin", "disable", "-f", clusterPlugin)
+	c.must(t, k, append([]string{"plugin", "set", clusterPlugin}, kv...)...)
+	c.must(t, k, "plugin", "enable", clusterPlugin)
+}
+
+func (c *cluster) image(vol string) string { return filepath.Join(c.dir, "store", "volumes", vol+".img") }
+
+// running finds the host and container of a service's running task.
+func (c *cluster) running(service string) (int, string) {
+	for k := range c.hosts {
+		id, err := c.docker(k+1, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service, "--filter", "status=running")
+		if err == nil && id != "" && !strings.Contains(id, "\n") {
+			return k + 1, id
+		}
+	}
+	return 0, ""
+}
+
+// leaseTTL is the cluster's LOOPBACK_LEASETTL: short, so that the dead
+// host's volume is taken over within seconds.
+const leaseTTL = 4 * time.Second
+
+// TestCluster runs the multi-host stories on 3 hosts: a Swarm task's
+// volume follows it, a second host is refused while the first holds the
+// volume, preemption fences the holder, a dead holder's volume is taken
+// after its lease, and one volume moves between random hosts under load.
+func TestCluster(t *testing.T) {
+	c := startCluster(t, 3, "LOOPBACK_LEASETTL="+leaseTTL.String(), "REXRAY_LOGLEVEL=info")
+	t.Run("VolumeFollowsDrainedTask", func(t *testing.T) { testFollow(t, c) })
+	t.Run("RefusedWithoutPreempt", func(t *testing.T) { testRefused(t, c) })
+	t.Run("PreemptFencesHolder", func(t *testing.T) { testPreempt(t, c) })
+	t.Run("MovesUnderLoad", func(t *testing.T) { testMoves(t, c) })
+	t.Run("DeadHolderAfterLease", func(t *testing.T) { testDeadHolder(t, c) })
+}
+
+// testFollow: a one-replica service counts in a file on its volume; the
+// node it runs on is drained, the task starts elsewhere, reads the count
+// back and goes on. Until it has run on every node.
+func testFollow(t *testing.T, c *cluster) {
+	c.must(t, 1, "service", "create", "--detach", "--name", "counter", "--no-resolve-image",
+		"--restart-delay", "1s", "--stop-grace-period", "5s",
+		"--mount", "type=volume,source=count,target=/data,volume-driver="+clusterPlugin+",volume-opt=size=64MiB",
+		"busybox", "sh", "-c", `trap 'exit 0' TERM; n=$(cat /data/n 2>/dev/null || echo 0)
+while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sync; sleep 0.2 & wait $!; done`)
+	defer func() {
+		c.docker(1, "service", "rm", "counter")
+		waitFor(t, "the counter's containers to go", 60*time.Second, func() bool { k, _ := c.running("counter"); return k == 0 })
+		c.docker(1, "volume", "rm", "count")
+	}()
+	last, visited := 0, map[int]bool{}
+	for target := 1; len(visited) < len(c.hosts); target++ {
+		// Drain every node but the target: the task must go there.
+		for k := range c.hosts {
+			if k+1 != target {
+				c.must(t, 1, "node", "update", "--availability", "drain", c.hosts[k].nodeID)
+			}
+		}
+		var got int
+		waitFor(t, fmt.Sprintf("the task to run on h%d and count past %d", target, last), 90*time.Second, func() bool {
+			k, id := c.running("counter")
+			if k != target {
+				return false
+			}
+			out, err := c.docker(k, "exec", id, "cat", "/data/n")
+			got, _ = strconv.Atoi(out)
+			return err == nil && got > last
+		})
+		t.Logf("task on h%d reads %d (last seen %d elsewhere)", target, got, last)
+		last, visited[target] = got, true
+		for k := range c.hosts {
+			c.must(t, 1, "node", "update", "--availability", "active", c.hosts[k].nodeID)
+		}
+	}
+}
+
+// holder starts a container holding vol on host k.
+func (c *cluster) holder(t *testing.T, k int, name, vol, script string) {
+	t.Helper()
+	c.must(t, k, "run", "-d", "--name", name, "--volume-driver", clusterPlugin, "-v", vol+":/data", "busybox", "sh", "-c", script)
+	t.Cleanup(func() { c.docker(k, "rm", "-f", name) })
+}
+
+// testRefused: without preempt, a mount on h2 of a volume h1 holds fails
+// at once, naming the volume and h1 and saying how to preempt.
+func testRefused(t *testing.T, c *cluster) {
+	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "held")
+	c.holder(t, 1, "held-by-h1", "held", "sleep 600")
+	start := time.Now()
+	_, err := c.docker(2, "run", "--rm", "--volume-driver", clusterPlugin, "-v", "held:/data", "busybox", "true")
+	took := time.Since(start)
+	t.Logf("h2 refused in %s: %v", took, err)
+	if err == nil {
+		t.Fatal("h2 mounted a volume h1 holds")
+	}
+	for _, want := range []string{"volume held is attached to host h1", "REXRAY_PREEMPT=true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("h2's error lacks %q", want)
+		}
+	}
+	// Answered from the lease, not after waiting one out (4 s).
+	if took > 3*time.Second {
+		t.Errorf("h2 took %s to be refused", took)
+	}
+	c.must(t, 1, "rm", "-f", "held-by-h1")
+	c.must(t, 1, "volume", "rm", "held")
+}
+
+var syncedLine = regexp.MustCompile(`(?m)^synced (\d+)$`)
+
+// appender appends numbered lines, each fsync'd, and says which succeeded.
+const appender = `i=0; while true; do i=$((i+1))
+if echo "line $i" >> /data/log && sync /data/log; then echo "synced $i"; else echo "failed $i"; fi
+sleep 0.05; done`
+
+// testPreempt: h1 appends fsync'd lines; h2 mounts with preempt. From then
+// on h1's writes fail, and h2 sees a clean filesystem holding every line
+// h1 saw synced.
+func testPreempt(t *testing.T, c *cluster) {
+	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "journal")
+	c.holder(t, 1, "writer", "journal", appender)
+	waitFor(t, "h1 to sync 20 lines", 30*time.Second, func() bool {
+		out, _ := c.docker(1, "logs", "writer")
+		return len(syncedLine.FindAllString(out, -1)) >= 20
+	})
+	c.setPlugin(t, 2, "REXRAY_PREEMPT=true")
+	defer c.setPlugin(t, 2, "REXRAY_PREEMPT=false")
+	start := time.Now()
+	c.holder(t, 2, "taker", "journal", "sleep 600")
+	t.Logf("h2 took the volume in %s", time.Since(start))
+	waitFor(t, "h1's writes to fail", 10*time.Second, func() bool {
+		out, _ := c.docker(1, "logs", "writer")
+		return strings.Contains(out, "failed ")
+	})
+	out, _ := c.docker(1, "logs", "writer")
+	synced := 0
+	for _, m := range syncedLine.FindAllStringSubmatch(out, -1) {
+		synced = max(synced, atoi(m[1]))
+	}
+	// Lines synced after the first failure would mean h1 still writes.
+	if after := out[strings.Index(out, "failed "):]; syncedLine.MatchString(after) {
+		t.Errorf("h1 synced lines after its first failure:\n%s", after)
+	}
+	lines := strings.Split(c.must(t, 2, "exec", "taker", "cat", "/data/log"), "\n")
+	for i := 1; i <= synced; i++ {
+		if i > len(lines) || lines[i-1] != fmt.Sprintf("line %d", i) {
+			t.Fatalf("h2 lacks line %d of the %d h1 synced", i, synced)
+		}
+	}
+	t.Logf("h1 synced %d lines, h2 holds all of them", synced)
+	c.must(t, 2, "rm", "-f", "taker")
+	c.must(t, 1, "rm", "-f", "writer")
+	waitFor(t, "journal to be released everywhere", 20*time.Second, func() bool { return len(loopsOf(c.image("journal"))) == 0 })
+	fsckImage(t, c.image("journal"))
+	c.must(t, 1, "volume", "rm", "journal")
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func fsckImage(t *testing.T, img string) {
+	t.Helper()
+	if out, err := exec.Command("fsck.ext4", "-n", "-f", img).CombinedOutput(); err != nil {
+		t.Errorf("fsck %s: %v\n%s", img, err, out)
+	}
+}
+
+// testMoves: 20 rounds, each on a random other host with preempt, take one
+// volume from the host writing to it and write to it in turn. Then: no
+// corruption, no loop device or mount left, every ledger empty.
+func testMoves(t *testing.T, c *cluster) {
+	for k := range c.hosts {
+		c.setPlugin(t, k+1, "REXRAY_PREEMPT=true")
+		defer c.setPlugin(t, k+1, "REXRAY_PREEMPT=false")
+	}
+	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "moving")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	at, prev := 0, ""
+	for round := 1; round <= 20; round++ {
+		k := 1 + rng.IntN(len(c.hosts))
+		if k == at {
+			k = 1 + k%len(c.hosts)
+		}
+		name := fmt.Sprintf("w%d", round)
+		c.holder(t, k, name, "moving", fmt.Sprintf(`i=0; while true; do i=$((i+1)); echo "%s $i" >> /data/log; sync /data/log; sleep 0.02; done`, name))
+		waitFor(t, name+" on h"+strconv.Itoa(k)+" to write", 20*time.Second, func() bool {
+			out, _ := c.docker(k, "exec", name, "grep", "-c", name+" ", "/data/log")
+			return atoi(out) >= 5
+		})
+		if prev != "" {
+			c.must(t, at, "rm", "-f", prev)
+		}
+		at, prev = k, name
+	}
+	c.must(t, at, "rm", "-f", prev)
+	waitFor(t, "moving to be released everywhere", 20*time.Second, func() bool {
+		return len(loopsOf(c.image("moving"))) == 0
+	})
+	for _, m := range mountsUnder(c.dir) {
+		if strings.Contains(m, "/moving") {
+			t.Errorf("mount left: %s", m)
+		}
+	}
+	for k := range c.hosts {
+		if mp := c.must(t, k+1, "volume", "inspect", "--format", "{{.Mountpoint}}", "moving"); mp != "" {
+			t.Errorf("h%d's ledger still holds moving (mountpoint %s)", k+1, mp)
+		}
+	}
+	fsckImage(t, c.image("moving"))
+	c.must(t, 1, "volume", "rm", "moving")
+}
+
+// testDeadHolder: h3 holds a volume and dies hard; h2 mounts it once h3's
+// lease has run out, without preempt, with the data h3 synced.
+func testDeadHolder(t *testing.T, c *cluster) {
+	c.must(t, 3, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "orphan")
+	c.must(t, 3, "run", "-d", "--name", "dying", "-v", "orphan:/data", "busybox", "sh", "-c", "echo before-the-crash > /data/f && sync /data/f && sleep 600")
+	waitFor(t, "h3 to write", 20*time.Second, func() bool {
+		out, _ := c.docker(3, "exec", "dying", "cat", "/data/f")
+		return out == "before-the-crash"
+	})
+	if out, err := exec.Command(filepath.Join(suite.repo, "hack", "cluster-crash.sh"), c.dir, "3").CombinedOutput(); err != nil {
+		t.Fatalf("cluster-crash: %v\n%s", err, out)
+	}
+	crashed := time.Now()
+	var got string
+	waitFor(t, "h2 to mount the dead host's volume", 4*leaseTTL, func() bool {
+		out, err := c.docker(2, "run", "--rm", "--volume-driver", clusterPlugin, "-v", "orphan:/data", "busybox", "cat", "/data/f")
+		got = out
+		return err == nil
+	})
+	t.Logf("h2 mounted it %s after h3 died (lease %s)", time.Since(crashed).Round(100*time.Millisecond), leaseTTL)
+	if got != "before-the-crash" {
+		t.Errorf("h2 reads %q", got)
+	}
+	c.must(t, 2, "volume", "rm", "orphan")
+}
+
