@@ -110,7 +110,9 @@ func (c *cluster) setPlugin(t *testing.T, k int, kv ...string) {
 	c.must(t, k, "plugin", "enable", clusterPlugin)
 }
 
-func (c *cluster) image(vol string) string { return filepath.Join(c.dir, "store", "volumes", vol+".img") }
+func (c *cluster) image(vol string) string {
+	return filepath.Join(c.dir, "store", "volumes", vol+".img")
+}
 
 // running finds the host and container of a service's running task.
 func (c *cluster) running(service string) (int, string) {
@@ -340,4 +342,3 @@ func testDeadHolder(t *testing.T, c *cluster) {
 	}
 	c.must(t, 2, "volume", "rm", "orphan")
 }
-
