@@ -122,3 +122,39 @@ func TestPreemptFencesTheOldHolder(t *testing.T) {
 		t.Errorf("fsck after the takeover: %v\n%s", err, out)
 	}
 }
+
+// Two hosts mounting a new name at once (implicit create, as dockerd sends
+// Mount for `docker run -v new:/data`) make one volume, never two, and
+// only one of them gets it.
+func TestImplicitCreateRaceMakesOneVolume(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := t.TempDir()
+	hosts := []*Plugin{host(t, ctx, store, "a", false), host(t, ctx, store, "b", false)}
+	errs := make(chan error, 2)
+	for i, p := range hosts {
+		go func() {
+			_, err := p.Mount(&volume.MountRequest{Name: "fresh", ID: fmt.Sprintf("c%d", i)})
+			errs <- err
+		}()
+	}
+	var failed []error
+	for range hosts {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) != 1 {
+		t.Fatalf("%d of 2 mounts failed (%v); want exactly one to get the volume", len(failed), failed)
+	}
+	if msg := failed[0].Error(); !strings.Contains(msg, "attached to host") && !strings.Contains(msg, "being created by host") {
+		t.Errorf("the loser was told %q", msg)
+	}
+	imgs, _ := filepath.Glob(filepath.Join(store, "volumes", "*.img"))
+	if len(imgs) != 1 {
+		t.Errorf("store holds %v", imgs)
+	}
+	for i, p := range hosts {
+		p.Unmount(&volume.UnmountRequest{Name: "fresh", ID: fmt.Sprintf("c%d", i)})
+	}
+}
