@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a throwaway single-node Ceph cluster (Debian 12's Ceph 16) whose
 # data, config, logs and sockets all live under DIR: one mon, one mgr, one
-# bluestore OSD on a sparse file, pool size 1, everything on 127.0.0.1.
+# bluestore OSD on a sparse file, pool size 1, everything on 127.0.0.1 (or
+# CEPH_ADDR).
 # Bootstrapped by hand, without systemd or cephadm.
 #
 #   hack/ceph-up.sh DIR          -> prints DIR/ceph.conf and DIR/keyring, one a line
@@ -11,6 +12,8 @@
 # mount.
 #   CEPH_MON_PORT=PORT           -> the mon's msgr2 port (PORT+1 is msgr1);
 #                                   default: a free one derived from DIR
+#   CEPH_ADDR=10.213.1.1         -> the address the daemons listen on, for
+#                                   clients in other network namespaces
 #   CEPH_OSD_SIZE=8G             -> the OSD's sparse file
 #   CEPH_POOL=rbd                -> an rbd pool made ready ("" for none)
 #
@@ -21,6 +24,9 @@ set -euo pipefail
 mkdir -p "$1"
 dir=$(realpath "$1")
 pool=${CEPH_POOL-rbd}
+addr=${CEPH_ADDR:-127.0.0.1}
+network=$addr/32
+[[ $addr == 127.0.0.1 ]] && network=127.0.0.0/8
 for t in ceph-mon ceph-mgr ceph-osd ceph-authtool monmaptool ceph rbd; do
   command -v "$t" >/dev/null || { echo "$t is missing: run hack/setup.sh (it installs Debian's ceph packages)" >&2; exit 1; }
 done
@@ -48,8 +54,8 @@ mkdir -p "$dir"/{mon,mgr,osd,run,log}
 cat >"$conf" <<EOF
 [global]
 fsid = $fsid
-mon host = [v2:127.0.0.1:$port,v1:127.0.0.1:$((port + 1))]
-public network = 127.0.0.0/8
+mon host = [v2:$addr:$port,v1:$addr:$((port + 1))]
+public network = $network
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -96,7 +102,7 @@ q ceph-authtool --create-keyring "$dir/mon.keyring" --gen-key -n mon. --cap mon 
 q ceph-authtool --create-keyring "$dir/keyring" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *'
 q ceph-authtool "$dir/mon.keyring" --import-keyring "$dir/keyring"
-q monmaptool --create --addv a "[v2:127.0.0.1:$port,v1:127.0.0.1:$((port + 1))]" --fsid "$fsid" "$dir/monmap"
+q monmaptool --create --addv a "[v2:$addr:$port,v1:$addr:$((port + 1))]" --fsid "$fsid" "$dir/monmap"
 q ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/mon.keyring"
 q ceph-mon -c "$conf" -i a --pid-file "$dir/run/mon.pid"
 
@@ -147,7 +153,7 @@ mkdir -p "$dir/etc-ceph"
 cat >"$dir/etc-ceph/ceph.conf" <<EOF
 [global]
 fsid = $fsid
-mon host = [v2:127.0.0.1:$port,v1:127.0.0.1:$((port + 1))]
+mon host = [v2:$addr:$port,v1:$addr:$((port + 1))]
 [client]
 keyring = /etc/ceph/keyring
 admin socket = /var/run/ceph/\$cluster-\$name.\$pid.asok
@@ -155,6 +161,6 @@ log file = /var/log/ceph/\$cluster-\$name.\$pid.log
 EOF
 cp "$dir/keyring" "$dir/etc-ceph/keyring"
 
-echo "ceph-up: cluster $fsid on 127.0.0.1:$port up in $((($(date +%s%N) - start) / 1000000)) ms" >&2
+echo "ceph-up: cluster $fsid on $addr:$port up in $((($(date +%s%N) - start) / 1000000)) ms" >&2
 echo "$conf"
 echo "$dir/keyring"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Host K of a test cluster dies hard: its dockerd, containerd, shims,
 # containers and plugin are killed with SIGKILL and its mounts dropped
-# (hack/dockerd-stop.sh --crash). Its loop devices stay bound, as nothing
-# on a dead machine could release them; cluster-down.sh removes them.
+# (hack/dockerd-stop.sh --crash), and the loop devices under those mounts
+# are detached: a dead machine's kernel takes its devices with it, and
+# here the kernel is shared.
 set -euo pipefail
 
 [[ $# -eq 2 ]] || { echo "usage: $0 DIR K" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(realpath "$1")
 source "$repo/hack/cluster-names.sh"
+host=$dir/h$2/
+loops=$(findmnt -rn -o SOURCE,TARGET | awk -v h="$host" 'index($2, h) == 1 && $1 ~ /^\/dev\/loop/ { print $1 }' | sort -u)
 nsenter --net="/run/netns/$(netns "$2")" "$repo/hack/dockerd-stop.sh" --crash "$dir/h$2/d"
+for dev in $loops; do losetup -d "$dev"; done

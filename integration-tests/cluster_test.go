@@ -101,13 +101,13 @@ func (c *cluster) must(t *testing.T, k int, args ...string) string {
 	return out
 }
 
-// setPlugin changes host k's plugin settings (on a disabled plugin, as
+// setPlugin changes the settings of a plugin on host k (disabled, as
 // Docker requires).
-func (c *cluster) setPlugin(t *testing.T, k int, kv ...string) {
+func (c *cluster) setPlugin(t *testing.T, k int, plugin string, kv ...string) {
 	t.Helper()
-	c.must(t, k, "plugin", "disable", "-f", clusterPlugin)
-	c.must(t, k, append([]string{"plugin", "set", clusterPlugin}, kv...)...)
-	c.must(t, k, "plugin", "enable", clusterPlugin)
+	c.must(t, k, "plugin", "disable", "-f", plugin)
+	c.must(t, k, append([]string{"plugin", "set", plugin}, kv...)...)
+	c.must(t, k, "plugin", "enable", plugin)
 }
 
 func (c *cluster) image(vol string) string {
@@ -185,7 +185,13 @@ while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sy
 // holder starts a container holding vol on host k.
 func (c *cluster) holder(t *testing.T, k int, name, vol, script string) {
 	t.Helper()
-	c.must(t, k, "run", "-d", "--name", name, "--volume-driver", clusterPlugin, "-v", vol+":/data", "busybox", "sh", "-c", script)
+	c.holderOn(t, k, clusterPlugin, name, vol, script)
+}
+
+// holderOn is holder for a volume of another plugin.
+func (c *cluster) holderOn(t *testing.T, k int, plugin, name, vol, script string) {
+	t.Helper()
+	c.must(t, k, "run", "-d", "--name", name, "--volume-driver", plugin, "-v", vol+":/data", "busybox", "sh", "-c", script)
 	t.Cleanup(func() { c.docker(k, "rm", "-f", name) })
 }
 
@@ -231,8 +237,8 @@ func testPreempt(t *testing.T, c *cluster) {
 		out, _ := c.docker(1, "logs", "writer")
 		return len(syncedLine.FindAllString(out, -1)) >= 20
 	})
-	c.setPlugin(t, 2, "REXRAY_PREEMPT=true")
-	defer c.setPlugin(t, 2, "REXRAY_PREEMPT=false")
+	c.setPlugin(t, 2, clusterPlugin, "REXRAY_PREEMPT=true")
+	defer c.setPlugin(t, 2, clusterPlugin, "REXRAY_PREEMPT=false")
 	start := time.Now()
 	c.holder(t, 2, "taker", "journal", "sleep 600")
 	t.Logf("h2 took the volume in %s", time.Since(start))
@@ -277,8 +283,8 @@ func fsckImage(t *testing.T, img string) {
 // corruption, no loop device or mount left, every ledger empty.
 func testMoves(t *testing.T, c *cluster) {
 	for k := range c.hosts {
-		c.setPlugin(t, k+1, "REXRAY_PREEMPT=true")
-		defer c.setPlugin(t, k+1, "REXRAY_PREEMPT=false")
+		c.setPlugin(t, k+1, clusterPlugin, "REXRAY_PREEMPT=true")
+		defer c.setPlugin(t, k+1, clusterPlugin, "REXRAY_PREEMPT=false")
 	}
 	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "moving")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -339,6 +345,9 @@ func testDeadHolder(t *testing.T, c *cluster) {
 	t.Logf("h2 mounted it %s after h3 died (lease %s)", time.Since(crashed).Round(100*time.Millisecond), leaseTTL)
 	if got != "before-the-crash" {
 		t.Errorf("h2 reads %q", got)
+	}
+	if loops := loopsOf(c.image("orphan")); len(loops) > 0 {
+		t.Errorf("loop devices left on the dead host's volume: %v", loops)
 	}
 	c.must(t, 2, "volume", "rm", "orphan")
 }

@@ -184,18 +184,18 @@ func (m *Mounter) Fence(ctx context.Context, name string) error {
 		return err
 	}
 	target := m.Target(name)
-	f, err := os.Open(target)
-	if err != nil {
-		return fmt.Errorf("fence %s: %w", name, err)
-	}
-	err = unix.IoctlSetPointerInt(int(f.Fd()), fsIocShutdown, fsGoingDefault)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("fence %s: shut the filesystem down: %w", name, err)
+	// A device already cut off (an rbd client another host blocklisted)
+	// fails the shutdown's flush: the unmount goes ahead all the same.
+	var shutErr error
+	if f, err := os.Open(target); err == nil {
+		if err := unix.IoctlSetPointerInt(int(f.Fd()), fsIocShutdown, fsGoingDefault); err != nil {
+			shutErr = fmt.Errorf("fence %s: shut the filesystem down: %w", name, err)
+		}
+		f.Close()
 	}
 	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("fence %s: unmount: %w", name, err)
+		return errors.Join(shutErr, fmt.Errorf("fence %s: unmount: %w", name, err))
 	}
 	os.Remove(target)
-	return nil
+	return shutErr
 }

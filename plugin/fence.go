@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -41,12 +42,14 @@ func (p *Plugin) giveUp(name string, why error) {
 // fence cuts this host off a volume: the filesystem is shut down before
 // the device and the hold go, so nothing written here after that point
 // reaches the volume, then the ledger forgets its mounts.
+//
+// A step that fails does not stop the next: this host has lost the volume
+// either way (its hold lapsed or another host took it), and what is left
+// here would only hold devices and mounts for nobody.
 func (p *Plugin) fence(ctx context.Context, name string) error {
-	if err := p.mnt.Fence(ctx, name); err != nil {
-		return err
+	err := p.mnt.Fence(ctx, name)
+	if derr := p.driverFor(ctx, name).Detach(ctx, name); derr != nil {
+		err = errors.Join(err, fmt.Errorf("release device: %w", derr))
 	}
-	if err := p.driverFor(ctx, name).Detach(ctx, name); err != nil {
-		return fmt.Errorf("release device: %w", err)
-	}
-	return p.st.ClearMounts(name)
+	return errors.Join(err, p.st.ClearMounts(name))
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rexray/rexray/drivers"
@@ -132,7 +133,73 @@ func (d *Driver) claim(ctx context.Context, pool, image string, force bool) erro
 		}
 		slog.Warn("rbd: volume preempted", "volume", image, "pool", pool, "from", owner, "fenced", len(locks))
 	}
+	return d.setOwner(ctx, pool, image, owner)
+}
+
+// setOwner records this instance as the volume's owner. The read and the
+// write of the owner happen under a mutex, a RADOS object created with
+// O_EXCL semantics (`rados create` fails if it exists), so of two hosts
+// claiming a free volume at once one records itself and the other finds
+// that owner. A mutex older than claimStale is a crashed claim's: removed.
+// preempted is the owner a preempting claim takes the volume from.
+func (d *Driver) setOwner(ctx context.Context, pool, image, preempted string) error {
+	mutex := "rexray.claim." + image
+	if err := d.lockClaim(ctx, pool, mutex); err != nil {
+		return err
+	}
+	defer d.ceph.run(context.WithoutCancel(ctx), "rados", "-p", pool, "rm", mutex)
+	owner, err := d.metaGet(ctx, pool, image, ownerKey)
+	if err != nil {
+		return err
+	}
+	if owner != "" && owner != d.instance && owner != preempted {
+		return fmt.Errorf("it is attached to %s: unmount it there, or mount with preempt (REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true)", ownerName(owner))
+	}
 	return d.metaSet(ctx, pool, image, ownerKey, d.instance)
+}
+
+// claimStale is how old a claim mutex must be to be taken for a crash's.
+const claimStale = 30 * time.Second
+
+func (d *Driver) lockClaim(ctx context.Context, pool, mutex string) error {
+	err := d.createObject(ctx, pool, mutex)
+	if !errors.Is(err, syscall.EEXIST) {
+		return err
+	}
+	if age, ok := d.objectAge(ctx, pool, mutex); ok && age > claimStale {
+		d.ceph.run(ctx, "rados", "-p", pool, "rm", mutex)
+		if err := d.createObject(ctx, pool, mutex); !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+	}
+	return errors.New("another host is attaching it at this moment; try again")
+}
+
+// createObject creates an empty RADOS object, failing with EEXIST if it
+// exists. `rados create` exits 1 then, and says "(17) File exists".
+func (d *Driver) createObject(ctx context.Context, pool, name string) error {
+	_, err := d.ceph.run(ctx, "rados", "-p", pool, "create", name)
+	if err != nil && strings.Contains(err.Error(), "(17) File exists") {
+		return fmt.Errorf("%w: %w", syscall.EEXIST, err)
+	}
+	return err
+}
+
+// objectAge reads an object's mtime from `rados stat`, which prints
+// "POOL/NAME mtime 2006-01-02T15:04:05.000000-0700, size N" (it has no
+// JSON form).
+func (d *Driver) objectAge(ctx context.Context, pool, name string) (time.Duration, bool) {
+	out, err := d.ceph.run(ctx, "rados", "-p", pool, "stat", name)
+	if err != nil {
+		return 0, false
+	}
+	_, rest, ok := strings.Cut(string(out), " mtime ")
+	stamp, _, _ := strings.Cut(rest, ",")
+	mtime, err := time.Parse("2006-01-02T15:04:05.000000-0700", strings.TrimSpace(stamp))
+	if !ok || err != nil {
+		return 0, false
+	}
+	return time.Since(mtime), true
 }
 
 // Detach implements drivers.Driver. A volume another instance took is
