@@ -232,17 +232,37 @@ sleep 0.05; done`
 // h1 saw synced.
 func testPreempt(t *testing.T, c *cluster) {
 	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", "journal")
-	c.holder(t, 1, "writer", "journal", appender)
-	waitFor(t, "h1 to sync 20 lines", 30*time.Second, func() bool {
-		out, _ := c.docker(1, "logs", "writer")
+	c.appendOn(t, 1, clusterPlugin, "journal")
+	c.takeOver(t, clusterPlugin, "journal")
+	c.must(t, 2, "rm", "-f", "taker")
+	c.must(t, 1, "rm", "-f", "writer")
+	waitFor(t, "journal to be released everywhere", 20*time.Second, func() bool { return len(loopsOf(c.image("journal"))) == 0 })
+	fsckImage(t, c.image("journal"))
+	c.must(t, 1, "volume", "rm", "journal")
+}
+
+// appendOn starts the container "writer" on host k, appending fsync'd
+// lines to vol, and waits until it has synced 20.
+func (c *cluster) appendOn(t *testing.T, k int, plugin, vol string) {
+	t.Helper()
+	c.holderOn(t, k, plugin, "writer", vol, appender)
+	waitFor(t, fmt.Sprintf("h%d to sync 20 lines", k), 60*time.Second, func() bool {
+		out, _ := c.docker(k, "logs", "writer")
 		return len(syncedLine.FindAllString(out, -1)) >= 20
 	})
-	c.setPlugin(t, 2, clusterPlugin, "REXRAY_PREEMPT=true")
-	defer c.setPlugin(t, 2, clusterPlugin, "REXRAY_PREEMPT=false")
+}
+
+// takeOver has h2 preempt vol from h1's writer with a container "taker",
+// and checks that h1's writes fail from then on and that h2 holds every
+// line h1 saw synced.
+func (c *cluster) takeOver(t *testing.T, plugin, vol string) {
+	t.Helper()
+	c.setPlugin(t, 2, plugin, "REXRAY_PREEMPT=true")
+	defer c.setPlugin(t, 2, plugin, "REXRAY_PREEMPT=false")
 	start := time.Now()
-	c.holder(t, 2, "taker", "journal", "sleep 600")
+	c.holderOn(t, 2, plugin, "taker", vol, "sleep 600")
 	t.Logf("h2 took the volume in %s", time.Since(start))
-	waitFor(t, "h1's writes to fail", 10*time.Second, func() bool {
+	waitFor(t, "h1's writes to fail", 30*time.Second, func() bool {
 		out, _ := c.docker(1, "logs", "writer")
 		return strings.Contains(out, "failed ")
 	})
@@ -262,11 +282,6 @@ func testPreempt(t *testing.T, c *cluster) {
 		}
 	}
 	t.Logf("h1 synced %d lines, h2 holds all of them", synced)
-	c.must(t, 2, "rm", "-f", "taker")
-	c.must(t, 1, "rm", "-f", "writer")
-	waitFor(t, "journal to be released everywhere", 20*time.Second, func() bool { return len(loopsOf(c.image("journal"))) == 0 })
-	fsckImage(t, c.image("journal"))
-	c.must(t, 1, "volume", "rm", "journal")
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

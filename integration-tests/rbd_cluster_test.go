@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRBDAcrossHosts: two Docker hosts of the test cluster against one Ceph
@@ -55,40 +54,12 @@ func TestRBDAcrossHosts(t *testing.T) {
 	}
 
 	c.must(t, 1, "volume", "create", "-d", rbdPlugin, "-o", "size=1", "moves")
-	c.holderOn(t, 1, rbdPlugin, "writer", "moves", appender)
-	waitFor(t, "h1 to sync 20 lines", 60*time.Second, func() bool {
-		out, _ := c.docker(1, "logs", "writer")
-		return len(syncedLine.FindAllString(out, -1)) >= 20
-	})
-
+	c.appendOn(t, 1, rbdPlugin, "moves")
 	_, err := c.docker(2, "run", "--rm", "--volume-driver", rbdPlugin, "-v", "moves:/data", "busybox", "true")
 	if err == nil || !strings.Contains(err.Error(), "h1") || !strings.Contains(err.Error(), "REXRAY_PREEMPT=true") {
 		t.Fatalf("h2's mount while h1 holds the volume = %v; want an error naming h1 and how to preempt", err)
 	}
-
-	c.setPlugin(t, 2, rbdPlugin, "REXRAY_PREEMPT=true")
-	start := time.Now()
-	c.holderOn(t, 2, rbdPlugin, "taker", "moves", "sleep 600")
-	t.Logf("h2 took the volume in %s", time.Since(start))
-	waitFor(t, "h1's writes to fail", 30*time.Second, func() bool {
-		out, _ := c.docker(1, "logs", "writer")
-		return strings.Contains(out, "failed ")
-	})
-	out, _ := c.docker(1, "logs", "writer")
-	synced := 0
-	for _, m := range syncedLine.FindAllStringSubmatch(out, -1) {
-		synced = max(synced, atoi(m[1]))
-	}
-	if after := out[strings.Index(out, "failed "):]; syncedLine.MatchString(after) {
-		t.Errorf("h1 synced lines after its first failure:\n%s", after)
-	}
-	lines := strings.Split(c.must(t, 2, "exec", "taker", "cat", "/data/log"), "\n")
-	for i := 1; i <= synced; i++ {
-		if i > len(lines) || lines[i-1] != fmt.Sprintf("line %d", i) {
-			t.Fatalf("h2 lacks line %d of the %d h1 synced", i, synced)
-		}
-	}
-	t.Logf("h1 synced %d lines, h2 holds all of them", synced)
+	c.takeOver(t, rbdPlugin, "moves")
 	c.must(t, 2, "rm", "-f", "taker")
 	c.must(t, 1, "rm", "-f", "writer")
 	c.must(t, 2, "volume", "rm", "moves")
