@@ -101,6 +101,23 @@ func (h *hostPlugin) stop(t *testing.T) {
 	for _, dev := range loopsUnder(h.dir) {
 		exec.Command("losetup", "-d", dev).Run()
 	}
+	forgetLegacyDrivers(t)
+}
+
+// forgetLegacyDrivers restarts the suite's dockerd: it keeps a legacy
+// (socket or spec file) driver it has used or listed until it restarts,
+// and once that driver is gone every docker volume ls spends 15 s
+// retrying it.
+func forgetLegacyDrivers(t *testing.T) {
+	enabled, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
+	stopDockerd(t)
+	startDockerd(t, "")
+	if enabled == "true" { // the suite's managed plugin, when a test installed it
+		waitFor(t, "the plugin to be enabled again", 60*time.Second, func() bool {
+			out, _ := suite.docker("plugin", "inspect", "--format", "{{.Enabled}}", plugin)
+			return out == "true"
+		})
+	}
 }
 
 // useVolume is the user's path through Docker on a driver: create, write

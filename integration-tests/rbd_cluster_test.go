@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRBDAcrossHosts: two Docker hosts of the test cluster against one Ceph
@@ -66,4 +67,13 @@ func TestRBDAcrossHosts(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "rbd-fuse .*-r moves").Output(); len(out) > 0 {
 		t.Errorf("rbd-fuse processes left: %s", out)
 	}
+	waitFor(t, "no loop device left over the image", 10*time.Second, func() bool {
+		files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.HasSuffix(strings.TrimSpace(string(b)), "/moves") {
+				return false
+			}
+		}
+		return true
+	})
 }

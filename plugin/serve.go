@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/volume"
 )
@@ -24,7 +25,9 @@ func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
 		<-ctx.Done()
 		l.Close()
 	}()
-	err := (&http.Server{Handler: p.handler()}).Serve(l)
+	// On TCP the client may be anyone: a slow or silent one must not hold
+	// a connection forever.
+	err := (&http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(l)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -185,7 +185,9 @@ func (f *fuse) fence(ctx context.Context, pool, image string) error {
 }
 
 // unloop unbinds every loop device over the image's file, found by its
-// path (which stays when the file is unreachable).
+// path (which stays when the file is unreachable). Once the dead FUSE mount
+// is detached, the kernel names the file from the FUSE root: "/IMAGE". Such
+// a device can never serve again, whoever bound it.
 func (f *fuse) unloop(pool, image string) error {
 	names, err := loopdev.BoundNames()
 	if err != nil {
@@ -193,7 +195,7 @@ func (f *fuse) unloop(pool, image string) error {
 	}
 	file := f.file(pool, image)
 	for dev, name := range names {
-		if name == file {
+		if name == file || name == "/"+image {
 			if err := loopdev.Detach(dev); err != nil {
 				return err
 			}
