@@ -49,6 +49,9 @@ func (c *Command) connect(ctx context.Context) (backend, func(), error) {
 	st, err := state.Open(cfg.StateDir, ledgerWait)
 	if errors.Is(err, state.ErrInUse) {
 		r, err := dial(ctx, cfg.Host)
+		if r != nil {
+			r.mountPath = cfg.Ops.MountPath
+		}
 		return r, func() {}, err
 	}
 	if err != nil {
@@ -109,9 +112,11 @@ func managedID(sock string) string {
 // remote is a running plugin reached through its socket.
 type remote struct {
 	cli *client.Client
-	// pluginID is a managed plugin's ID: its mount points lie under its
-	// propagated mount in dockerd's data root.
-	pluginID string
+	// pluginID is a managed plugin's ID: its mount points, under
+	// mountPath in its namespace, lie under its propagated mount in
+	// dockerd's data root.
+	pluginID  string
+	mountPath string
 }
 
 func (r *remote) alive(ctx context.Context) bool {
@@ -198,11 +203,7 @@ func (r *remote) hostPath(mp string) string {
 	if root == "" {
 		root = dockerRoot
 	}
-	cfg, err := config.FromEnv()
-	if err != nil {
-		return mp
-	}
-	rel, err := filepath.Rel(cfg.Ops.MountPath, mp)
+	rel, err := filepath.Rel(r.mountPath, mp)
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return mp
 	}
