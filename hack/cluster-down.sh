@@ -28,6 +28,7 @@ for k in 1 2 3 4 5 6 7 8 9; do
   ip link show "$(veth "$k")" >/dev/null 2>&1 && ip link delete "$(veth "$k")"
 done
 ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+while iptables -D FORWARD -i "$bridge" -o "$bridge" -m comment --comment "$bridge" -j ACCEPT 2>/dev/null; do :; done
 # Loop devices a crashed host left over the shared store.
 if [[ -d $dir/store/volumes ]]; then
   for img in "$dir"/store/volumes/*.img; do

@@ -35,6 +35,12 @@ ip route | grep -q "^$subnet.0/24" && fail "subnet $subnet.0/24 is in use here"
 ip link add "$bridge" type bridge
 ip addr add "$subnet.1/24" dev "$bridge"
 ip link set "$bridge" up
+# A dockerd that manages iptables (the system one, say) sets the FORWARD
+# policy to DROP, and with br_netfilter loaded that policy also filters
+# frames between ports of our bridge: let our hosts talk to each other.
+if command -v iptables >/dev/null; then
+  iptables -I FORWARD -i "$bridge" -o "$bridge" -m comment --comment "$bridge" -j ACCEPT
+fi
 mkdir -p -m 0700 "$dir/store"
 
 for k in $(seq "$n"); do
