@@ -152,7 +152,8 @@ func (c Config) Settings() []Setting {
 
 // Describe lists the envconfig-tagged fields of the struct spec, each
 // under prefix_TAG (or TAG without a prefix), with its value and whether
-// the environment set it. Nested structs are left to their own call.
+// the environment set it. Nested structs are left to their own call. A
+// field tagged secret:"true" (a password) shows only whether it is set.
 func Describe(prefix string, spec any) []Setting {
 	v := reflect.ValueOf(spec)
 	t := v.Type()
@@ -167,6 +168,9 @@ func Describe(prefix string, spec any) []Setting {
 			name = strings.ToUpper(prefix) + "_" + name
 		}
 		s := Setting{Name: name, Value: format(v.Field(i)), Source: "default"}
+		if t.Field(i).Tag.Get("secret") == "true" && s.Value != "" {
+			s.Value = "(set, not shown)"
+		}
 		if _, ok := os.LookupEnv(name); ok {
 			s.Source = "env"
 		}

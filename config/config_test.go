@@ -28,3 +28,26 @@ func TestFileModeIsOctal(t *testing.T) {
 		t.Error("0999 accepted as a file mode")
 	}
 }
+
+func TestDescribeHidesSecrets(t *testing.T) {
+	t.Setenv("VB_PASSWORD", "hunter2")
+	spec := struct {
+		User     string `envconfig:"USERNAME"`
+		Password string `envconfig:"PASSWORD" secret:"true"`
+		Token    string `envconfig:"TOKEN" secret:"true"`
+	}{User: "me", Password: "hunter2"}
+	got := Describe("vb", spec)
+	want := []Setting{
+		{Name: "VB_USERNAME", Value: "me", Source: "default"},
+		{Name: "VB_PASSWORD", Value: "(set, not shown)", Source: "env"},
+		{Name: "VB_TOKEN", Value: "", Source: "default"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Describe = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("setting %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

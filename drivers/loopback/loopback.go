@@ -68,7 +68,7 @@ type Driver struct {
 func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	var cfg Config
 	if err := envconfig.Process(service, &cfg); err != nil {
-		return nil, fmt.Errorf("service %s: loopback settings: %w", service, err)
+		return nil, fmt.Errorf("loopback settings: %w", err)
 	}
 	if cfg.VolumePath == "" {
 		cfg.VolumePath = defaultStore(service)
@@ -76,7 +76,7 @@ func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	cfg.Instance = os.Getenv("REXRAY_INSTANCEID")
 	d, err := New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", service, err)
+		return nil, err
 	}
 	d.settings = config.Describe(service, cfg)
 	return d, nil

@@ -64,11 +64,11 @@ type Driver struct {
 func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 	var cfg Config
 	if err := envconfig.Process(service, &cfg); err != nil {
-		return nil, fmt.Errorf("service %s: rbd settings: %w", service, err)
+		return nil, fmt.Errorf("rbd settings: %w", err)
 	}
 	d, err := New(cfg, instanceID())
 	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", service, err)
+		return nil, err
 	}
 	d.settings = config.Describe(service, cfg)
 	return d, nil
