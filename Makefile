@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-# DRIVER picks the plugin make plugin builds: loopback (config.json) or rbd
-# (config.rbd.json, Ceph's client tools in the rootfs).
+# DRIVER picks the plugin make plugin builds: loopback (config.json), rbd
+# (config.rbd.json, Ceph's client tools in the rootfs) or virtualbox
+# (config.virtualbox.json).
 DRIVER  ?= loopback
 PLUGIN  ?= rexray/$(DRIVER):latest
 # Each driver's plugin has its own folder, so building one never replaces
@@ -27,7 +28,7 @@ install: build
 # $(PLUGIN_DIR) is what `docker plugin create` takes; with DOCKER_HOST set
 # the plugin is created there as $(PLUGIN).
 plugin: build
-	@test -f $(PLUGIN_CONFIG) || { echo "no $(PLUGIN_CONFIG): DRIVER is loopback or rbd"; exit 1; }
+	@test -f $(PLUGIN_CONFIG) || { echo "no $(PLUGIN_CONFIG): DRIVER is loopback, rbd or virtualbox"; exit 1; }
 	hack/plugin-rootfs.sh bin/rexray $(PLUGIN_DIR)/rootfs $(DRIVER)
 	cp $(PLUGIN_CONFIG) $(PLUGIN_DIR)/config.json
 	@if [ -n "$$DOCKER_HOST" ]; then \

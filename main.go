@@ -13,6 +13,7 @@ import (
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
 	"github.com/rexray/rexray/drivers/rbd"
+	"github.com/rexray/rexray/drivers/virtualbox"
 	"github.com/rexray/rexray/dvdcli"
 )
 
@@ -30,10 +31,14 @@ func main() {
 		code = dvdcli.Run(ctx, args[1:], os.Stdout, os.Stderr)
 	} else {
 		cmd := &cli.Command{
-			Registry: drivers.Registry{loopback.Name: loopback.FromEnv, rbd.Name: rbd.FromEnv},
-			Version:  version,
-			Stdout:   os.Stdout,
-			Stderr:   os.Stderr,
+			Registry: drivers.Registry{
+				loopback.Name:   loopback.FromEnv,
+				rbd.Name:        rbd.FromEnv,
+				virtualbox.Name: virtualbox.FromEnv,
+			},
+			Version: version,
+			Stdout:  os.Stdout,
+			Stderr:  os.Stderr,
 		}
 		code = cmd.Run(ctx, args)
 	}

@@ -2,7 +2,7 @@
 # Assemble the plugin's rootfs from our static binary and the Debian tools it
 # execs (mkfs.ext4, mkfs.xfs, blkid) with the libraries they load. No image
 # is pulled: everything comes from this machine.
-#   hack/plugin-rootfs.sh BINARY ROOTFS [DRIVER]    (DRIVER: loopback, the default, or rbd)
+#   hack/plugin-rootfs.sh BINARY ROOTFS [DRIVER]    (DRIVER: loopback, the default, rbd or virtualbox)
 #
 # rbd adds Ceph's client tools (rbd, rados, rbd-fuse from Debian's
 # ceph-common and rbd-fuse), their libraries, and the plugins librados loads
@@ -12,9 +12,9 @@ bin=$1 root=$2 driver=${3:-loopback}
 
 tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid)
 case $driver in
-loopback) ;;
+loopback | virtualbox) ;;
 rbd) tools+=(/usr/bin/rbd /usr/bin/rados /usr/bin/rbd-fuse) ;;
-*) echo "plugin-rootfs: unknown driver $driver (loopback or rbd)" >&2; exit 2 ;;
+*) echo "plugin-rootfs: unknown driver $driver (loopback, rbd or virtualbox)" >&2; exit 2 ;;
 esac
 
 rm -rf "$root"
