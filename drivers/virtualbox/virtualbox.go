@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -97,9 +98,15 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.ControllerName == "" {
 		return nil, errors.New("VIRTUALBOX_CONTROLLERNAME is empty: name this VM's storage controller, such as SATA")
 	}
+	// Every call is short (progress is waited for in slices), so a call
+	// that hangs is lost; an endpoint that drops packets (10.0.2.2 outside
+	// a NAT guest) must fail in seconds, not hold up the plugin's start.
 	client := &http.Client{
-		Timeout:   5 * time.Minute, // a web service call that hangs longer is lost
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}},
+		Timeout: 2 * time.Minute,
+		Transport: &http.Transport{
+			DialContext:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		},
 	}
 	return &Driver{
 		cfg:   cfg,
