@@ -78,7 +78,7 @@ const managedSockets = "/run/docker/plugins/*/rexray.sock"
 // managed plugin whose socket answers.
 func dial(ctx context.Context, host string) (*remote, error) {
 	if path, ok := strings.CutPrefix(host, "unix://"); ok {
-		r := &remote{cli: client.New(path), pluginID: managedID(path)}
+		r := &remote{cli: client.New(path), pluginID: client.ManagedID(path)}
 		if r.alive(ctx) {
 			return r, nil
 		}
@@ -86,7 +86,7 @@ func dial(ctx context.Context, host string) (*remote, error) {
 	socks, _ := filepath.Glob(managedSockets)
 	var found []*remote
 	for _, s := range socks {
-		r := &remote{cli: client.New(s), pluginID: managedID(s)}
+		r := &remote{cli: client.New(s), pluginID: client.ManagedID(s)}
 		if r.alive(ctx) {
 			found = append(found, r)
 		}
@@ -98,15 +98,6 @@ func dial(ctx context.Context, host string) (*remote, error) {
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("%d rexray plugins answer at %s: set REXRAY_HOST to the one to use", len(found), managedSockets)
-}
-
-// managedID is the plugin ID in a managed plugin's socket path, or "".
-func managedID(sock string) string {
-	id := filepath.Base(filepath.Dir(sock))
-	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
-		return ""
-	}
-	return id
 }
 
 // remote is a running plugin reached through its socket.
@@ -190,22 +181,13 @@ func (r *remote) RemoveSnapshot(ctx context.Context, name string) error {
 	return r.call(ctx, "SnapshotRemove", plugin.AdminRequest{Name: name}, nil)
 }
 
-// dockerRoot is dockerd's default data root; DOCKER_ROOT overrides it.
-const dockerRoot = "/var/lib/docker"
-
 // hostPath maps a managed plugin's mount point, a path in the plugin's
-// propagated mount, to where the host sees it.
+// propagated mount, to where the host sees it (DOCKER_ROOT: dockerd's data
+// root, if not the default).
 func (r *remote) hostPath(mp string) string {
-	if r.pluginID == "" || mp == "" {
-		return mp
-	}
 	root := os.Getenv("DOCKER_ROOT")
 	if root == "" {
-		root = dockerRoot
+		root = client.DefaultDockerRoot
 	}
-	rel, err := filepath.Rel(r.mountPath, mp)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return mp
-	}
-	return filepath.Join(root, "plugins", r.pluginID, "propagated-mount", rel)
+	return client.HostPath(r.pluginID, root, r.mountPath, mp)
 }

@@ -16,6 +16,11 @@ import (
 // OpsPrefix is the prefix of libStorage's integration settings.
 const OpsPrefix = "LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS"
 
+// DefaultMountPath is Operations.MountPath's default (the tag spells it
+// out too): where volumes are mounted, the managed plugin's propagated
+// mount.
+const DefaultMountPath = "/var/lib/rexray/volumes"
+
 // Config is every plugin-wide setting. Drivers read their own (LOOPBACK_*).
 type Config struct {
 	Driver string `envconfig:"REXRAY_DRIVER" default:"loopback"`

@@ -17,6 +17,9 @@ func TestFromEnv(t *testing.T) {
 	if os.FileMode(c.LinuxFileMode) != 0o755 || !c.Ops.RemoveDisable || !c.Preempting() {
 		t.Errorf("config %+v", c)
 	}
+	if c.Ops.MountPath != DefaultMountPath {
+		t.Errorf("mount path %s, want DefaultMountPath %s", c.Ops.MountPath, DefaultMountPath)
+	}
 	if c.DefaultFSType() != "xfs" || c.RootPath() != "/data" || c.Ops.CreateDefaultSize != "16" || !c.Ops.CreateImplicit {
 		t.Errorf("defaults: fs %s root %s size %s implicit %v", c.DefaultFSType(), c.RootPath(), c.Ops.CreateDefaultSize, c.Ops.CreateImplicit)
 	}

@@ -21,21 +21,40 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/plugin/client"
 )
 
 // Command is one dvdcli run. Its fields default to the host's paths.
 type Command struct {
-	Find   Finder
-	IDs    Records
-	Stdout io.Writer
-	Stderr io.Writer
+	Find Finder
+	IDs  Records
+	// DockerRoot and MountPath map the mount point a managed plugin
+	// reports, inside its own mount namespace under MountPath, to the
+	// host's path under dockerd's data root.
+	DockerRoot, MountPath string
+	Stdout                io.Writer
+	Stderr                io.Writer
 }
 
 // Run runs dvdcli with the host's defaults (and DVDCLI_SOCKET,
-// DVDCLI_STATEDIR) and returns its exit code.
+// DVDCLI_STATEDIR, DOCKER_ROOT, LIBSTORAGE_..._MOUNT_PATH) and returns its
+// exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &Command{Find: HostFinder(os.Getenv("DVDCLI_SOCKET")), IDs: HostRecords(os.Getenv("DVDCLI_STATEDIR")), Stdout: stdout, Stderr: stderr}
+	c := &Command{
+		Find:       HostFinder(os.Getenv("DVDCLI_SOCKET")),
+		IDs:        HostRecords(os.Getenv("DVDCLI_STATEDIR")),
+		DockerRoot: os.Getenv("DOCKER_ROOT"),
+		MountPath:  os.Getenv(config.OpsPrefix + "_MOUNT_PATH"),
+		Stdout:     stdout,
+		Stderr:     stderr,
+	}
+	if c.DockerRoot == "" {
+		c.DockerRoot = client.DefaultDockerRoot
+	}
+	if c.MountPath == "" {
+		c.MountPath = config.DefaultMountPath
+	}
 	return c.Run(ctx, args)
 }
 
@@ -120,7 +139,11 @@ func (c *Command) mount(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cli, err := c.Find.Client(r.driver)
+	addr, err := c.Find.Address(r.driver)
+	if err != nil {
+		return err
+	}
+	cli, err := client.ForAddress(addr)
 	if err != nil {
 		return err
 	}
@@ -146,7 +169,7 @@ func (c *Command) mount(ctx context.Context, args []string) error {
 		c.IDs.Remove(r.driver, r.volume, id)
 		return fmt.Errorf("mount %s: %w", r.volume, err)
 	}
-	fmt.Fprintln(c.Stdout, res.Mountpoint)
+	fmt.Fprintln(c.Stdout, client.HostPath(client.ManagedID(addr), c.DockerRoot, c.MountPath, res.Mountpoint))
 	return nil
 }
 

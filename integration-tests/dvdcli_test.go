@@ -119,3 +119,41 @@ func TestDvdcli(t *testing.T) {
 		}
 	}
 }
+
+// testDvdcliManaged: mesos-module-dvdi's command lines against the managed
+// plugin, found as dvdcli finds it (its socket under /run/docker/plugins/ID),
+// print the host's path to the volume (under dockerd's data root), not the
+// path inside the plugin.
+func testDvdcliManaged(t *testing.T) {
+	id := mustDocker(t, "plugin", "inspect", "--format", "{{.Id}}", plugin)
+	link := filepath.Join(t.TempDir(), "dvdcli")
+	if err := os.Symlink(filepath.Join(suite.repo, "bin", "rexray"), link); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(suite.dir, "d", "root")
+	dvdcli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(link, args...)
+		cmd.Env = append(os.Environ(), "DVDCLI_STATEDIR="+filepath.Join(suite.dir, "dvdcli-managed"), "DOCKER_ROOT="+root)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("dvdcli %s: %v: %s", strings.Join(args, " "), err, e.String())
+		}
+		return o.String()
+	}
+	out := dvdcli("mount", "--volumedriver=rexray", "--volumename=mesosvol", "--volumeopts=size=64MiB")
+	path := strings.TrimSpace(out)
+	want := filepath.Join(root, "plugins", id, "propagated-mount", "mesosvol", "data")
+	if out != path+"\n" || path != want {
+		t.Fatalf("dvdcli mount printed %q, want only the host path %s", out, want)
+	}
+	if err := os.WriteFile(filepath.Join(path, "task"), []byte("from a mesos task"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dvdcli("unmount", "--volumedriver=rexray", "--volumename=mesosvol")
+	if got := mustDocker(t, "run", "--rm", "-v", "mesosvol:/data", "busybox", "cat", "/data/task"); got != "from a mesos task" {
+		t.Fatalf("a container reads %q", got)
+	}
+	mustDocker(t, "volume", "rm", "mesosvol")
+}

@@ -31,6 +31,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("CopyOfAVolumeInUse", testCopy)
 	t.Run("SnapshotsThroughTheCLI", testSnapshotsAndCLI)
 	t.Run("Env", testEnv)
+	t.Run("DvdcliOnTheManagedPlugin", testDvdcliManaged)
 	t.Run("SwarmService", testSwarm)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
