@@ -69,6 +69,34 @@ type CreateOptions struct {
 	Pool string
 }
 
+// Meta is how a volume was made, for a driver whose platform keeps only the
+// blocks (an RBD image, a VirtualBox medium) and stores this beside them as
+// JSON.
+type Meta struct {
+	FSType           string    `json:"fsType,omitempty"`
+	Type             string    `json:"type,omitempty"`
+	IOPS             int64     `json:"iops,omitempty"`
+	AvailabilityZone string    `json:"availabilityZone,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	Origin           string    `json:"origin,omitempty"`
+	Snapshot         string    `json:"snapshot,omitempty"`
+}
+
+// NewMeta is the Meta of a volume created now with opts.
+func NewMeta(opts CreateOptions) Meta {
+	return Meta{
+		FSType: opts.FSType, Type: opts.Type, IOPS: opts.IOPS, AvailabilityZone: opts.AvailabilityZone,
+		CreatedAt: time.Now().UTC().Truncate(time.Second),
+		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
+	}
+}
+
+// Apply copies m into v.
+func (m Meta) Apply(v *Volume) {
+	v.FSType, v.Type, v.IOPS, v.AvailabilityZone = m.FSType, m.Type, m.IOPS, m.AvailabilityZone
+	v.CreatedAt, v.Origin, v.Snapshot = m.CreatedAt, m.Origin, m.Snapshot
+}
+
 // Snapshot is a point-in-time copy of a volume. It is independent of the
 // volume: removing the volume keeps its snapshots.
 type Snapshot struct {

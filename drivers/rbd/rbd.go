@@ -115,23 +115,12 @@ func (d *Driver) InstanceID(ctx context.Context) (string, error) { return d.inst
 
 // Metadata keys of an image.
 const (
-	volumeKey   = "rexray.volume"    // JSON volumeMeta
+	volumeKey   = "rexray.volume"    // JSON drivers.Meta
 	ownerKey    = "rexray.owner"     // the instance the volume is attached to
 	snapKeyPfx  = "rexray.snapshot." // + snapshot name: JSON snapshotMeta
 	privatePfx  = "."                // snapshots rexray takes for itself
 	imageFormat = "Mon Jan _2 15:04:05 2006"
 )
-
-// volumeMeta is what rexray keeps with an image beyond its size.
-type volumeMeta struct {
-	FSType           string    `json:"fsType,omitempty"`
-	Type             string    `json:"type,omitempty"`
-	IOPS             int64     `json:"iops,omitempty"`
-	AvailabilityZone string    `json:"availabilityZone,omitempty"`
-	CreatedAt        time.Time `json:"createdAt"`
-	Origin           string    `json:"origin,omitempty"`
-	Snapshot         string    `json:"snapshot,omitempty"`
-}
 
 type snapshotMeta struct {
 	FSType    string    `json:"fsType,omitempty"`
@@ -295,7 +284,7 @@ func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (driv
 		return drivers.Volume{}, err
 	}
 	v := drivers.Volume{Name: info.Name, Size: info.Size}
-	var m volumeMeta
+	var m drivers.Meta
 	if raw, ok := all[volumeKey]; ok {
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
 			return v, fmt.Errorf("image %s: metadata %s: %w", spec(pool, info.Name), volumeKey, err)
@@ -305,8 +294,7 @@ func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (driv
 		// mount finds out.
 		m.CreatedAt = t.UTC()
 	}
-	v.FSType, v.Type, v.IOPS, v.AvailabilityZone = m.FSType, m.Type, m.IOPS, m.AvailabilityZone
-	v.CreatedAt, v.Origin, v.Snapshot = m.CreatedAt, m.Origin, m.Snapshot
+	m.Apply(&v)
 	for k := range all {
 		if s, ok := strings.CutPrefix(k, snapKeyPfx); ok {
 			v.Snapshots = append(v.Snapshots, s)
@@ -349,11 +337,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	case !errors.Is(err, drivers.ErrNotFound):
 		return fail(err)
 	}
-	m := volumeMeta{
-		FSType: opts.FSType, Type: opts.Type, IOPS: opts.IOPS, AvailabilityZone: opts.AvailabilityZone,
-		CreatedAt: time.Now().UTC().Truncate(time.Second),
-		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
-	}
+	m := drivers.NewMeta(opts)
 	var err error
 	switch {
 	case opts.FromVolume != "" && opts.FromSnapshot != "":

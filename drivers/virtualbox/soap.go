@@ -15,7 +15,9 @@ import (
 // from VirtualBox.xidl) describes: a request element vbox:<Interface>_<method>
 // whose children are the method's parameters, "_this" first for a method of
 // an object; a response element <Interface>_<method>Response holding one
-// "returnval" per returned value. Objects are managed object references,
+// "returnval" per returned value. The parameters' elements are unqualified,
+// as vboxwebsrv writes its own (<returnval>), and as the client generated
+// from the WSDL that REX-Ray's libStorage used sent them. Objects are managed object references,
 // strings of the form "<websession>-<object>", valid until the web session
 // ends or they are released.
 

@@ -121,20 +121,11 @@ func (d *Driver) Settings() []config.Setting { return d.settings }
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
 
-// volumeMeta is what rexray keeps in a medium's description.
-type volumeMeta struct {
-	FSType           string    `json:"fsType,omitempty"`
-	Type             string    `json:"type,omitempty"`
-	IOPS             int64     `json:"iops,omitempty"`
-	AvailabilityZone string    `json:"availabilityZone,omitempty"`
-	CreatedAt        time.Time `json:"createdAt"`
-	Origin           string    `json:"origin,omitempty"`
-}
-
-// description wraps volumeMeta so that a description someone else wrote is
-// told apart.
+// description is what rexray writes in a medium's description: the
+// volume's drivers.Meta, wrapped so that a description someone else wrote
+// is told apart.
 type description struct {
-	Rexray *volumeMeta `json:"rexray"`
+	Rexray *drivers.Meta `json:"rexray"`
 }
 
 // medium is a hard disk under the volume path.
@@ -144,7 +135,7 @@ type medium struct {
 	name     string
 	location string
 	size     int64
-	meta     volumeMeta
+	meta     drivers.Meta
 	machines []string // IDs of the machines it is attached to
 }
 
@@ -239,16 +230,11 @@ func (d *Driver) find(ctx context.Context, o *op, name string) (medium, error) {
 
 func (d *Driver) volume(m medium) drivers.Volume {
 	v := drivers.Volume{
-		Name:             m.name,
-		Size:             m.size,
-		FSType:           m.meta.FSType,
-		Type:             m.meta.Type,
-		IOPS:             m.meta.IOPS,
-		AvailabilityZone: m.meta.AvailabilityZone,
-		CreatedAt:        m.meta.CreatedAt,
-		Origin:           m.meta.Origin,
-		Fields:           map[string]string{"mediumID": m.id, "location": m.location},
+		Name:   m.name,
+		Size:   m.size,
+		Fields: map[string]string{"mediumID": m.id, "location": m.location},
 	}
+	m.meta.Apply(&v)
 	if len(m.machines) > 0 {
 		v.Fields["attachedTo"] = strings.Join(m.machines, ",")
 	}
@@ -317,8 +303,7 @@ func (d *Driver) create(ctx context.Context, o *op, name string, opts drivers.Cr
 	} else if !errors.Is(err, drivers.ErrNotFound) {
 		return drivers.Volume{}, err
 	}
-	meta := volumeMeta{FSType: opts.FSType, Type: opts.Type, IOPS: opts.IOPS,
-		AvailabilityZone: opts.AvailabilityZone, CreatedAt: time.Now().UTC().Truncate(time.Second), Origin: opts.FromVolume}
+	meta := drivers.NewMeta(opts)
 	var src medium
 	if opts.FromVolume != "" {
 		var err error
@@ -347,7 +332,7 @@ func (d *Driver) create(ctx context.Context, o *op, name string, opts drivers.Cr
 }
 
 // fill makes the new medium's storage: empty, or a copy of src.
-func (d *Driver) fill(ctx context.Context, o *op, ref string, src medium, size int64, meta volumeMeta) error {
+func (d *Driver) fill(ctx context.Context, o *op, ref string, src medium, size int64, meta drivers.Meta) error {
 	variant := p("variant", []string{"Standard"})
 	if src.ref == "" {
 		progress, err := o.object(ctx, "IMedium_createBaseStorage", p("_this", ref), p("logicalSize", size), variant)

@@ -104,25 +104,26 @@ func mediumAttachments(r *request) (string, func(), *fault) {
 	return b.String(), nil, nil
 }
 
-// port is the call's controllerPort, checked against the controller and
-// with device 0, the only one a SATA port has.
-func (r *request) port(m *Machine) (int64, *fault) {
+// mutablePort is the mutable machine and the call's controllerPort,
+// checked against the controller and with device 0, the only one a SATA
+// port has.
+func (r *request) mutablePort() (*Machine, int64, *fault) {
+	m, f := r.mutable()
+	if f != nil {
+		return nil, 0, f
+	}
 	if f := r.controller(m); f != nil {
-		return 0, f
+		return nil, 0, f
 	}
 	port, err := strconv.ParseInt(r.c.arg("controllerPort"), 10, 64)
 	if err != nil || port < 0 || port >= m.Ports || r.c.arg("device") != "0" {
-		return 0, runtimeFault(InvalidArg, "Invalid controller port %s / device %s (the controller has %d ports)", r.c.arg("controllerPort"), r.c.arg("device"), m.Ports)
+		return nil, 0, runtimeFault(InvalidArg, "Invalid controller port %s / device %s (the controller has %d ports)", r.c.arg("controllerPort"), r.c.arg("device"), m.Ports)
 	}
-	return port, nil
+	return m, port, nil
 }
 
 func attachDevice(r *request) (string, func(), *fault) {
-	m, f := r.mutable()
-	if f != nil {
-		return "", nil, f
-	}
-	port, f := r.port(m)
+	m, port, f := r.mutablePort()
 	if f != nil {
 		return "", nil, f
 	}
@@ -147,11 +148,7 @@ func attachDevice(r *request) (string, func(), *fault) {
 }
 
 func detachDevice(r *request) (string, func(), *fault) {
-	m, f := r.mutable()
-	if f != nil {
-		return "", nil, f
-	}
-	port, f := r.port(m)
+	m, port, f := r.mutablePort()
 	if f != nil {
 		return "", nil, f
 	}
