@@ -73,8 +73,12 @@ func (d *Driver) byMAC(ctx context.Context, o *op) (ref, id string, err error) {
 	for _, m := range machines {
 		for slot := range int64(maxAdapters) {
 			adapter, err := o.object(ctx, "IMachine_getNetworkAdapter", p("_this", m), p("slot", slot))
-			if err != nil {
+			var f *Fault
+			if errors.As(err, &f) && f.BadObject == "" {
 				break // past the machine's last slot
+			}
+			if err != nil {
+				return "", "", fmt.Errorf("find this machine by MAC address: %w", err)
 			}
 			mac, err := o.value(ctx, "INetworkAdapter_getMACAddress", p("_this", adapter))
 			if err != nil {
@@ -127,7 +131,8 @@ type attachment struct {
 func (d *Driver) locked(ctx context.Context, o *op, machine string, f func(mutable string) error) error {
 	d.machineMu.Lock()
 	defer d.machineMu.Unlock()
-	session, err := o.object(ctx, "IWebsessionManager_getSessionObject", p("refIVirtualBox", o.vbox))
+	// The web session's own ISession: kept, not released with the op.
+	session, err := o.value(ctx, "IWebsessionManager_getSessionObject", p("refIVirtualBox", o.vbox))
 	if err != nil {
 		return err
 	}
