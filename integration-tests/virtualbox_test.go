@@ -57,10 +57,18 @@ func TestVirtualBox(t *testing.T) {
 		suite.docker("plugin", "disable", "-f", vboxPlugin)
 		suite.docker("plugin", "rm", "-f", vboxPlugin)
 	})
+	// Installed without the volume path, the plugin starts and says what
+	// to set; set, it serves.
 	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--alias", vboxPlugin, ref,
 		"VIRTUALBOX_ENDPOINT=http://"+ln.Addr().String(), "VIRTUALBOX_USERNAME=vbox", "VIRTUALBOX_PASSWORD=secret",
-		"VIRTUALBOX_VOLUMEPATH=/Users/me/VirtualBox/Volumes", "VIRTUALBOX_DEVICEWAIT=1s",
-		"state.source="+state, "REXRAY_LOGLEVEL=info")
+		"VIRTUALBOX_DEVICEWAIT=1s", "state.source="+state, "REXRAY_LOGLEVEL=info")
+	_, err = suite.docker("volume", "create", "--driver", vboxPlugin, "early")
+	if err == nil || !strings.Contains(err.Error(), "VIRTUALBOX_VOLUMEPATH is not set") {
+		t.Fatalf("create before VIRTUALBOX_VOLUMEPATH is set: %v", err)
+	}
+	mustDocker(t, "plugin", "disable", vboxPlugin)
+	mustDocker(t, "plugin", "set", vboxPlugin, "VIRTUALBOX_VOLUMEPATH=/Users/me/VirtualBox/Volumes")
+	mustDocker(t, "plugin", "enable", vboxPlugin)
 
 	// The seed's own example.
 	mustDocker(t, "volume", "create", "--driver="+vboxPlugin, "--name=vbox2", "--opt=size=2")
@@ -126,8 +134,8 @@ func TestVirtualBox(t *testing.T) {
 	if m := fake.Media(); len(m) != 0 {
 		t.Fatalf("media left after volume rm: %+v", m)
 	}
-	if n := fake.Logons(); n != 1 {
-		t.Errorf("%d logons to the web service, want 1 session for all of it", n)
+	if n := fake.Logons(); n != 2 {
+		t.Errorf("%d logons to the web service, want one for each of the plugin's two starts", n)
 	}
 }
 

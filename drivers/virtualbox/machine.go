@@ -208,7 +208,7 @@ func (d *Driver) freePort(ctx context.Context, o *op, mutable string) (int64, er
 // other VM loses the disk (a hot unplug), which fences it.
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
 	var id string
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		self, selfID, err := d.self(ctx, o)
 		if err != nil {
 			return err
@@ -257,7 +257,7 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 
 // Detach implements drivers.Driver.
 func (d *Driver) Detach(ctx context.Context, name string) error {
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		_, selfID, err := d.self(ctx, o)
 		if err != nil {
 			return err

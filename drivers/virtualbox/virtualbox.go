@@ -83,11 +83,10 @@ func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
 }
 
 // New builds a driver. It does not contact the service: VirtualBox may be
-// reachable only later, and Docker waits for the plugin's socket.
+// reachable only later, and Docker waits for the plugin's socket. Nor does
+// it refuse a missing VIRTUALBOX_VOLUMEPATH: a plugin that will not start
+// tells the user nothing, so each volume operation says what to set.
 func New(cfg Config) (*Driver, error) {
-	if cfg.VolumePath == "" {
-		return nil, errors.New("VIRTUALBOX_VOLUMEPATH is not set: it is the folder on the VirtualBox host that holds the volumes' disk images, such as /Users/me/VirtualBox/Volumes")
-	}
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("VIRTUALBOX_ENDPOINT %q is not an http:// or https:// address such as http://10.0.2.2:18083", cfg.Endpoint)
@@ -120,6 +119,16 @@ func (d *Driver) Settings() []config.Setting { return d.settings }
 
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
+
+var errNoVolumePath = errors.New("VIRTUALBOX_VOLUMEPATH is not set: set it (docker plugin set rexray/virtualbox VIRTUALBOX_VOLUMEPATH=...) to the folder on the VirtualBox host that holds the volumes' disk images, such as /Users/me/VirtualBox/Volumes")
+
+// do runs a volume operation in the web session.
+func (d *Driver) do(ctx context.Context, f func(*op) error) error {
+	if d.cfg.VolumePath == "" {
+		return errNoVolumePath
+	}
+	return d.ws.do(ctx, f)
+}
 
 // description is what rexray writes in a medium's description: the
 // volume's drivers.Meta, wrapped so that a description someone else wrote
@@ -244,7 +253,7 @@ func (d *Driver) volume(m medium) drivers.Volume {
 // List implements drivers.Driver.
 func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	var vols []drivers.Volume
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		list, err := d.media(ctx, o, "")
 		if err != nil {
 			return err
@@ -261,7 +270,7 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 // Inspect implements drivers.Driver.
 func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, error) {
 	var v drivers.Volume
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		m, err := d.find(ctx, o, name)
 		v = d.volume(m)
 		return err
@@ -286,7 +295,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		return drivers.Volume{}, fmt.Errorf("create volume %s: negative size", name)
 	}
 	var v drivers.Volume
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		var err error
 		v, err = d.create(ctx, o, name, opts)
 		return err
@@ -383,7 +392,7 @@ func (d *Driver) discard(ctx context.Context, o *op, ref string) {
 // Remove implements drivers.Driver. A volume attached to any machine is
 // refused: deleting it would pull the disk from under that machine.
 func (d *Driver) Remove(ctx context.Context, name string) error {
-	err := d.ws.do(ctx, func(o *op) error {
+	err := d.do(ctx, func(o *op) error {
 		m, err := d.find(ctx, o, name)
 		if err != nil {
 			return err

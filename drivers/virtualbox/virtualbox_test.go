@@ -331,8 +331,13 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(Config{Endpoint: w.url, ControllerName: "SATA"}); err == nil || !strings.Contains(err.Error(), "VIRTUALBOX_VOLUMEPATH is not set") {
+	// Without a volume path the plugin starts, and says what to set.
+	d, err := New(Config{Endpoint: w.url, ControllerName: "SATA"})
+	if err != nil {
 		t.Fatalf("New without a volume path: %v", err)
+	}
+	if _, err := d.Create(ctx, "v", drivers.CreateOptions{Size: gib}); err == nil || !strings.Contains(err.Error(), "VIRTUALBOX_VOLUMEPATH is not set") {
+		t.Fatalf("create without a volume path: %v", err)
 	}
 	if _, err := New(Config{Endpoint: "10.0.2.2:18083", VolumePath: "/v", ControllerName: "SATA"}); err == nil || !strings.Contains(err.Error(), "VIRTUALBOX_ENDPOINT") {
 		t.Fatalf("New with an endpoint without scheme: %v", err)
