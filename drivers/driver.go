@@ -29,17 +29,9 @@ var (
 
 // Volume is what a driver knows about one volume.
 type Volume struct {
-	Name             string    `json:"name"`
-	Size             int64     `json:"size"` // bytes
-	FSType           string    `json:"fsType,omitempty"`
-	Type             string    `json:"type,omitempty"`
-	IOPS             int64     `json:"iops,omitempty"`
-	AvailabilityZone string    `json:"availabilityZone,omitempty"`
-	CreatedAt        time.Time `json:"createdAt"`
-	// Origin is the volume this one was created as a copy of, if any.
-	Origin string `json:"origin,omitempty"`
-	// Snapshot is the snapshot this volume was created from, if any.
-	Snapshot string `json:"snapshot,omitempty"`
+	Name string `json:"name"`
+	Size int64  `json:"size"` // bytes
+	Meta
 	// Snapshots are the snapshots taken of this volume that still exist.
 	Snapshots []string          `json:"snapshots,omitempty"`
 	Fields    map[string]string `json:"fields,omitempty"`
@@ -69,17 +61,18 @@ type CreateOptions struct {
 	Pool string
 }
 
-// Meta is how a volume was made, for a driver whose platform keeps only the
-// blocks (an RBD image, a VirtualBox medium) and stores this beside them as
-// JSON.
+// Meta is how a volume was made. A driver whose platform keeps only the
+// blocks (an RBD image, a VirtualBox medium) stores it beside them as JSON.
 type Meta struct {
 	FSType           string    `json:"fsType,omitempty"`
 	Type             string    `json:"type,omitempty"`
 	IOPS             int64     `json:"iops,omitempty"`
 	AvailabilityZone string    `json:"availabilityZone,omitempty"`
 	CreatedAt        time.Time `json:"createdAt"`
-	Origin           string    `json:"origin,omitempty"`
-	Snapshot         string    `json:"snapshot,omitempty"`
+	// Origin is the volume this one was created as a copy of, if any.
+	Origin string `json:"origin,omitempty"`
+	// Snapshot is the snapshot this volume was created from, if any.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // NewMeta is the Meta of a volume created now with opts.
@@ -89,12 +82,6 @@ func NewMeta(opts CreateOptions) Meta {
 		CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
 	}
-}
-
-// Apply copies m into v.
-func (m Meta) Apply(v *Volume) {
-	v.FSType, v.Type, v.IOPS, v.AvailabilityZone = m.FSType, m.Type, m.IOPS, m.AvailabilityZone
-	v.CreatedAt, v.Origin, v.Snapshot = m.CreatedAt, m.Origin, m.Snapshot
 }
 
 // Snapshot is a point-in-time copy of a volume. It is independent of the

@@ -14,7 +14,7 @@ func BenchmarkList10k(b *testing.B) {
 	r := newRig(b)
 	vols := make([]drivers.Volume, 10000)
 	for i := range vols {
-		vols[i] = drivers.Volume{Name: fmt.Sprintf("n%05d", i), Size: 1 << 30, FSType: "ext4", CreatedAt: time.Now()}
+		vols[i] = drivers.Volume{Name: fmt.Sprintf("n%05d", i), Size: 1 << 30, Meta: drivers.Meta{FSType: "ext4", CreatedAt: time.Now()}}
 	}
 	if err := r.st.ReplaceVolumes(vols); err != nil {
 		b.Fatal(err)

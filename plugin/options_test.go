@@ -80,7 +80,7 @@ func TestParseCreateErrors(t *testing.T) {
 }
 
 func TestConflicts(t *testing.T) {
-	existing := drivers.Volume{Name: "v", Size: gib, FSType: "ext4"}
+	existing := drivers.Volume{Name: "v", Size: gib, Meta: drivers.Meta{FSType: "ext4"}}
 	same, _ := parseCreate(map[string]string{"size": "1"}, testDefaults)
 	if d := same.conflicts(existing); len(d) != 0 {
 		t.Errorf("same size: conflicts %v", d)

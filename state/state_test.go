@@ -56,7 +56,7 @@ func TestMountIDs(t *testing.T) {
 func TestCatalogue(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	v := drivers.Volume{Name: "v1", Size: 1 << 30, FSType: "ext4", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	v := drivers.Volume{Name: "v1", Size: 1 << 30, Meta: drivers.Meta{FSType: "ext4", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	if err := s.PutVolume(v); err != nil {
 		t.Fatal(err)
 	}

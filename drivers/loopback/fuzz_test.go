@@ -18,7 +18,7 @@ import (
 // may panic, report a volume under a name other than its file's, let the
 // record point the volume at another image, or lose the good volume.
 func FuzzMetadataDecode(f *testing.F) {
-	good := drivers.Volume{Name: "good", Size: 16 << 20, FSType: "ext4", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	good := drivers.Volume{Name: "good", Size: 16 << 20, Meta: drivers.Meta{FSType: "ext4", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	goodMeta, err := json.Marshal(good)
 	if err != nil {
 		f.Fatal(err)

@@ -224,17 +224,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if opts.Pool != "" {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: the loopback driver has no pools; drop pool=%s", name, opts.Pool)
 	}
-	v := drivers.Volume{
-		Name:             name,
-		Size:             opts.Size,
-		FSType:           opts.FSType,
-		Type:             opts.Type,
-		IOPS:             opts.IOPS,
-		AvailabilityZone: opts.AvailabilityZone,
-		CreatedAt:        time.Now().UTC().Truncate(time.Second),
-		Origin:           opts.FromVolume,
-		Snapshot:         opts.FromSnapshot,
-	}
+	v := drivers.Volume{Name: name, Size: opts.Size, Meta: drivers.NewMeta(opts)}
 	src, err := d.source(opts)
 	if err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)

@@ -294,7 +294,7 @@ func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (driv
 		// mount finds out.
 		m.CreatedAt = t.UTC()
 	}
-	m.Apply(&v)
+	v.Meta = m
 	for k := range all {
 		if s, ok := strings.CutPrefix(k, snapKeyPfx); ok {
 			v.Snapshots = append(v.Snapshots, s)
@@ -388,8 +388,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		return undo(err)
 	}
 	return drivers.Volume{
-		Name: name, Size: info.Size, FSType: m.FSType, Type: m.Type, IOPS: m.IOPS, AvailabilityZone: m.AvailabilityZone,
-		CreatedAt: m.CreatedAt, Origin: m.Origin, Snapshot: m.Snapshot,
+		Name: name, Size: info.Size, Meta: m,
 		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.method()},
 	}, nil
 }

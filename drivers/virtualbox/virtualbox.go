@@ -241,9 +241,9 @@ func (d *Driver) volume(m medium) drivers.Volume {
 	v := drivers.Volume{
 		Name:   m.name,
 		Size:   m.size,
+		Meta:   m.meta,
 		Fields: map[string]string{"mediumID": m.id, "location": m.location},
 	}
-	m.meta.Apply(&v)
 	if len(m.machines) > 0 {
 		v.Fields["attachedTo"] = strings.Join(m.machines, ",")
 	}
