@@ -209,11 +209,7 @@ func (d *Driver) freePort(ctx context.Context, o *op, mutable string) (int64, er
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
 	var id string
 	err := d.do(ctx, func(o *op) error {
-		self, selfID, err := d.self(ctx, o)
-		if err != nil {
-			return err
-		}
-		m, err := d.find(ctx, o, name)
+		self, selfID, m, err := d.selfAnd(ctx, o, name)
 		if err != nil {
 			return err
 		}
@@ -221,16 +217,8 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 		if slices.Contains(m.machines, selfID) {
 			return nil
 		}
-		if others := m.machines; len(others) > 0 {
-			if !force {
-				return fmt.Errorf("volume %s is attached to machine %s; to take it over, mount it with preempt: REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true",
-					name, strings.Join(d.machineNames(ctx, o, others), ", "))
-			}
-			for _, other := range others {
-				if err := d.detachFrom(ctx, o, other, m.id); err != nil {
-					return fmt.Errorf("take volume %s from machine %s: %w", name, other, err)
-				}
-			}
+		if err := d.takeFromOthers(ctx, o, m, force); err != nil {
+			return err
 		}
 		return d.locked(ctx, o, self, func(mutable string) error {
 			port, err := d.freePort(ctx, o, mutable)
@@ -255,14 +243,34 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	return dev, nil
 }
 
+// selfAnd is this VM (reference and UUID) and volume name's medium.
+func (d *Driver) selfAnd(ctx context.Context, o *op, name string) (self, selfID string, m medium, err error) {
+	if self, selfID, err = d.self(ctx, o); err != nil {
+		return
+	}
+	m, err = d.find(ctx, o, name)
+	return
+}
+
+// takeFromOthers detaches m from the other VMs that have it, if force
+// allows.
+func (d *Driver) takeFromOthers(ctx context.Context, o *op, m medium, force bool) error {
+	if len(m.machines) > 0 && !force {
+		return fmt.Errorf("volume %s is attached to machine %s; to take it over, mount it with preempt: REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true",
+			m.name, strings.Join(d.machineNames(ctx, o, m.machines), ", "))
+	}
+	for _, other := range m.machines {
+		if err := d.detachFrom(ctx, o, other, m.id); err != nil {
+			return fmt.Errorf("take volume %s from machine %s: %w", m.name, other, err)
+		}
+	}
+	return nil
+}
+
 // Detach implements drivers.Driver.
 func (d *Driver) Detach(ctx context.Context, name string) error {
 	err := d.do(ctx, func(o *op) error {
-		_, selfID, err := d.self(ctx, o)
-		if err != nil {
-			return err
-		}
-		m, err := d.find(ctx, o, name)
+		_, selfID, m, err := d.selfAnd(ctx, o, name)
 		if err != nil {
 			return err
 		}
