@@ -131,6 +131,11 @@ func TestImplicitCreateRaceMakesOneVolume(t *testing.T) {
 	defer cancel()
 	store := t.TempDir()
 	hosts := []*Plugin{host(t, ctx, store, "a", false), host(t, ctx, store, "b", false)}
+	defer func() {
+		for i, p := range hosts {
+			p.Unmount(&volume.UnmountRequest{Name: "fresh", ID: fmt.Sprintf("c%d", i)})
+		}
+	}()
 	errs := make(chan error, 2)
 	for i, p := range hosts {
 		go func() {
@@ -153,8 +158,5 @@ func TestImplicitCreateRaceMakesOneVolume(t *testing.T) {
 	imgs, _ := filepath.Glob(filepath.Join(store, "volumes", "*.img"))
 	if len(imgs) != 1 {
 		t.Errorf("store holds %v", imgs)
-	}
-	for i, p := range hosts {
-		p.Unmount(&volume.UnmountRequest{Name: "fresh", ID: fmt.Sprintf("c%d", i)})
 	}
 }

@@ -60,11 +60,15 @@ func (e *HeldError) Error() string {
 func (d *Driver) leasePath(name string) string   { return filepath.Join(d.dir, name+".lease") }
 func (d *Driver) preemptPath(name string) string { return filepath.Join(d.dir, name+".preempt") }
 
-// tempPath is a file only this instance writes, so that hosts never write
-// one file at once.
 func (d *Driver) tempPath(name, kind string) string {
-	sum := sha256.Sum256([]byte(d.cfg.Instance))
-	return filepath.Join(d.dir, "."+name+"."+kind+"."+hex.EncodeToString(sum[:6])+".tmp")
+	return privateTemp(d.dir, name, kind, d.cfg.Instance)
+}
+
+// privateTemp is a file in dir only this instance writes, so that hosts
+// never write one file at once.
+func privateTemp(dir, name, kind, instance string) string {
+	sum := sha256.Sum256([]byte(instance))
+	return filepath.Join(dir, "."+name+"."+kind+"."+hex.EncodeToString(sum[:6])+".tmp")
 }
 
 func readJSON(path string, v any) (bool, error) {

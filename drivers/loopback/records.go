@@ -38,7 +38,7 @@ func (r records) temp(name string) string { return filepath.Join(r.dir, "."+name
 // creating it in the shared store.
 func (r records) claim(name string, taken error) (*os.File, error) {
 	img := r.image(name)
-	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := r.create(name)
 	if errors.Is(err, os.ErrExist) {
 		if _, merr := os.Stat(r.meta(name)); merr == nil {
 			return nil, taken
@@ -46,17 +46,35 @@ func (r records) claim(name string, taken error) (*os.File, error) {
 		if err := r.othersFresh(name); err != nil {
 			return nil, err
 		}
-		if err := os.Remove(img); err != nil {
+		if err := os.Remove(img); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		f, err = os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	}
-	if err == nil {
-		// Best effort: a filesystem without user xattrs loses only this
-		// guard.
-		unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
+		f, err = r.create(name)
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
+		}
 	}
 	return f, err
+}
+
+// create makes name's image under a name private to this host, marks it
+// with its creator and then links it into place, failing if the image
+// exists. The image thus never shows without its mark: a host that finds
+// it unmarked would take another's create in progress for a leftover.
+func (r records) create(name string) (*os.File, error) {
+	tmp := privateTemp(r.dir, name, "img", r.instance)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	// Best effort: a filesystem without user xattrs loses only this guard.
+	unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
+	if err := os.Link(tmp, r.image(name)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // creatorXattr names the host that created an image; it goes with the file.
@@ -127,7 +145,8 @@ func (r records) write(name string, v any) error {
 // remove reclaims. It reports whether there was anything to remove.
 func (r records) remove(name string) (bool, error) {
 	found := false
-	for _, p := range []string{r.meta(name), r.temp(name), r.image(name)} {
+	files := []string{r.meta(name), r.temp(name), r.image(name), privateTemp(r.dir, name, "img", r.instance)}
+	for _, p := range files {
 		err := os.Remove(p)
 		switch {
 		case err == nil:
