@@ -30,7 +30,13 @@ type filesystem struct {
 var filesystems = map[string]filesystem{
 	// nodiscard: a new image is already zero, and discarding a large sparse
 	// file only costs time.
-	"ext4": {mkfs: []string{"mkfs.ext4", "-F", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"}, minSize: 8 * mib},
+	//
+	// ^resize_inode: writing its reserve of group descriptor blocks, kept
+	// to grow the volume 1024-fold while mounted, is half of mkfs.ext4's
+	// time on a 16 GiB loop device (17 to 19 ms with it, 10 without). The
+	// volume still grows: offline with resize2fs, or online where the
+	// kernel converts to meta_bg (Linux 3.7 and later).
+	"ext4": {mkfs: []string{"mkfs.ext4", "-F", "-q", "-O", "^resize_inode", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"}, minSize: 8 * mib},
 	"ext3": {mkfs: []string{"mkfs.ext3", "-F", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"}, minSize: 8 * mib},
 	// nouuid: a clone shares its origin's UUID, and both may be mounted.
 	"xfs": {mkfs: []string{"mkfs.xfs", "-f", "-q", "-K"}, minSize: 300 * mib, options: "nouuid"},
