@@ -112,7 +112,7 @@ func ensureNode(dev string, n int) error {
 }
 
 // Detach unbinds a loop device. The kernel lets go of the backing file once
-// the device is no longer open (mounted); Bound no longer shows it.
+// the device is no longer open (mounted).
 func Detach(dev string) error {
 	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
 	if err != nil {
@@ -138,17 +138,11 @@ func Bound(tag string) (map[FileID]string, error) {
 		dev := "/dev/" + name
 		info, err := loopStatus(dev)
 		if err != nil {
-			// Unbound since the listing, or not ours to read: skip.
+			// Unbound since the glob, or not ours to read: skip.
 			continue
 		}
 		if owner := unix.ByteSliceToString(info.File_name[:]); strings.HasPrefix(owner, "rexray:") && owner != tag {
 			continue // another instance's
-		}
-		if info.Flags&unix.LO_FLAGS_AUTOCLEAR != 0 {
-			// Detached while another process had it open (a mount, or
-			// only a status read like this one, from any instance): the
-			// kernel unbinds it at the last close, and nothing may use it.
-			continue
 		}
 		bound[FileID{dev: info.Device, ino: info.Inode}] = dev
 	}
