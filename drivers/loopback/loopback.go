@@ -328,7 +328,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" {
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" && !loopdev.Settle(ctx, bound[id], id) {
 		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
 	}
 	if l, held, err := d.holder(name); err != nil || held {

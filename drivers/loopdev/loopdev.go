@@ -3,11 +3,13 @@
 package loopdev
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,6 +126,34 @@ func Detach(dev string) error {
 	}
 	return nil
 }
+
+// Settle waits while dev, bound to the file id, has a detach pending: one
+// asked for while another process had the device open (every instance's
+// Bound opens each device for a moment), which the kernel carries out at
+// that process's last close. It reports whether dev has let go of the
+// file; a device attached without a pending detach answers at once.
+func Settle(ctx context.Context, dev string, id FileID) bool {
+	ctx, cancel := context.WithTimeout(ctx, settleWait)
+	defer cancel()
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
+		info, err := loopStatus(dev)
+		if err != nil || (FileID{dev: info.Device, ino: info.Inode}) != id {
+			return true
+		}
+		if info.Flags&unix.LO_FLAGS_AUTOCLEAR == 0 {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+	}
+}
+
+// settleWait bounds Settle: a status read holds a device for microseconds,
+// a mount in some other namespace for as long as it stays.
+const settleWait = time.Second
 
 // Bound maps the backing file of every bound loop device tagged tag to the
 // device. Untagged devices (bound by an earlier rexray, or by losetup)
