@@ -328,8 +328,10 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" && !loopdev.Settle(ctx, bound[id], id) {
-		return fmt.Errorf("remove volume %s: still attached as %s", name, bound[id])
+	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil {
+		if dev := bound[id]; dev != "" && !loopdev.Settle(ctx, dev, id) {
+			return fmt.Errorf("remove volume %s: still attached as %s", name, dev)
+		}
 	}
 	if l, held, err := d.holder(name); err != nil || held {
 		if err == nil {
