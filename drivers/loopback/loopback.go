@@ -404,12 +404,32 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 		if err := loopdev.Detach(v.Device); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
 		}
+		d.settle(ctx, name, v.Device)
 	}
 	if err := d.release(name); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	return nil
 }
+
+// settle gives a detach the kernel deferred, because another process had
+// the device open for a moment (a loop scan, a probe), a short while to
+// complete, so that what follows sees the volume detached. A device still
+// mounted somewhere (a fenced volume in a container) is not waited for:
+// the kernel lets it go when that mount ends.
+func (d *Driver) settle(ctx context.Context, name, dev string) {
+	id, err := loopdev.IDOf(d.imagePath(name))
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, detachSettle)
+	defer cancel()
+	loopdev.Settle(ctx, dev, id)
+}
+
+// detachSettle bounds settle: a status read holds a device for
+// microseconds, a probe for milliseconds.
+const detachSettle = 50 * time.Millisecond
 
 func removeIfExists(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
