@@ -415,8 +415,8 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 // settle gives a detach the kernel deferred, because another process had
 // the device open for a moment (a loop scan, a probe), a short while to
 // complete, so that what follows sees the volume detached. A device still
-// mounted somewhere (a fenced volume in a container) is not waited for:
-// the kernel lets it go when that mount ends.
+// mounted somewhere (a fenced volume in a container) costs that short
+// while and no more: the kernel lets it go when that mount ends.
 func (d *Driver) settle(ctx context.Context, name, dev string) {
 	id, err := loopdev.IDOf(d.imagePath(name))
 	if err != nil {
