@@ -120,9 +120,10 @@ func (b *bench) kernelChain(fs string, i int) ([3]float64, error) {
 			return "", 0, err
 		}
 		if format {
-			// The very command the plugin runs, so the pair differs only
-			// by what the plugin adds.
-			mkfs, err := mount.MkfsCommand(fs, dev)
+			// The very command the plugin runs on a new (sparse, so
+			// zeroed) image, so the pair differs only by what the
+			// plugin adds.
+			mkfs, err := mount.MkfsCommand(fs, dev, true)
 			if err == nil {
 				_, err = run(b.ctx, mkfs[0], mkfs[1:]...)
 			}

@@ -23,6 +23,7 @@ const mib = 1 << 20
 // filesystem is what this package knows about one filesystem type.
 type filesystem struct {
 	mkfs    []string // the tool and its flags; the device follows
+	zeroed  []string // the same for a device that reads as zeros, if it differs
 	minSize int64    // smallest volume mkfs formats
 	options string   // mount data
 }
@@ -36,8 +37,21 @@ var filesystems = map[string]filesystem{
 	// time on a 16 GiB loop device (17 to 19 ms with it, 10 without). The
 	// volume still grows: offline with resize2fs, or online where the
 	// kernel converts to meta_bg (Linux 3.7 and later).
-	"ext4": {mkfs: []string{"mkfs.ext4", "-F", "-q", "-O", "^resize_inode", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"}, minSize: 8 * mib},
-	"ext3": {mkfs: []string{"mkfs.ext3", "-F", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"}, minSize: 8 * mib},
+	//
+	// Inode tables and the journal are zeroed at format, not lazily by a
+	// kernel thread while the first container runs. On a device known to
+	// read as zeros, assume_storage_prezeroed skips that zeroing and marks
+	// the tables zeroed: 7 ms instead of 15 for a 16 GiB volume.
+	"ext4": {
+		mkfs:    []string{"mkfs.ext4", "-F", "-q", "-O", "^resize_inode", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"},
+		zeroed:  []string{"mkfs.ext4", "-F", "-q", "-O", "^resize_inode", "-E", "nodiscard,assume_storage_prezeroed=1"},
+		minSize: 8 * mib,
+	},
+	"ext3": {
+		mkfs:    []string{"mkfs.ext3", "-F", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"},
+		zeroed:  []string{"mkfs.ext3", "-F", "-q", "-E", "nodiscard,assume_storage_prezeroed=1"},
+		minSize: 8 * mib,
+	},
 	// nouuid: a clone shares its origin's UUID, and both may be mounted.
 	"xfs": {mkfs: []string{"mkfs.xfs", "-f", "-q", "-K"}, minSize: 300 * mib, options: "nouuid"},
 }
@@ -105,18 +119,24 @@ func superblock(device string) (string, error) {
 	return "", nil
 }
 
-// MkfsCommand is the command that makes an fsType filesystem on device.
-func MkfsCommand(fsType, device string) ([]string, error) {
+// MkfsCommand is the command that makes an fsType filesystem on device;
+// zeroed says the device reads as zeros from end to end.
+func MkfsCommand(fsType, device string, zeroed bool) ([]string, error) {
 	fs, ok := filesystems[fsType]
 	if !ok {
 		return nil, fmt.Errorf("unknown filesystem type %q: accepted are %s", fsType, strings.Join(FSTypes(), ", "))
 	}
-	return append(append([]string(nil), fs.mkfs...), device), nil
+	tool := fs.mkfs
+	if zeroed && fs.zeroed != nil {
+		tool = fs.zeroed
+	}
+	return append(append([]string(nil), tool...), device), nil
 }
 
-// Format makes a new fsType filesystem on device, destroying what was there.
-func Format(ctx context.Context, device, fsType string) error {
-	cmd, err := MkfsCommand(fsType, device)
+// Format makes a new fsType filesystem on device, destroying what was there;
+// zeroed says the device reads as zeros, so mkfs need not write them.
+func Format(ctx context.Context, device, fsType string, zeroed bool) error {
+	cmd, err := MkfsCommand(fsType, device, zeroed)
 	if err == nil {
 		_, err = run(ctx, cmd[0], cmd[1:]...)
 	}

@@ -24,11 +24,23 @@ func (m *Mounter) Target(name string) string { return filepath.Join(m.Root, name
 // Path is the directory handed to containers.
 func (m *Mounter) Path(name string) string { return filepath.Join(m.Target(name), m.DataDir) }
 
+// Content is what Mount may assume about a device that is not mounted yet.
+type Content int
+
+const (
+	// Unknown: look for a filesystem, and format only when there is none.
+	Unknown Content = iota
+	// Discard: format without looking (REX-Ray's overwritefs).
+	Discard
+	// Zeros: the device reads as zeros from end to end, as a new sparse
+	// image does: format without looking, and without zeroing again.
+	Zeros
+)
+
 // Mount mounts device at the volume's target, formatting it as fsType first
-// when it holds no filesystem, or without looking when format is set. It
-// returns Path.
+// as content allows. It returns Path.
 // Mounting a mounted volume only ensures the data directory.
-func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, format bool) (string, error) {
+func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, content Content) (string, error) {
 	target := m.Target(name)
 	// Errors name the device and target; the caller names the volume.
 	mounted, err := m.IsMounted(name)
@@ -36,7 +48,7 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, format
 		return "", err
 	}
 	if !mounted {
-		if err := m.mount(ctx, device, target, fsType, format); err != nil {
+		if err := m.mount(ctx, device, target, fsType, content); err != nil {
 			return "", err
 		}
 	}
@@ -49,16 +61,16 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, format
 	return m.Path(name), nil
 }
 
-func (m *Mounter) mount(ctx context.Context, device, target, fsType string, format bool) error {
+func (m *Mounter) mount(ctx context.Context, device, target, fsType string, content Content) error {
 	found := ""
-	if !format {
+	if content == Unknown {
 		var err error
 		if found, err = Probe(ctx, device); err != nil {
 			return err
 		}
 	}
 	if found == "" {
-		if err := Format(ctx, device, fsType); err != nil {
+		if err := Format(ctx, device, fsType, content == Zeros); err != nil {
 			return err
 		}
 		found = fsType

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
 			t.Cleanup(func() { m.Unmount(ctx, "v") })
 
-			path, err := m.Mount(ctx, dev, "v", fs, false)
+			path, err := m.Mount(ctx, dev, "v", fs, Unknown)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +56,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			if got, _ := Probe(ctx, dev); got != fs {
 				t.Errorf("Probe = %q, want %s", got, fs)
 			}
-			if again, err := m.Mount(ctx, dev, "v", fs, false); err != nil || again != path {
+			if again, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil || again != path {
 				t.Errorf("second Mount = %s, %v", again, err)
 			}
 			os.WriteFile(filepath.Join(path, "f"), []byte("kept"), 0o600)
@@ -66,7 +67,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			if ok, _ := m.IsMounted("v"); ok {
 				t.Fatal("still mounted after Unmount")
 			}
-			if _, err := m.Mount(ctx, dev, "v", fs, false); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "kept" {
@@ -75,7 +76,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			m.Unmount(ctx, "v")
 
 			// overwrite formats even over a filesystem.
-			if _, err := m.Mount(ctx, dev, "v", fs, true); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", fs, Discard); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(path, "f")); !os.IsNotExist(err) {
@@ -98,11 +99,11 @@ func TestProbeEmptyAndFormatErrors(t *testing.T) {
 	if got, err := Probe(ctx, dev); got != "" || err != nil {
 		t.Errorf("Probe of a blank device = %q, %v", got, err)
 	}
-	if err := Format(ctx, dev, "btrfs-ish"); err == nil {
+	if err := Format(ctx, dev, "btrfs-ish", false); err == nil {
 		t.Error("Format with an unknown type succeeded")
 	}
 	// mkfs.xfs refuses 16 MiB; the error must carry what it said.
-	err := Format(ctx, dev, "xfs")
+	err := Format(ctx, dev, "xfs", false)
 	if err == nil {
 		t.Fatal("xfs on 16 MiB succeeded")
 	}
@@ -123,7 +124,7 @@ func TestProbeFallsBackToBlkid(t *testing.T) {
 		t.Fatalf("Probe = %q, %v; want swap", got, err)
 	}
 	m := &Mounter{Root: t.TempDir(), DataDir: "/data"}
-	if _, err := m.Mount(ctx, dev, "v", "ext4", false); err == nil {
+	if _, err := m.Mount(ctx, dev, "v", "ext4", Unknown); err == nil {
 		m.Unmount(ctx, "v")
 		t.Fatal("mounted a swap device as a volume")
 	}
@@ -136,11 +137,60 @@ func TestExt3MountsThroughExt4(t *testing.T) {
 	ctx := context.Background()
 	dev := device(t, 32*mib)
 	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
-	if _, err := m.Mount(ctx, dev, "v", "ext3", false); err != nil {
+	if _, err := m.Mount(ctx, dev, "v", "ext3", Unknown); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Unmount(ctx, "v")
 	if out, _ := run(ctx, "blkid", "-p", "-s", "TYPE", "-o", "value", dev); strings.TrimSpace(out) != "ext3" {
 		t.Errorf("blkid says %q, want ext3", out)
+	}
+}
+
+// A new sparse image reads as zeros, and Zeros formats it without zeroing
+// inode tables or the journal again: the filesystem must still check clean,
+// keep what is written, and leave the kernel no inode table to zero later.
+func TestZerosMakesACleanFilesystem(t *testing.T) {
+	checks := map[string][]string{
+		"ext4": {"e2fsck", "-f", "-n"},
+		"ext3": {"e2fsck", "-f", "-n"},
+		"xfs":  {"xfs_repair", "-n"},
+	}
+	for fs, check := range checks {
+		t.Run(fs, func(t *testing.T) {
+			ctx := context.Background()
+			dev := device(t, 300*mib)
+			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+			t.Cleanup(func() { m.Unmount(ctx, "v") })
+			path, err := m.Mount(ctx, dev, "v", fs, Zeros)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(path, "f"), []byte("kept"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Unmount(ctx, "v"); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := run(ctx, check[0], append(check[1:], dev)...); err != nil {
+				t.Fatalf("%s after a Zeros format: %v\n%s", check[0], err, out)
+			}
+			// ext3 has no group checksums, so no lazy zeroing to avoid.
+			if fs == "ext4" {
+				out, err := run(ctx, "dumpe2fs", dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				groups := len(regexp.MustCompile(`(?m)^Group \d+:`).FindAllString(out, -1))
+				if zeroed := strings.Count(out, "ITABLE_ZEROED"); groups == 0 || zeroed != groups {
+					t.Errorf("%d of %d groups have ITABLE_ZEROED: the kernel would zero the rest while containers run", zeroed, groups)
+				}
+			}
+			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "kept" {
+				t.Errorf("after remount read %q, %v", b, err)
+			}
+		})
 	}
 }

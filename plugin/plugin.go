@@ -16,6 +16,7 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/state"
 )
 
@@ -25,7 +26,7 @@ const opTimeout = 25 * time.Second
 
 // Mounter is the OS side the plugin needs.
 type Mounter interface {
-	Mount(ctx context.Context, device, name, fsType string, format bool) (string, error)
+	Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error)
 	Unmount(ctx context.Context, name string) error
 	IsMounted(name string) (bool, error)
 	Mounted() (map[string]string, error)
@@ -488,7 +489,8 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 }
 
 // blankChecker is a driver that can tell a volume was never written to:
-// such a device reads as zeros and needs no probing before mkfs.
+// such a device reads as zeros, needs no probing before mkfs, and mkfs
+// need not zero it again.
 type blankChecker interface {
 	Blank(ctx context.Context, name string) (bool, error)
 }
@@ -499,13 +501,20 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 	if err != nil {
 		return "", err
 	}
-	format := overwrite
-	if bc, ok := p.serviceOf(v).Driver.(blankChecker); ok && !format {
-		if format, err = bc.Blank(ctx, v.Name); err != nil {
+	content := mount.Unknown
+	if overwrite {
+		content = mount.Discard
+	}
+	if bc, ok := p.serviceOf(v).Driver.(blankChecker); ok {
+		blank, err := bc.Blank(ctx, v.Name)
+		if err != nil {
 			return "", err
 		}
+		if blank {
+			content = mount.Zeros
+		}
 	}
-	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, format)
+	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, content)
 	if err != nil || !overwrite {
 		return path, err
 	}

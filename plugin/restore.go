@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/mount"
 )
 
 // Restore brings the catalogue and the mount ledger in line with what the
@@ -97,7 +98,7 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		if ids, err := p.st.Mounts(name); err == nil && attachedOnly(ids) {
 			return // attached by the operator, never mounted
 		}
-		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, false); err != nil {
+		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Unknown); err != nil {
 			log.Errorf("mount again after restart: %v", err)
 		} else {
 			log.Info("mounted again after restart")
