@@ -74,9 +74,10 @@ run: setup build
 # The benchmark: a table on stdout, the figures in $(BENCH_OUT). Needs root;
 # a few minutes on 2 cores. PEER_SOCKET=/path/to/other.sock adds section 6.
 BENCH_RUNS ?= 5
+BENCH_DOCKER_RUNS ?= 30
 BENCH_OUT  ?= build/bench.json
 bench: setup plugin
-	go run ./bench -binary bin/rexray -runs $(BENCH_RUNS) -out $(BENCH_OUT)
+	go run ./bench -binary bin/rexray -runs $(BENCH_RUNS) -docker-runs $(BENCH_DOCKER_RUNS) -out $(BENCH_OUT)
 
 clean:
 	rm -rf bin build

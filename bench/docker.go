@@ -70,7 +70,7 @@ func (b *bench) dockerOps() error {
 	// The volumes go with the scratch folder, but a peer's live in its store.
 	defer func() {
 		for k := range drivers {
-			for i := range b.runs {
+			for i := range b.dockerRuns {
 				docker("volume", "rm", "-f", fmt.Sprintf("b%d-%d", k, i))
 			}
 		}
@@ -79,7 +79,7 @@ func (b *bench) dockerOps() error {
 	for _, drv := range drivers {
 		times[drv] = make([][]float64, len(ops))
 	}
-	for i := range b.runs {
+	for i := range b.dockerRuns {
 		for j, o := range ops {
 			// Rotate which goes first, so warm-up favours none.
 			for k := range drivers {

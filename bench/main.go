@@ -28,18 +28,20 @@ func main() {
 	binary := flag.String("binary", "bin/rexray", "rexray binary, run in host mode")
 	out := flag.String("out", "bench.json", "JSON report")
 	runs := flag.Int("runs", 5, "repetitions of each timed step")
+	dockerRuns := flag.Int("docker-runs", 30, "repetitions of each docker command (section 3): one varies by tens of ms")
 	only := flag.String("sections", "1,2,3,4,5,6", "sections to run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := benchmark(ctx, *binary, *out, *runs, *only); err != nil {
+	b := &bench{ctx: ctx, binary: *binary, runs: *runs, dockerRuns: *dockerRuns}
+	if err := b.benchmark(*out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func benchmark(ctx context.Context, binary, out string, runs int, only string) error {
+func (b *bench) benchmark(out, only string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: loop devices, mounts, dockerd")
 	}
@@ -53,8 +55,8 @@ func benchmark(ctx context.Context, binary, out string, runs int, only string) e
 	}
 	defer os.RemoveAll(dir)
 	commit, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
-	b := &bench{ctx: ctx, repo: repo, binary: binary, dir: dir, runs: runs,
-		rep: &report{Commit: strings.TrimSpace(string(commit)), Machine: machine(), Started: time.Now().UTC()}}
+	b.repo, b.dir = repo, dir
+	b.rep = &report{Commit: strings.TrimSpace(string(commit)), Machine: machine(), Started: time.Now().UTC()}
 
 	sections := []struct {
 		id  string

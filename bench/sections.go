@@ -24,7 +24,10 @@ type bench struct {
 	binary string
 	dir    string // scratch folder, removed at the end
 	runs   int
-	rep    *report
+	// dockerRuns is section 3's count: a docker run's own noise is about
+	// the size of what rexray adds, so its ratios need more pairs.
+	dockerRuns int
+	rep        *report
 }
 
 func (b *bench) scratch(name string) string {

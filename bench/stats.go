@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -20,11 +21,15 @@ type figure struct {
 	Median  float64   `json:"median"`
 	Max     float64   `json:"max"`
 	// Baseline names the figure this one is compared with, run pair by
-	// pair in the same session; Ratio is the median of the pairwise ratios.
-	Baseline string  `json:"baseline,omitempty"`
-	Ratio    float64 `json:"ratio,omitempty"`
-	Target   string  `json:"target,omitempty"`
-	Note     string  `json:"note,omitempty"`
+	// pair in the same session; Ratio is the median of the pairwise ratios,
+	// and the true median lies between RatioLow and RatioHigh with 95%
+	// confidence (bootstrap): a target inside that range is within noise.
+	Baseline  string  `json:"baseline,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	RatioLow  float64 `json:"ratio_low,omitempty"`
+	RatioHigh float64 `json:"ratio_high,omitempty"`
+	Target    string  `json:"target,omitempty"`
+	Note      string  `json:"note,omitempty"`
 }
 
 // report collects figures in the order they were measured.
@@ -66,20 +71,39 @@ func (r *report) pair(section, name, baseName, unit string, xs, base []float64) 
 		ratios[i] = xs[i] / base[i]
 	}
 	f.Baseline, f.Ratio = baseName, median(ratios)
+	f.RatioLow, f.RatioHigh = medianInterval(ratios)
 	return f
+}
+
+// medianInterval is the 95% bootstrap interval of the median of xs. The
+// generator is seeded, so a report is reproducible from its samples.
+func medianInterval(xs []float64) (lo, hi float64) {
+	const resamples = 2000
+	rng := rand.New(rand.NewPCG(1, uint64(len(xs))))
+	meds := make([]float64, resamples)
+	s := make([]float64, len(xs))
+	for i := range meds {
+		for j := range s {
+			s[j] = xs[rng.IntN(len(xs))]
+		}
+		meds[i] = median(s)
+	}
+	slices.Sort(meds)
+	return meds[resamples*25/1000], meds[resamples*975/1000-1]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (r *report) table(w io.Writer) {
 	fmt.Fprintf(w, "rexray benchmark  commit %s  %s\n\n", r.Commit, r.Machine["cpu"])
-	fmt.Fprintf(w, "%-10s %-52s %10s %10s %10s %-5s %7s  %s\n", "section", "figure", "min", "median", "max", "unit", "ratio", "target")
+	fmt.Fprintf(w, "%-10s %-52s %10s %10s %10s %-5s %7s %-11s  %s\n", "section", "figure", "min", "median", "max", "unit", "ratio", "95% range", "target")
 	for _, f := range r.Figures {
-		ratio := ""
+		ratio, within := "", ""
 		if f.Ratio != 0 {
 			ratio = fmt.Sprintf("%.2fx", f.Ratio)
+			within = fmt.Sprintf("%.2f-%.2f", f.RatioLow, f.RatioHigh)
 		}
-		fmt.Fprintf(w, "%-10s %-52s %10.2f %10.2f %10.2f %-5s %7s  %s\n", f.Section, trunc(f.Name, 52), f.Min, f.Median, f.Max, f.Unit, ratio, f.Target)
+		fmt.Fprintf(w, "%-10s %-52s %10.2f %10.2f %10.2f %-5s %7s %-11s  %s\n", f.Section, trunc(f.Name, 52), f.Min, f.Median, f.Max, f.Unit, ratio, within, f.Target)
 	}
 }
 
