@@ -52,6 +52,65 @@ func TestSettle(t *testing.T) {
 	}
 }
 
+// Bound finds a device from the moment it is attached until it is
+// detached, this instance's and untagged ones but not another instance's.
+func TestBound(t *testing.T) {
+	dir := t.TempDir()
+	// A number detached here may serve another test process's file by
+	// the end: never detach it twice.
+	detached := map[string]bool{}
+	attach := func(name, tag string) (FileID, string) {
+		img := filepath.Join(dir, name)
+		if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id, err := IDOf(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, err := Attach(img, tag, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if !detached[dev] {
+				Detach(dev)
+			}
+		})
+		return id, dev
+	}
+	mine, myDev := attach("mine.img", "rexray:a")
+	theirs, _ := attach("theirs.img", "rexray:b")
+	plain, plainDev := attach("plain.img", "")
+
+	bound, err := Bound("rexray:a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bound[mine] != myDev || bound[plain] != plainDev {
+		t.Errorf("Bound = %v: want %s for mine and %s for the untagged one", bound, myDev, plainDev)
+	}
+	if dev, ok := bound[theirs]; ok {
+		t.Errorf("Bound lists %s, another instance's", dev)
+	}
+	names, err := BoundNames()
+	if err != nil || names[myDev] != filepath.Join(dir, "mine.img") {
+		t.Errorf("BoundNames = %v, %v: want %s for %s", names, err, filepath.Join(dir, "mine.img"), myDev)
+	}
+
+	if err := Detach(myDev); err != nil {
+		t.Fatal(err)
+	}
+	detached[myDev] = true
+	// Another process's scan may hold the device a moment (see TestSettle).
+	if !Settle(context.Background(), myDev, mine) {
+		t.Fatalf("%s still bound a second after its detach", myDev)
+	}
+	if bound, _ := Bound("rexray:a"); bound[mine] != "" {
+		t.Errorf("%s still listed after its detach", bound[mine])
+	}
+}
+
 // BenchmarkBound times the scan every Mount and Unmount makes, over
 // whatever loop devices this host has.
 func BenchmarkBound(b *testing.B) {
