@@ -32,6 +32,10 @@ func (r records) meta(name string) string  { return filepath.Join(r.dir, name+".
 // next create or remove of the record.
 func (r records) temp(name string) string { return filepath.Join(r.dir, "."+name+".json.tmp") }
 
+// imageTemp is where this host makes name's image before linking it into
+// place (see create).
+func (r records) imageTemp(name string) string { return privateTemp(r.dir, name, "img", r.instance) }
+
 // claim creates name's image, empty; taken is the error when the record
 // exists. An image without metadata is what a crashed create leaves: it is
 // taken over, unless another host made it moments ago and may still be
@@ -62,7 +66,7 @@ func (r records) claim(name string, taken error) (*os.File, error) {
 // exists. The image thus never shows without its mark: a host that finds
 // it unmarked would take another's create in progress for a leftover.
 func (r records) create(name string) (*os.File, error) {
-	tmp := privateTemp(r.dir, name, "img", r.instance)
+	tmp := r.imageTemp(name)
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
@@ -145,8 +149,7 @@ func (r records) write(name string, v any) error {
 // remove reclaims. It reports whether there was anything to remove.
 func (r records) remove(name string) (bool, error) {
 	found := false
-	files := []string{r.meta(name), r.temp(name), r.image(name), privateTemp(r.dir, name, "img", r.instance)}
-	for _, p := range files {
+	for _, p := range []string{r.meta(name), r.temp(name), r.image(name), r.imageTemp(name)} {
 		err := os.Remove(p)
 		switch {
 		case err == nil:
