@@ -4,7 +4,12 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,4 +161,101 @@ func testDvdcliManaged(t *testing.T) {
 		t.Fatalf("a container reads %q", got)
 	}
 	mustDocker(t, "volume", "rm", "mesosvol")
+}
+
+// docker111 speaks Docker 1.11's volume plugin protocol, the one the
+// original dvdcli vendors: POST /<method> with its Accept header, and
+// Mount and Unmount carrying the volume's name only.
+type docker111 struct{ http *http.Client }
+
+func newDocker111(sock string) docker111 {
+	return docker111{&http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}}
+}
+
+// call posts body and returns the answer's Err (a plugin's error) and
+// Mountpoint.
+func (d docker111) call(t *testing.T, method, body string) (errText, mountpoint string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://plugin/"+method, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.docker.plugins.v1.2+json")
+	resp, err := d.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct{ Err, Mountpoint string }
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: answer %d %q: %v", method, body, resp.StatusCode, b, err)
+	}
+	if (resp.StatusCode == http.StatusOK) != (out.Err == "") {
+		t.Errorf("%s %s: status %d with Err %q", method, body, resp.StatusCode, out.Err)
+	}
+	return out.Err, out.Mountpoint
+}
+
+// TestDocker111Protocol: the calls the original dvdcli makes for `mount`
+// (Activate, Get, Create, Mount with no ID) and `unmount` (Get, Unmount with
+// no ID), on the real plugin: the volume is mounted for the legacy holder,
+// written to, and released by the Unmount; a second round finds the data.
+func TestDocker111Protocol(t *testing.T) {
+	h := startHostPlugin(t, "rexray-111")
+	d := newDocker111(h.sock)
+	if e, _ := d.call(t, "Plugin.Activate", ""); e != "" {
+		t.Fatalf("Activate: %s", e)
+	}
+	name := `{"Name":"oldvol"}`
+	if e, _ := d.call(t, "VolumeDriver.Get", name); !strings.Contains(e, "not found") {
+		t.Fatalf("Get of a missing volume: Err %q, want not found", e)
+	}
+	if e, _ := d.call(t, "VolumeDriver.Create", `{"Name":"oldvol","Opts":{"size":"64MiB"}}`); e != "" {
+		t.Fatalf("Create: %s", e)
+	}
+	for round, want := range []string{"", "from docker 1.11"} {
+		if round > 0 {
+			if e, _ := d.call(t, "VolumeDriver.Get", name); e != "" {
+				t.Fatalf("Get: %s", e)
+			}
+		}
+		e, path := d.call(t, "VolumeDriver.Mount", name)
+		if e != "" || path == "" {
+			t.Fatalf("round %d: Mount with no ID: Err %q, Mountpoint %q", round, e, path)
+		}
+		b, _ := os.ReadFile(filepath.Join(path, "f"))
+		if string(b) != want {
+			t.Errorf("round %d: the volume holds %q, want %q", round, b, want)
+		}
+		if err := os.WriteFile(filepath.Join(path, "f"), []byte("from docker 1.11"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var vols []struct{ MountIDs []string }
+		if out, err := h.rexray("volume", "inspect", "oldvol", "--format", "json"); err != nil || json.Unmarshal([]byte(out), &vols) != nil || len(vols) != 1 {
+			t.Fatalf("rexray volume inspect oldvol: %q, %v", out, err)
+		}
+		if ids := fmt.Sprint(vols[0].MountIDs); ids != "[rexray:legacy]" {
+			t.Errorf("round %d: held by %s, want the one legacy holder [rexray:legacy]", round, ids)
+		}
+		if e, _ := d.call(t, "VolumeDriver.Get", name); e != "" {
+			t.Fatalf("Get: %s", e)
+		}
+		if e, _ := d.call(t, "VolumeDriver.Unmount", name); e != "" {
+			t.Fatalf("round %d: Unmount with no ID: %s", round, e)
+		}
+		if mps := mountsUnder(h.dir); len(mps) != 0 {
+			t.Errorf("round %d: mounted after the Unmount: %v", round, mps)
+		}
+		if loops := loopsUnder(h.dir); len(loops) != 0 {
+			t.Errorf("round %d: loop devices still attached after the Unmount: %v", round, loops)
+		}
+	}
+	if e, _ := d.call(t, "VolumeDriver.Remove", name); e != "" {
+		t.Errorf("Remove: %s", e)
+	}
 }

@@ -272,12 +272,14 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		succeed(fmt.Sprintf("unmount held, unknown ID %.10q", id), unmount, body(map[string]any{"Name": "held", "ID": id}), nil)
 		succeed(fmt.Sprintf("path held after unknown ID %.10q", id), path, `{"Name":"held"}`, mountpoint(held))
 	}
-	// dockerd always sends an ID of 64 hex digits; an empty or outsized
-	// one is refused before anything is mounted.
-	add("mount held, empty ID", mount, `{"Name":"held","ID":""}`, "invalid mount ID", "0 bytes long")
+	// dockerd always sends an ID of 64 hex digits; an outsized one, or one
+	// in the reserved holders' space, is refused before anything is
+	// mounted.
 	add("mount held, 40000-byte ID", mount, body(map[string]any{"Name": "held", "ID": strings.Repeat("i", 40000)}), "invalid mount ID", "40000 bytes long")
+	add("mount held, reserved ID", mount, `{"Name":"held","ID":"rexray:legacy"}`, "invalid mount ID", "reserved")
+	add("unmount held, reserved ID", unmount, `{"Name":"held","ID":"rexray:legacy"}`, "invalid mount ID", "reserved")
 	succeed("path held after IDs not recorded", path, `{"Name":"held"}`, mountpoint(held))
-	add("mount spare, empty ID", mount, `{"Name":"spare","ID":""}`, "invalid mount ID")
+	add("mount spare, reserved ID", mount, `{"Name":"spare","ID":"rexray:x"}`, "invalid mount ID", "reserved")
 	succeed("path spare after its failed mount", path, `{"Name":"spare"}`, mountpoint(""))
 	add("remove held while mounted", remove, `{"Name":"held"}`, "in use by 1 container mount(s)")
 	succeed("unmount spare, never mounted", unmount, `{"Name":"spare","ID":"a"}`, nil)

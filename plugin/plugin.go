@@ -386,11 +386,34 @@ func (p *Plugin) RemoveVolume(ctx context.Context, name string) error {
 	return nil
 }
 
-// validID refuses a mount ID the ledger cannot key: dockerd's are 64 hex
-// digits.
+// reservedIDs begins the ledger keys of holders that are not a client's
+// mount ID; validID refuses it, so no client's ID can collide with them.
+const reservedIDs = "rexray:"
+
+// legacyID holds a volume for the clients from before Docker 1.12 (Docker
+// 1.11's protocol, the original dvdcli), whose Mount and Unmount carry no
+// ID. Such clients counted their own mounts, so they share this one
+// holder: every Mount with no ID holds it, and the first Unmount with no ID
+// releases it.
+const legacyID = reservedIDs + "legacy"
+
+// holderID is the ledger key of the mount ID a client sent: dockerd's are
+// 64 hex digits, a client from before mount IDs sends none.
+func holderID(id string) (string, error) {
+	if id == "" {
+		return legacyID, nil
+	}
+	return id, validID(id)
+}
+
+// validID refuses a mount ID the ledger cannot key, or one that could be
+// taken for a reserved holder.
 func validID(id string) error {
-	if id == "" || len(id) > 1024 {
+	if len(id) > 1024 {
 		return fmt.Errorf("invalid mount ID: %d bytes long, 1 to 1024 are accepted", len(id))
+	}
+	if strings.HasPrefix(id, reservedIDs) {
+		return fmt.Errorf("invalid mount ID %q: IDs beginning with %q are reserved", id, reservedIDs)
 	}
 	return nil
 }
@@ -417,7 +440,11 @@ func (p *Plugin) goneAlready(name string, retry bool, notFound error) error {
 // Mount implements volume.Driver. The first mount ID attaches and mounts;
 // later ones only count.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
-	path, err := p.mountFor(context.Background(), r.Name, r.ID, p.cfg.Ops.CreateImplicit)
+	id, err := holderID(r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
+	}
+	path, err := p.mountFor(context.Background(), r.Name, id, p.cfg.Ops.CreateImplicit)
 	if err != nil {
 		return nil, err
 	}
@@ -426,9 +453,6 @@ func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 
 // mountFor mounts a volume for one mount ID, creating it first if implicit.
 func (p *Plugin) mountFor(ctx context.Context, name, id string, implicit bool) (string, error) {
-	if err := validID(id); err != nil {
-		return "", fmt.Errorf("mount volume %s: %w", name, err)
-	}
 	ctx, done, err := p.begin(ctx, "mount "+id, name)
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
@@ -529,7 +553,11 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 // Unmount implements volume.Driver. The last mount ID out unmounts and
 // detaches. An unknown ID is not an error.
 func (p *Plugin) Unmount(r *volume.UnmountRequest) error {
-	return p.unmountFor(context.Background(), r.Name, r.ID)
+	id, err := holderID(r.ID)
+	if err != nil {
+		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
+	}
+	return p.unmountFor(context.Background(), r.Name, id)
 }
 
 // unmountFor releases one mount ID's hold on a volume.

@@ -339,3 +339,44 @@ func TestRemoveDisableKeepsData(t *testing.T) {
 		t.Errorf("volume gone with remove disabled: %v", err)
 	}
 }
+
+// Docker 1.11's protocol (the original dvdcli) sends Mount and Unmount with
+// no ID: they share one legacy holder, which survives a restart like any
+// other, counts beside dockerd's IDs, and whose first Unmount releases it.
+func TestMountsWithNoIDShareOneLegacyHolder(t *testing.T) {
+	r := newRig(t)
+	r.create("v", nil)
+	path := r.mount("v", "")
+	if again := r.mount("v", ""); again != path {
+		t.Errorf("second Mount with no ID: %s, want %s", again, path)
+	}
+	if ids, _ := r.st.Mounts("v"); len(ids) != 1 || ids[0] != "rexray:legacy" {
+		t.Errorf("ledger holds %q, want the one legacy holder %q", ids, "rexray:legacy")
+	}
+	r.restart()
+	if !r.held("v") {
+		t.Fatal("the legacy hold was lost at restart")
+	}
+	r.mount("v", "a")
+	r.unmount("v", "")
+	if !r.held("v") {
+		t.Fatal("an Unmount with no ID released a volume that mount ID a holds")
+	}
+	r.mount("v", "")
+	r.unmount("v", "a")
+	if !r.held("v") {
+		t.Fatal("released while the legacy holder holds it")
+	}
+	r.unmount("v", "")
+	if r.held("v") {
+		t.Fatal("still held after the legacy holder's Unmount")
+	}
+	// No client's ID can stand for the legacy holder.
+	_, err := r.p.Mount(&volume.MountRequest{Name: "v", ID: "rexray:legacy"})
+	if err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("Mount with ID %q = %v, want it refused as reserved", "rexray:legacy", err)
+	}
+	if r.held("v") {
+		t.Fatal("a refused Mount mounted")
+	}
+}
