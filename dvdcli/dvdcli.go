@@ -110,7 +110,7 @@ func (c *Command) parse(cmd string, args []string, withOpts bool) (request, erro
 		// The original registers --explicitcreate; mesos-module-dvdi sends
 		// --explicitCreate=true. Both mean the same.
 		explicit := (*boolFlag)(&r.explicit)
-		fs.Var(explicit, "explicitcreate", "create the volume with the options before mounting, refusing an existing one that differs")
+		fs.Var(explicit, "explicitcreate", "mount an existing volume only: a missing one is an error, never created")
 		fs.Var(explicit, "explicitCreate", "the same as --explicitcreate")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -131,9 +131,10 @@ func (c *Command) parse(cmd string, args []string, withOpts bool) (request, erro
 	return r, nil
 }
 
-// mount creates the volume when it is missing (or, with explicit create,
-// always, so that it must match the options), then mounts it for a new
-// mount ID, recorded so that an unmount releases exactly one.
+// mount mounts the volume for a new mount ID, recorded so that an unmount
+// releases exactly one. A missing volume is created with the options,
+// unless explicit create is on: then, as in the original dvdcli, the mount
+// is solely a mount, and a missing volume is an error.
 func (c *Command) mount(ctx context.Context, args []string) error {
 	r, err := c.parse("mount", args, true)
 	if err != nil {
@@ -147,12 +148,10 @@ func (c *Command) mount(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	create := r.explicit
-	if !create {
-		_, err := cli.Call(ctx, "Get", client.Request{Name: r.volume})
-		create = err != nil
-	}
-	if create {
+	if _, err := cli.Call(ctx, "Get", client.Request{Name: r.volume}); err != nil {
+		if r.explicit {
+			return fmt.Errorf("mount %s: --explicitCreate=true mounts existing volumes only (without it, a missing volume is created with --volumeopts): %w", r.volume, err)
+		}
 		if _, err := cli.Call(ctx, "Create", client.Request{Name: r.volume, Opts: r.opts}); err != nil {
 			return fmt.Errorf("mount %s: %w", r.volume, err)
 		}

@@ -80,10 +80,22 @@ func TestDvdcli(t *testing.T) {
 		t.Errorf("a third unmount: %v, %q", err, errOut)
 	}
 
+	// With explicit create, as in the original dvdcli, a mount is solely a
+	// mount: a missing volume fails, in either spelling, and is not made.
+	for _, flag := range []string{"--explicitCreate=true", "--explicitcreate=true"} {
+		out, errOut, err := h.dvdcli(t, link, "mount", drv, "--volumename=vol2", "--volumeopts=size=1", flag)
+		if err == nil || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "vol2") {
+			t.Errorf("dvdcli mount %s of a missing volume: %v, stdout %q, stderr %q; want non-zero, nothing on stdout, one line on stderr", flag, err, out, errOut)
+		}
+		if out, err := h.rexray("volume", "ls"); err != nil || strings.Contains(out, "vol2") {
+			t.Fatalf("after dvdcli mount %s of a missing volume, rexray volume ls: %q, %v; want no vol2", flag, out, err)
+		}
+	}
+
 	// DVDI_VOLUME_OPTS=size=1,iops=150,volumetype=io1,newfstype=xfs,overwritefs=true
-	// arrive as repeated --volumeopts, with the module's --explicitCreate.
+	// arrive as repeated --volumeopts.
 	path = mount("--volumename=vol2", "--volumeopts=size=1", "--volumeopts=iops=150", "--volumeopts=volumetype=io1",
-		"--volumeopts=newfstype=xfs", "--volumeopts=overwritefs=true", "--explicitCreate=true")
+		"--volumeopts=newfstype=xfs", "--volumeopts=overwritefs=true")
 	if err := os.WriteFile(filepath.Join(path, "g"), []byte("task two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -99,15 +111,23 @@ func TestDvdcli(t *testing.T) {
 		t.Errorf("vol2 is %+v, want iops 150, type io1, fsType xfs", v)
 	}
 	unmount("vol2")
-	// The original's lower-case flag, through `rexray dvdcli`.
-	out, errOut, err := h.dvdcli(t, filepath.Join(suite.repo, "bin", "rexray"), "dvdcli", "mount", drv, "--volumename=vol2", "--explicitcreate")
-	if err != nil || strings.TrimSpace(out) != path {
-		t.Fatalf("rexray dvdcli mount --explicitcreate: %q, %v, %s", out, err, errOut)
+	// An existing volume mounts with explicit create: the module's
+	// spelling through the link, the original's through `rexray dvdcli`.
+	if again := mount("--volumename=vol2", "--explicitCreate=true"); again != path {
+		t.Errorf("dvdcli mount --explicitCreate=true of vol2 printed %q, want %q", again, path)
+	}
+	out, errOut, err := h.dvdcli(t, filepath.Join(suite.repo, "bin", "rexray"), "dvdcli", "mount", drv, "--volumename=vol2", "--explicitcreate=true")
+	if err != nil || out != path+"\n" {
+		t.Fatalf("rexray dvdcli mount --explicitcreate=true: %q, %v, %s", out, err, errOut)
 	}
 	if b, _ := os.ReadFile(filepath.Join(path, "g")); string(b) != "task two" {
-		t.Errorf("vol2 holds %q after a second mount", b)
+		t.Errorf("vol2 holds %q after the mounts with explicit create", b)
 	}
 	unmount("vol2")
+	unmount("vol2")
+	if mps := mountsUnder(h.dir); len(mps) != 0 {
+		t.Errorf("mounted after the last unmount of vol2: %v", mps)
+	}
 
 	// A failure: non-zero, a message on stderr, nothing on stdout.
 	out, errOut, err = h.dvdcli(t, link, "mount", drv, "--volumename=bad/name")
