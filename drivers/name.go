@@ -13,17 +13,25 @@ const MaxNameLen = 200
 // path element no tool can mistake for a flag.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
-// ValidateName refuses names that could escape a directory or confuse a
-// tool: a name becomes a file name in the store and a directory under the
-// mount root.
-func ValidateName(name string) error {
+// ValidateName refuses volume names that could escape a directory or
+// confuse a tool: a name becomes a file name in the store and a directory
+// under the mount root.
+func ValidateName(name string) error { return ValidateNameOf("volume", name) }
+
+// ValidateSnapshotName is ValidateName for snapshots, which are files in
+// the store too.
+func ValidateSnapshotName(name string) error { return ValidateNameOf("snapshot", name) }
+
+// ValidateNameOf applies the volume name rule to another kind of name
+// (snapshot, pool, instance), naming that kind in the error.
+func ValidateNameOf(kind, name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("invalid volume name: the name is empty")
+		return fmt.Errorf("invalid %s name: the name is empty", kind)
 	case len(name) > MaxNameLen:
-		return fmt.Errorf("invalid volume name: %d bytes long, at most %d are accepted", len(name), MaxNameLen)
+		return fmt.Errorf("invalid %s name: %d bytes long, at most %d are accepted", kind, len(name), MaxNameLen)
 	case !validName.MatchString(name):
-		return fmt.Errorf("invalid volume name %q: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+		return fmt.Errorf("invalid %s name %q: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", kind, name)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func (p *Plugin) findSnapshot(ctx context.Context, name string) (drivers.Snapsho
 // volume mounted on this host is frozen for the copy, so the snapshot is
 // never torn. Snapshot names are unique across services, as volume names.
 func (p *Plugin) CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error) {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot: %w", err)
 	}
 	ctx, done, err := p.begin(ctx, "snapshot", volume)

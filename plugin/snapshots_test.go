@@ -80,7 +80,7 @@ func TestSnapshotRefusals(t *testing.T) {
 	}{
 		{second(r.p.CreateSnapshot(ctx, "v", "s")), "snapshot already exists"},
 		{second(r.p.CreateSnapshot(ctx, "nope", "s2")), "volume nope: volume not found"},
-		{second(r.p.CreateSnapshot(ctx, "v", "../x")), "invalid"},
+		{second(r.p.CreateSnapshot(ctx, "v", "../x")), "invalid snapshot name"},
 		{r.p.RemoveSnapshot(ctx, "nope"), "snapshot nope: snapshot not found"},
 		{r.p.Create(&volume.CreateRequest{Name: "c", Options: map[string]string{"snapshotName": "nope"}}), "snapshot nope: snapshot not found"},
 		{r.p.Create(&volume.CreateRequest{Name: "c", Options: map[string]string{"snapshotName": "s", "volumeName": "v"}}), "not both"},

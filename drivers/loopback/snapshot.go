@@ -15,7 +15,7 @@ import (
 // (a reflink where the store's filesystem has them), claimed and recorded
 // as a volume is, so a crash part way lists no snapshot.
 func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drivers.Snapshot, error) {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	v, err := d.readMeta(volume)
@@ -77,7 +77,7 @@ func (d *Driver) snapshotsByVolume() (map[string][]string, error) {
 
 // InspectSnapshot implements drivers.Driver.
 func (d *Driver) InspectSnapshot(ctx context.Context, name string) (drivers.Snapshot, error) {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	return d.readSnapshot(name)
@@ -99,7 +99,7 @@ func (d *Driver) readSnapshot(name string) (drivers.Snapshot, error) {
 
 // RemoveSnapshot implements drivers.Driver.
 func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	found, err := d.snaps.remove(name)

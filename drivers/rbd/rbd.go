@@ -89,10 +89,10 @@ func instanceID() string {
 
 // New builds a driver for the instance.
 func New(cfg Config, instance string) (*Driver, error) {
-	if err := drivers.ValidateName(cfg.DefaultPool); err != nil {
+	if err := drivers.ValidateNameOf("pool", cfg.DefaultPool); err != nil {
 		return nil, fmt.Errorf("RBD_DEFAULTPOOL: %w", err)
 	}
-	if err := drivers.ValidateName(instance); err != nil {
+	if err := drivers.ValidateNameOf("instance", instance); err != nil {
 		return nil, fmt.Errorf("instance ID (REXRAY_INSTANCEID or the host name): %w", err)
 	}
 	d := &Driver{cfg: cfg, instance: instance, ceph: tools{cephArgs: cfg.CephArgs}}

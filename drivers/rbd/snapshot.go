@@ -34,7 +34,7 @@ func (d *Driver) snapshots(ctx context.Context) ([]snapRef, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if e.Snapshot == "" || drivers.ValidateName(e.Snapshot) != nil {
+			if e.Snapshot == "" || drivers.ValidateSnapshotName(e.Snapshot) != nil {
 				continue // an image, or one of rexray's private snapshots
 			}
 			refs = append(refs, snapRef{pool: p, image: e.Image, name: e.Snapshot, size: e.Size, protected: e.Protected == "true"})
@@ -73,7 +73,7 @@ func (d *Driver) describe(ctx context.Context, r snapRef) (drivers.Snapshot, err
 // CreateSnapshot implements drivers.Driver with an RBD snapshot, which is
 // instant and copies nothing.
 func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drivers.Snapshot, error) {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	fail := func(err error) (drivers.Snapshot, error) {
@@ -122,7 +122,7 @@ func (d *Driver) Snapshots(ctx context.Context) ([]drivers.Snapshot, error) {
 
 // InspectSnapshot implements drivers.Driver.
 func (d *Driver) InspectSnapshot(ctx context.Context, name string) (drivers.Snapshot, error) {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return drivers.Snapshot{}, err
 	}
 	r, err := d.findSnapshot(ctx, name)
@@ -135,7 +135,7 @@ func (d *Driver) InspectSnapshot(ctx context.Context, name string) (drivers.Snap
 // RemoveSnapshot implements drivers.Driver. Volumes made from the snapshot
 // are flattened when made, so nothing depends on it.
 func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
-	if err := drivers.ValidateName(name); err != nil {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return err
 	}
 	r, err := d.findSnapshot(ctx, name)
