@@ -66,14 +66,18 @@ type Operations struct {
 	CreateDefaultAvailZone string `envconfig:"CREATE_DEFAULT_AVAILABILITYZONE"`
 }
 
-// FileMode is an octal file mode such as 0700.
+// FileMode is an octal file mode such as 0700: permission bits only.
 type FileMode os.FileMode
 
-// Decode implements envconfig.Decoder.
+// Decode implements envconfig.Decoder. Setuid, setgid and sticky bits are
+// refused rather than dropped: the folder would not be what was asked for.
 func (m *FileMode) Decode(s string) error {
 	v, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || v > 0o7777 {
+	switch {
+	case err != nil || v > 0o7777:
 		return fmt.Errorf("%q is not an octal file mode such as 0700", s)
+	case v > 0o777:
+		return fmt.Errorf("%q sets setuid, setgid or sticky bits, which a volume's folder does not take: give permission bits only, 0000 to 0777, such as 0700", s)
 	}
 	*m = FileMode(v)
 	return nil

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +30,20 @@ func TestFileModeIsOctal(t *testing.T) {
 	t.Setenv("LINUX_VOLUME_FILEMODE", "0999")
 	if _, err := FromEnv(); err == nil {
 		t.Error("0999 accepted as a file mode")
+	}
+}
+
+func TestFileModeRefusesSpecialBits(t *testing.T) {
+	for _, m := range []string{"4777", "2755", "1777", "7777"} {
+		t.Setenv("LINUX_VOLUME_FILEMODE", m)
+		_, err := FromEnv()
+		if err == nil || !strings.Contains(err.Error(), "setuid, setgid or sticky") || !strings.Contains(err.Error(), "0000 to 0777") {
+			t.Errorf("LINUX_VOLUME_FILEMODE=%s: got %v, want a refusal naming the special bits and the accepted range", m, err)
+		}
+	}
+	t.Setenv("LINUX_VOLUME_FILEMODE", "0777")
+	if c, err := FromEnv(); err != nil || os.FileMode(c.LinuxFileMode) != 0o777 {
+		t.Errorf("0777: %v, mode %o", err, c.LinuxFileMode)
 	}
 }
 
