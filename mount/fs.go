@@ -66,11 +66,25 @@ func FSTypes() []string {
 	return names
 }
 
+// ParseFSType reads a filesystem type as a user gives it, in any case; the
+// error quotes what was given, not what it was folded to.
+func ParseFSType(s string) (string, error) {
+	fsType := strings.ToLower(s)
+	if _, ok := filesystems[fsType]; !ok {
+		return "", unknownFS(s)
+	}
+	return fsType, nil
+}
+
+func unknownFS(given string) error {
+	return fmt.Errorf("unknown filesystem type %q: accepted are %s", given, strings.Join(FSTypes(), ", "))
+}
+
 // CheckSize tells whether a volume of size bytes can carry fsType.
 func CheckSize(fsType string, size int64) error {
 	fs, ok := filesystems[fsType]
 	if !ok {
-		return fmt.Errorf("unknown filesystem type %q: accepted are %s", fsType, strings.Join(FSTypes(), ", "))
+		return unknownFS(fsType)
 	}
 	if size < fs.minSize {
 		return fmt.Errorf("size %d bytes is too small for %s: at least %dMiB is needed", size, fsType, fs.minSize/mib)

@@ -179,6 +179,16 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		opt("volumeName "+what, map[string]string{"volumeName": badNames[what]}, "source volume", "invalid volume name")
 		opt("volumeID "+what, map[string]string{"volumeID": badNames[what]}, "source volume", "invalid volume name")
 	}
+	// A snapshot's name is checked as a snapshot's, and said to be one.
+	for _, what := range []string{"parent", "absolute tmp", "slash inside", "empty", "flag", "201 bytes"} {
+		opt("snapshotName "+what, map[string]string{"snapshotName": badNames[what]}, "source snapshot", "invalid snapshot name")
+	}
+	// The user's value is quoted as given, not folded to lower case.
+	opt("newfstype in capitals", map[string]string{"newfstype": "EXT9"}, `unknown filesystem type "EXT9"`)
+	// Methods the protocol does not have: JSON, as every other answer.
+	for _, m := range []string{"/VolumeDriver.Nope", "/Nope", "/", "/VolumeDriver.create"} {
+		add("unknown method "+m, m, "{}", "unknown method", "VolumeDriver.{Create")
+	}
 	opt("volumeName missing", map[string]string{"volumeName": "missing"}, "source volume missing", "volume not found")
 	rawOpt("volumeName and volumeID differ", `{"volumeName":"a","volumeID":"b"}`, "given twice with different values")
 	n++

@@ -87,7 +87,9 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 			req.opts.AvailabilityZone = v
 			req.given[optAZ] = true
 		case optNewFSType, optFSType:
-			req.opts.FSType = strings.ToLower(v)
+			if req.opts.FSType, err = mount.ParseFSType(v); err != nil {
+				return req, fmt.Errorf("invalid options: %w", err)
+			}
 			req.given[optNewFSType] = true
 		case optVolumeName, optVolumeID:
 			if err := drivers.ValidateName(v); err != nil {
@@ -96,13 +98,13 @@ func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
 			req.opts.FromVolume = v
 			req.given[optVolumeName] = true
 		case optSnapName, optSnapID:
-			if err := drivers.ValidateName(v); err != nil {
+			if err := drivers.ValidateSnapshotName(v); err != nil {
 				return req, fmt.Errorf("source snapshot: %w", err)
 			}
 			req.opts.FromSnapshot = v
 			req.given[optSnapName] = true
 		case optPool:
-			if err := drivers.ValidateName(v); err != nil {
+			if err := drivers.ValidateNameOf("pool", v); err != nil {
 				return req, fmt.Errorf("pool: %w", err)
 			}
 			req.opts.Pool = v

@@ -53,6 +53,12 @@ func (p *Plugin) handler() http.Handler {
 	handle(mux, vd+"List", func(context.Context, *struct{}) (any, error) { return p.List() })
 	handle(mux, vd+"Capabilities", func(context.Context, *struct{}) (any, error) { return p.Capabilities(), nil })
 	p.adminHandlers(mux)
+	// dockerd and the CLI read every answer as JSON: an unknown method too.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, http.StatusNotFound, volume.ErrorResponse{Err: fmt.Sprintf(
+			"unknown method %q: this plugin answers Plugin.Activate, VolumeDriver.{Create,Remove,Mount,Unmount,Path,Get,List,Capabilities} and the operator's %s* calls",
+			strings.TrimPrefix(r.URL.Path, "/"), strings.TrimPrefix(AdminPrefix, "/"))})
+	})
 	return mux
 }
 
