@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # ceph-*, rbd-fuse: the rbd driver, its plugin rootfs and its test cluster.
-pkgs=(docker.io docker-registry busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
+# docker-compose: Compose v1, which the suite runs the README's Compose file with.
+pkgs=(docker.io docker-compose docker-registry busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
 	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -35,6 +35,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("SwarmService", testSwarm)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
+	t.Run("Compose", testCompose)
 	t.Run("NothingLeftBehind", testNothingLeft)
 	t.Run("DockerfileBuildsWithoutPull", testDockerfile)
 }
