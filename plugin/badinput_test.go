@@ -198,6 +198,10 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 	rawOpt("options as a string", `"size=1"`, "invalid request body")
 	rawOpt("size null", `{"size":null}`, "invalid size")
 
+	// dockerd's retry of a Create cut off part way comes without a body:
+	// the answer says so, and that the retry is safe.
+	add("create retried without its body", create, "", "invalid request body", "the body is empty", "dockerd retrying a Create whose first attempt was cut off", "killed", "running the same create again is safe")
+
 	// Bodies that do not decode, through every endpoint that reads one.
 	for _, ep := range []string{create, remove, mount, unmount, path, get} {
 		add(ep+" empty body", ep, "", "invalid request body", "the body is empty")

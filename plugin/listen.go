@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/netutil"
 
 	"github.com/rexray/rexray/config"
 )
@@ -18,7 +19,18 @@ import (
 // Listen opens the endpoint Docker talks to, at REXRAY_HOST: a unix socket,
 // made root-only since whoever reaches it can mount any volume; or TCP,
 // with TLS, or plain only when REXRAY_HOST_INSECURE allows it.
+// On TCP at most maxConns connections are served at once; more wait in
+// the listen queue until one ends.
 func Listen(cfg config.Config, log logrus.FieldLogger) (net.Listener, error) {
+	return listenLimited(cfg, log, maxConns)
+}
+
+// maxConns bounds the connections a TCP endpoint serves at once. dockerd
+// holds a few; a client that opens thousands must not exhaust the plugin's
+// memory or file descriptors. The unix socket is root's only.
+const maxConns = 128
+
+func listenLimited(cfg config.Config, log logrus.FieldLogger, conns int) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(cfg.Host, "unix://"); ok && path != "" {
 		return listenUnix(path)
 	}
@@ -31,7 +43,11 @@ func Listen(cfg config.Config, log logrus.FieldLogger) (net.Listener, error) {
 			return nil, fmt.Errorf("REXRAY_HOST=%s is TCP without TLS: anyone who reaches it could mount any volume; set REXRAY_TLS_CERTFILE and REXRAY_TLS_KEYFILE (and REXRAY_TLS_CLIENTCAFILE to require client certificates), or REXRAY_HOST_INSECURE=true to allow plain TCP", cfg.Host)
 		}
 		log.Warnf("REXRAY_HOST=%s is plain TCP (REXRAY_HOST_INSECURE=true): anyone who can reach it can mount, read and remove any volume", cfg.Host)
-		return net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Host, err)
+		}
+		return netutil.LimitListener(l, conns), nil
 	}
 	tc, err := serverTLS(cfg)
 	if err != nil {
@@ -40,11 +56,11 @@ func Listen(cfg config.Config, log logrus.FieldLogger) (net.Listener, error) {
 	if tc.ClientCAs == nil {
 		log.Warnf("REXRAY_HOST=%s takes any client (no REXRAY_TLS_CLIENTCAFILE): anyone who can reach it can mount any volume", cfg.Host)
 	}
-	l, err := tls.Listen("tcp", addr, tc)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Host, err)
 	}
-	return l, nil
+	return tls.NewListener(netutil.LimitListener(l, conns), tc), nil
 }
 
 // serverTLS is the endpoint's TLS: its certificate and, with a client CA,

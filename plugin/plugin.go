@@ -51,6 +51,8 @@ type Plugin struct {
 	locks    *locks
 	instance string
 	ready    chan struct{} // closed once Restore has run
+	// readBound bounds the reading of one request (requestRead).
+	readBound time.Duration
 }
 
 // New assembles a plugin over one or more services, the first the default.
@@ -64,6 +66,8 @@ func New(cfg config.Config, services []Service, mnt Mounter, st *state.Store, lo
 		log:      log,
 		locks:    newLocks(),
 		ready:    make(chan struct{}),
+
+		readBound: requestRead,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -25,13 +26,34 @@ func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
 		<-ctx.Done()
 		l.Close()
 	}()
-	// On TCP the client may be anyone: a slow or silent one must not hold
-	// a connection forever.
-	err := (&http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(l)
+	err := p.server().Serve(l)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// requestRead bounds the reading of a whole request, headers and body.
+// dockerd sends its few hundred bytes at once: a request still arriving
+// after this comes from a client that stalled or never meant to finish, and
+// must not hold its connection (on TCP, one of maxConns) any longer.
+const requestRead = 10 * time.Second
+
+// idleKeep is how long a kept-alive connection may wait for its next
+// request. dockerd keeps its connection to the plugin between calls; a
+// short wait would race its next request more often.
+const idleKeep = 2 * time.Minute
+
+// maxHeader bounds a request's headers: dockerd's are a few hundred bytes.
+const maxHeader = 16 << 10
+
+func (p *Plugin) server() *http.Server {
+	return &http.Server{
+		Handler:        p.handler(),
+		ReadTimeout:    p.readBound,
+		IdleTimeout:    idleKeep,
+		MaxHeaderBytes: maxHeader,
+	}
 }
 
 // handler answers Docker's volume plugin protocol, and the operator CLI's
@@ -108,10 +130,7 @@ func handle[Req any](mux *http.ServeMux, path string, fn func(context.Context, *
 			// dockerd's requests are a few hundred bytes.
 			body := http.MaxBytesReader(w, r.Body, maxBody)
 			if err := json.NewDecoder(body).Decode(req); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = errors.New("the body is empty")
-				}
-				answer(w, http.StatusBadRequest, volume.ErrorResponse{Err: fmt.Sprintf("%s: invalid request body: %v", method, err)})
+				answer(w, http.StatusBadRequest, volume.ErrorResponse{Err: badBody(method, err)})
 				return
 			}
 		}
@@ -124,6 +143,21 @@ func handle[Req any](mux *http.ServeMux, path string, fn func(context.Context, *
 		}
 		answer(w, http.StatusOK, res)
 	})
+}
+
+// badBody is the answer to a request whose body could not be decoded.
+func badBody(method string, err error) string {
+	switch {
+	case errors.Is(err, io.EOF) && method == "Create":
+		// dockerd sends a Create again, without its body, when the
+		// first attempt got no answer: the plugin stopped during it.
+		return method + ": invalid request body: the body is empty. This is most likely dockerd retrying a Create whose first attempt was cut off (the plugin was stopped, restarted or killed during it); nothing was created by this request, and running the same create again is safe"
+	case errors.Is(err, io.EOF):
+		err = errors.New("the body is empty")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errors.New("the request did not arrive whole in time: the connection is closed")
+	}
+	return fmt.Sprintf("%s: invalid request body: %v", method, err)
 }
 
 // answer writes res as JSON, the way dockerd reads it.

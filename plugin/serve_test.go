@@ -85,8 +85,18 @@ func TestListenPlainTCP(t *testing.T) {
 	if !strings.Contains(logged, "plain TCP") || !strings.Contains(logged, "level=warning") {
 		t.Errorf("no warning logged for plain TCP: %q", logged)
 	}
-	if _, ok := l.(*net.TCPListener); !ok {
-		t.Errorf("listener %T, want plain TCP", l)
+	go func() {
+		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*tls.Conn); ok {
+		t.Errorf("connection %T, want plain TCP", c)
 	}
 }
 
