@@ -31,7 +31,11 @@ func (c *Command) serve(ctx context.Context) error {
 		return fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
 	}
 	log.SetLevel(lvl)
-	// Fail fast, before listening, when another process holds the ledger.
+	// Fail fast, before listening, when another process holds the ledger;
+	// and on a REXRAY_HOST that cannot be served, before opening it.
+	if _, _, err := cfg.Endpoint(); err != nil {
+		return err
+	}
 	st, err := state.Open(cfg.StateDir, stateLockTimeout)
 	if err != nil {
 		return err

@@ -4,7 +4,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -125,6 +127,32 @@ func (c Config) ServiceList() ([]Service, error) {
 		list = append(list, Service{Name: name, Driver: drv})
 	}
 	return list, nil
+}
+
+// Endpoint is REXRAY_HOST taken apart: "unix" and the socket's absolute
+// path, or "tcp" and host:port. A relative socket path is refused: it
+// would name a socket in whatever folder the process started in.
+func (c Config) Endpoint() (network, address string, err error) {
+	if path, ok := strings.CutPrefix(c.Host, "unix://"); ok {
+		if !filepath.IsAbs(path) {
+			return "", "", fmt.Errorf("REXRAY_HOST=%q: the socket path %q is not absolute; give unix:///path/to.sock (three slashes) or tcp://host:port", c.Host, path)
+		}
+		return "unix", filepath.Clean(path), nil
+	}
+	if addr, ok := strings.CutPrefix(c.Host, "tcp://"); ok {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return "", "", fmt.Errorf("REXRAY_HOST=%q: give tcp://host:port or tcp://:port", c.Host)
+		}
+		return "tcp", addr, nil
+	}
+	return "", "", fmt.Errorf("REXRAY_HOST=%q: give unix:///path/to.sock or tcp://host:port", c.Host)
+}
+
+// HostSet tells whether REXRAY_HOST is set in the environment, rather than
+// Host holding its default.
+func HostSet() bool {
+	_, ok := os.LookupEnv("REXRAY_HOST")
+	return ok
 }
 
 // Preempting tells whether Mount takes volumes from other hosts.

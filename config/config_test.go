@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -67,5 +68,30 @@ func TestDescribeHidesSecrets(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("setting %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// REXRAY_HOST names an absolute socket path or a TCP address; a relative
+// socket path is refused with the value and what is accepted.
+func TestEndpoint(t *testing.T) {
+	for host, want := range map[string][2]string{
+		"unix:///run/docker/plugins/rexray.sock": {"unix", "/run/docker/plugins/rexray.sock"},
+		"unix:///run//x/../rexray.sock":          {"unix", "/run/rexray.sock"},
+		"tcp://127.0.0.1:7981":                   {"tcp", "127.0.0.1:7981"},
+		"tcp://:7981":                            {"tcp", ":7981"},
+	} {
+		network, addr, err := Config{Host: host}.Endpoint()
+		if err != nil || network != want[0] || addr != want[1] {
+			t.Errorf("Endpoint(%q) = %s %s, %v; want %s %s", host, network, addr, err, want[0], want[1])
+		}
+	}
+	for _, host := range []string{"unix://relative.sock", "unix://run/rexray.sock", "unix://", "tcp://", "tcp://host", "/x.sock", "http://x:1"} {
+		_, _, err := Config{Host: host}.Endpoint()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("REXRAY_HOST=%q", host)) || !strings.Contains(err.Error(), "unix:///path/to.sock") && !strings.Contains(err.Error(), "tcp://host:port") {
+			t.Errorf("Endpoint(%q) = %v, want a refusal naming the value and what is accepted", host, err)
+		}
+	}
+	if _, _, err := (Config{Host: "unix://relative.sock"}).Endpoint(); err == nil || !strings.Contains(err.Error(), "not absolute") {
+		t.Errorf("unix://relative.sock: %v, want it refused as not absolute", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/netutil"
@@ -31,12 +30,12 @@ func Listen(cfg config.Config, log logrus.FieldLogger) (net.Listener, error) {
 const maxConns = 128
 
 func listenLimited(cfg config.Config, log logrus.FieldLogger, conns int) (net.Listener, error) {
-	if path, ok := strings.CutPrefix(cfg.Host, "unix://"); ok && path != "" {
-		return listenUnix(path)
+	network, addr, err := cfg.Endpoint()
+	if err != nil {
+		return nil, err
 	}
-	addr, ok := strings.CutPrefix(cfg.Host, "tcp://")
-	if !ok || addr == "" {
-		return nil, fmt.Errorf("REXRAY_HOST=%q: give unix:///path/to.sock or tcp://host:port", cfg.Host)
+	if network == "unix" {
+		return listenUnix(addr)
 	}
 	if cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" && cfg.TLSClientCAFile == "" {
 		if !cfg.HostInsecure {

@@ -67,6 +67,20 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	}
 }
 
+// A relative socket path would put the socket wherever the daemon started:
+// refused, naming the value, and nothing is made.
+func TestListenRefusesARelativeSocket(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	_, _, err := listen(t, config.Config{Host: "unix://relative.sock"})
+	if err == nil || !strings.Contains(err.Error(), `REXRAY_HOST="unix://relative.sock"`) || !strings.Contains(err.Error(), "unix:///path/to.sock") {
+		t.Errorf("Listen(unix://relative.sock) = %v, want a refusal naming the value and what is accepted", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused Listen left %v in the working folder", entries)
+	}
+}
+
 // Plain TCP only when allowed, and then with a warning.
 func TestListenPlainTCP(t *testing.T) {
 	for _, host := range []string{"tcp://127.0.0.1:0", "http://x", "/no/scheme.sock", "unix://", "tcp://"} {
