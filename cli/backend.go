@@ -38,13 +38,18 @@ type backend interface {
 // it looks for the plugin that holds it.
 const ledgerWait = 300 * time.Millisecond
 
-// connect opens the ledger and assembles the plugin in this process, or,
-// when a running plugin holds the ledger, reaches that plugin through its
+// connect reaches the plugin at REXRAY_HOST when it is set, and never
+// acts elsewhere. Else it opens the ledger and assembles the plugin in this
+// process, or, when a running plugin holds the ledger, finds that plugin's
 // socket. The returned close releases what connect took.
 func (c *Command) connect(ctx context.Context) (backend, func(), error) {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, nil, err
+	}
+	if config.HostSet() {
+		r, err := dialHost(ctx, cfg)
+		return r, func() {}, err
 	}
 	st, err := state.Open(cfg.StateDir, ledgerWait)
 	if errors.Is(err, state.ErrInUse) {
@@ -74,12 +79,13 @@ func (c *Command) connect(ctx context.Context) (backend, func(), error) {
 // /run/docker/plugins/<plugin ID>/rexray.sock.
 const managedSockets = "/run/docker/plugins/*/rexray.sock"
 
-// dial finds the running plugin: at REXRAY_HOST (host mode), else the one
-// managed plugin whose socket answers.
+// dial finds the running plugin when REXRAY_HOST is not set: at its
+// default socket (host mode), else the one managed plugin whose socket
+// answers.
 func dial(ctx context.Context, host string) (*remote, error) {
 	if path, ok := strings.CutPrefix(host, "unix://"); ok {
 		r := &remote{cli: client.New(path), pluginID: client.ManagedID(path)}
-		if r.alive(ctx) {
+		if r.alive(ctx) == nil {
 			return r, nil
 		}
 	}
@@ -87,17 +93,45 @@ func dial(ctx context.Context, host string) (*remote, error) {
 	var found []*remote
 	for _, s := range socks {
 		r := &remote{cli: client.New(s), pluginID: client.ManagedID(s)}
-		if r.alive(ctx) {
+		if r.alive(ctx) == nil {
 			found = append(found, r)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("the ledger is held by a running rexray, but no plugin answers at REXRAY_HOST=%s or %s", host, managedSockets)
+		return nil, fmt.Errorf("the ledger is held by a running rexray, but no plugin answers at %s or %s; set REXRAY_HOST to its socket", host, managedSockets)
 	case 1:
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("%d rexray plugins answer at %s: set REXRAY_HOST to the one to use", len(found), managedSockets)
+}
+
+// dialHost reaches the plugin at the REXRAY_HOST the operator set: its
+// socket, or its TCP endpoint with the REXRAY_TLS_* files as the client's
+// certificate (plain only with REXRAY_HOST_INSECURE=true). A plugin that
+// does not answer there is an error, never a reason to act elsewhere.
+func dialHost(ctx context.Context, cfg config.Config) (*remote, error) {
+	network, addr, err := cfg.Endpoint()
+	if err != nil {
+		return nil, err
+	}
+	r := &remote{mountPath: cfg.Ops.MountPath}
+	switch {
+	case network == "unix":
+		r.cli, r.pluginID = client.New(addr), client.ManagedID(addr)
+	case cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" && cfg.HostInsecure:
+		r.cli = client.Dial("tcp", addr, nil)
+	default:
+		tc, err := clientTLS(cfg, addr)
+		if err != nil {
+			return nil, err
+		}
+		r.cli = client.Dial("tcp", addr, tc)
+	}
+	if err := r.alive(ctx); err != nil {
+		return nil, fmt.Errorf("no rexray answers at REXRAY_HOST=%s: %w; start the plugin there, or unset REXRAY_HOST to act on the store and ledger (REXRAY_STATEDIR) directly", cfg.Host, err)
+	}
+	return r, nil
 }
 
 // remote is a running plugin reached through its socket.
@@ -110,11 +144,11 @@ type remote struct {
 	mountPath string
 }
 
-func (r *remote) alive(ctx context.Context) bool {
+func (r *remote) alive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err := r.cli.Call(ctx, "Capabilities", client.Request{})
-	return err == nil
+	return err
 }
 
 func (r *remote) call(ctx context.Context, method string, req plugin.AdminRequest, out any) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +28,40 @@ func setup(t *testing.T) string {
 	t.Setenv("REXRAY_STATEDIR", filepath.Join(dir, "state"))
 	t.Setenv("LOOPBACK_VOLUMEPATH", filepath.Join(dir, "store"))
 	t.Setenv("LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH", filepath.Join(dir, "mnt"))
-	t.Setenv("REXRAY_HOST", "unix://"+filepath.Join(dir, "rexray.sock"))
+	// Unset, not empty: a set REXRAY_HOST is the only endpoint the commands
+	// use. t.Setenv puts the environment's value back after the test.
+	t.Setenv("REXRAY_HOST", "")
+	os.Unsetenv("REXRAY_HOST")
 	return dir
+}
+
+// serve runs `rexray serve` with the environment as it is until the test
+// ends, and waits until it answers at addr (a unix socket path or a TCP
+// host:port).
+func serve(t *testing.T, network, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan int)
+	var logged bytes.Buffer
+	go func() {
+		c := &Command{Registry: drivers.Registry{loopback.Name: loopback.FromEnv}, Version: "test", Stdout: io.Discard, Stderr: &logged}
+		served <- c.Run(ctx, []string{"serve"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-served; code != 0 {
+			t.Errorf("serve exited %d: %s", code, logged.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial(network, addr); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not listen on %s", addr)
+		}
+	}
 }
 
 // run runs one command line and returns its exit code, stdout and stderr.
@@ -110,27 +144,9 @@ func TestBadCommandLines(t *testing.T) {
 // through its socket.
 func TestVolumeCommandsThroughTheRunningPlugin(t *testing.T) {
 	dir := setup(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan int)
-	go func() {
-		code, _, _ := run(ctx, "serve")
-		served <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-served; code != 0 {
-			t.Errorf("serve exited %d", code)
-		}
-	}()
 	sock := filepath.Join(dir, "rexray.sock")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve did not listen")
-		}
-	}
+	t.Setenv("REXRAY_HOST", "unix://"+sock)
+	serve(t, "unix", sock)
 	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
 	a := mustRun(t, "volume", "attach", "v")
 	if !strings.Contains(a, "/dev/loop") {

@@ -5,6 +5,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,20 @@ type Client struct {
 
 // New returns a client for the plugin listening on the unix socket sock.
 func New(sock string) *Client { return dial("unix", sock) }
+
+// Dial returns a client for the plugin at addr on network ("unix" or
+// "tcp"), speaking TLS with tc unless tc is nil.
+func Dial(network, addr string, tc *tls.Config) *Client {
+	if tc == nil {
+		return dial(network, addr)
+	}
+	d := &tls.Dialer{Config: tc}
+	return &Client{http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+	}}}
+}
 
 // ForAddress returns a client for a plugin address as Docker's spec files
 // give it: unix:///path.sock, a bare path, or tcp://host:port (plain HTTP).

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexray/rexray/plugin"
+)
+
+// cliLedger points the commands at a ledger of their own, apart from the
+// plugin's: a command that opened a ledger instead of using REXRAY_HOST
+// would leave it there.
+func cliLedger(t *testing.T, dir string) string {
+	t.Helper()
+	ledger := filepath.Join(dir, "cli-state")
+	t.Setenv("REXRAY_STATEDIR", ledger)
+	return ledger
+}
+
+func noLedger(t *testing.T, ledger string) {
+	t.Helper()
+	if _, err := os.Stat(ledger); !os.IsNotExist(err) {
+		t.Errorf("the command opened a ledger of its own at %s (%v) instead of using REXRAY_HOST", ledger, err)
+	}
+}
+
+// servedVolumes lists what the plugin at REXRAY_HOST holds.
+func servedVolumes(t *testing.T) []string {
+	t.Helper()
+	var vols []plugin.VolumeInfo
+	if err := json.Unmarshal([]byte(mustRun(t, "volume", "ls", "--format", "json")), &vols); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range vols {
+		names = append(names, v.Name)
+	}
+	return names
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// REXRAY_HOST=unix://<plugin socket>: the commands talk to that socket,
+// even when the plugin keeps another ledger than REXRAY_STATEDIR, and never
+// open a ledger of their own.
+func TestExplicitUnixHostIsUsed(t *testing.T) {
+	dir := setup(t)
+	sock := filepath.Join(dir, "rexray.sock")
+	t.Setenv("REXRAY_HOST", "unix://"+sock)
+	serve(t, "unix", sock)
+	ledger := cliLedger(t, dir)
+	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
+	noLedger(t, ledger)
+	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
+		t.Errorf("the plugin at REXRAY_HOST holds %v, want [v]", names)
+	}
+	mustRun(t, "volume", "rm", "v")
+	noLedger(t, ledger)
+}
+
+// A set REXRAY_HOST where no plugin answers is an error that says so,
+// never a reason to open the ledger instead.
+func TestExplicitHostNotAnsweringIsRefused(t *testing.T) {
+	dir := setup(t)
+	for _, host := range []string{"unix://" + filepath.Join(dir, "nobody.sock"), "tcp://" + freePort(t)} {
+		t.Setenv("REXRAY_HOST", host)
+		t.Setenv("REXRAY_HOST_INSECURE", "true")
+		code, out, errOut := run(context.Background(), "volume", "create", "v", "-o", "size=32MiB")
+		if code == 0 || out != "" || !strings.Contains(errOut, "REXRAY_HOST="+host) || !strings.Contains(errOut, "unset REXRAY_HOST") {
+			t.Errorf("REXRAY_HOST=%s, nothing there: exit %d, stdout %q, stderr %q; want a refusal naming it", host, code, out, errOut)
+		}
+		noLedger(t, filepath.Join(dir, "state"))
+	}
+	t.Setenv("REXRAY_HOST", "unix://relative.sock")
+	if code, _, errOut := run(context.Background(), "volume", "ls"); code == 0 || !strings.Contains(errOut, `REXRAY_HOST="unix://relative.sock"`) || !strings.Contains(errOut, "not absolute") {
+		t.Errorf("REXRAY_HOST=unix://relative.sock: exit %d, %q; want it refused", code, errOut)
+	}
+	noLedger(t, filepath.Join(dir, "state"))
+}
+
+// REXRAY_HOST=tcp://...: the commands reach that endpoint, plain when
+// REXRAY_HOST_INSECURE allows it.
+func TestExplicitPlainTCPHostIsUsed(t *testing.T) {
+	dir := setup(t)
+	addr := freePort(t)
+	t.Setenv("REXRAY_HOST", "tcp://"+addr)
+	t.Setenv("REXRAY_HOST_INSECURE", "true")
+	serve(t, "tcp", addr)
+	ledger := cliLedger(t, dir)
+	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
+	noLedger(t, ledger)
+	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
+		t.Errorf("the plugin at REXRAY_HOST holds %v, want [v]", names)
+	}
+	mustRun(t, "volume", "rm", "v")
+}
+
+// REXRAY_HOST=tcp://... with TLS: the commands present the same
+// REXRAY_TLS_* files as their client certificate; without them they say
+// which are missing.
+func TestExplicitTLSHostIsUsed(t *testing.T) {
+	dir := setup(t)
+	addr := freePort(t)
+	ca, caKey := newCert(t, dir, "ca", nil, nil)
+	newCert(t, dir, "server", ca, caKey)
+	t.Setenv("REXRAY_HOST", "tcp://"+addr)
+	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "server.pem"))
+	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "server-key.pem"))
+	t.Setenv("REXRAY_TLS_CLIENTCAFILE", filepath.Join(dir, "ca.pem"))
+	serve(t, "tcp", addr)
+	ledger := cliLedger(t, dir)
+	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
+	noLedger(t, ledger)
+	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
+		t.Errorf("the plugin at REXRAY_HOST holds %v, want [v]", names)
+	}
+
+	// Another client certificate the CA signed is served too, the plugin
+	// being trusted through the CA.
+	newCert(t, dir, "client", ca, caKey)
+	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "client.pem"))
+	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "client-key.pem"))
+	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
+		t.Errorf("with the client certificate, the plugin at REXRAY_HOST holds %v, want [v]", names)
+	}
+
+	os.Unsetenv("REXRAY_TLS_KEYFILE")
+	code, out, errOut := run(context.Background(), "volume", "ls")
+	if code == 0 || out != "" || !strings.Contains(errOut, "[REXRAY_TLS_KEYFILE] is not set") {
+		t.Errorf("without REXRAY_TLS_KEYFILE: exit %d, stdout %q, stderr %q; want a refusal naming it", code, out, errOut)
+	}
+	os.Unsetenv("REXRAY_TLS_CERTFILE")
+	code, _, errOut = run(context.Background(), "volume", "ls")
+	if code == 0 || !strings.Contains(errOut, "[REXRAY_TLS_CERTFILE REXRAY_TLS_KEYFILE] is not set") {
+		t.Errorf("without the TLS files: exit %d, stderr %q; want a refusal naming them", code, errOut)
+	}
+	noLedger(t, ledger)
+	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "server.pem"))
+	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "server-key.pem"))
+	mustRun(t, "volume", "rm", "v")
+}
+
+// newCert writes NAME.pem and NAME-key.pem in dir: a CA when parent is
+// nil, else a certificate for 127.0.0.1 that parent signed, good for
+// servers and clients.
+func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	signer, signerKey := tmpl, key
+	if parent == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign
+	} else {
+		signer, signerKey = parent, parentKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, block := range map[string]*pem.Block{name + ".pem": {Type: "CERTIFICATE", Bytes: der}, name + "-key.pem": {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
