@@ -1,6 +1,7 @@
 // Package plugin gives Docker's volume plugin API its semantics on top of a
 // storage driver and the OS mount code: per-volume locks, a persisted ledger
-// of mount IDs, a local catalogue for Get and List, and REX-Ray's settings.
+// of mount IDs, a local catalogue that answers for a platform that does not,
+// and REX-Ray's settings.
 package plugin
 
 import (
@@ -51,6 +52,7 @@ type Plugin struct {
 	locks    *locks
 	instance string
 	ready    chan struct{} // closed once Restore has run
+	platform *platform
 	// readBound bounds the reading of one request (requestRead).
 	readBound time.Duration
 }
@@ -66,6 +68,7 @@ func New(cfg config.Config, services []Service, mnt Mounter, st *state.Store, lo
 		log:      log,
 		locks:    newLocks(),
 		ready:    make(chan struct{}),
+		platform: newPlatform(log),
 
 		readBound: requestRead,
 	}
@@ -113,27 +116,6 @@ func (p *Plugin) Capabilities() *volume.CapabilitiesResponse {
 	return &volume.CapabilitiesResponse{Capabilities: volume.Capability{Scope: "global"}}
 }
 
-// lookup finds a volume in the catalogue, then asks the services, so a
-// volume another host created is found too.
-func (p *Plugin) lookup(ctx context.Context, name string) (drivers.Volume, error) {
-	v, ok, err := p.st.Volume(name)
-	if err != nil || ok {
-		return v, err
-	}
-	for _, s := range p.services {
-		v, err = s.Driver.Inspect(ctx, name)
-		if errors.Is(err, drivers.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return v, err
-		}
-		v.Service = s.Name
-		return v, p.st.PutVolume(v)
-	}
-	return drivers.Volume{}, drivers.ErrNotFound
-}
-
 // service finds a service by name; "" is the default one.
 func (p *Plugin) service(name string) (Service, error) {
 	if name == "" {
@@ -166,9 +148,13 @@ func (p *Plugin) serviceOf(v drivers.Volume) Service {
 	return s
 }
 
-// driverFor is the driver of the named volume, or the default one for a
-// volume no service has.
+// driverFor is the driver of the named volume: the catalogue's service of
+// a volume this host knows, so that a volume its platform lost is still
+// released there; else the service that has it, or the default one.
 func (p *Plugin) driverFor(ctx context.Context, name string) drivers.Driver {
+	if v, known, err := p.st.Volume(name); err == nil && known {
+		return p.serviceOf(v).Driver
+	}
 	v, err := p.lookup(ctx, name)
 	if err != nil {
 		return p.services[0].Driver
@@ -542,7 +528,13 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 			content = mount.Zeros
 		}
 	}
-	path, err := p.mnt.Mount(ctx, dev, v.Name, v.FSType, content)
+	fsType := v.FSType
+	if fsType == "" {
+		// Made outside rexray (a plain `rbd create`): a filesystem already
+		// on it is found by the probe, else it gets the default one.
+		fsType = p.cfg.DefaultFSType()
+	}
+	path, err := p.mnt.Mount(ctx, dev, v.Name, fsType, content)
 	if err != nil || !overwrite {
 		return path, err
 	}
@@ -608,8 +600,10 @@ func (p *Plugin) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
 	return &volume.PathResponse{Mountpoint: v.Volume.Mountpoint}, nil
 }
 
-// Get implements volume.Driver from the catalogue: a backend hiccup must not
-// make Get fail for a volume that exists, or dockerd forgets the volume.
+// Get implements volume.Driver from the platform: a volume another host
+// created is found, and one another host removed is not. A platform that
+// does not answer in time leaves the catalogue to answer for a volume this
+// host knows, or dockerd forgets a volume that exists.
 func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 	if err := drivers.ValidateName(r.Name); err != nil {
 		return nil, err
@@ -630,23 +624,34 @@ func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 	return &volume.GetResponse{Volume: p.dockerVolume(v, len(ids) > 0)}, nil
 }
 
-// List implements volume.Driver from the catalogue. As the protocol
-// defines it, List carries names and mount points: dockerd asks Get for
-// the rest, so the records are not decoded here.
+// List implements volume.Driver: the platforms' names, with the volumes
+// this host has mounted. A platform that does not answer in time is stood
+// in for by this host's catalogue. As the protocol defines it, List carries
+// names and mount points: dockerd asks Get for the rest, so no volume's
+// record is read here.
 func (p *Plugin) List() (*volume.ListResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if err := p.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	names, err := p.st.VolumeNames()
-	if err != nil {
-		return nil, err
+	listed, silent := p.listNames(ctx)
+	var known []string
+	if len(silent) > 0 {
+		var err error
+		if known, err = p.st.VolumeNames(); err != nil {
+			return nil, err
+		}
 	}
 	counts, err := p.st.MountedVolumes()
 	if err != nil {
 		return nil, err
 	}
+	mounted := make([]string, 0, len(counts))
+	for name := range counts {
+		mounted = append(mounted, name)
+	}
+	names := union(listed, known, mounted)
 	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, len(names))}
 	for i, name := range names {
 		resp.Volumes[i] = &volume.Volume{Name: name}

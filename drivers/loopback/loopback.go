@@ -171,6 +171,16 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	return vols, nil
 }
 
+// Names lists the volumes from the store's folder alone, reading no
+// record: a listing of 10,000 volumes costs one directory read.
+func (d *Driver) Names(ctx context.Context) ([]string, error) {
+	names, err := d.vols.names()
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	return names, nil
+}
+
 // Inspect implements drivers.Driver.
 func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, error) {
 	if err := drivers.ValidateName(name); err != nil {

@@ -262,6 +262,29 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	return vols, nil
 }
 
+// Names lists the images of every pool, each a volume, also one made with
+// plain `rbd create` and no rexray metadata: one listing per pool, no
+// image opened.
+func (d *Driver) Names(ctx context.Context) ([]string, error) {
+	pools, err := d.pools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range pools {
+		entries, err := d.list(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Snapshot == "" && drivers.ValidateName(e.Image) == nil {
+				names = append(names, e.Image)
+			}
+		}
+	}
+	return names, nil
+}
+
 // Inspect implements drivers.Driver.
 func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, error) {
 	if err := drivers.ValidateName(name); err != nil {
