@@ -291,7 +291,7 @@ func (d *Driver) source(opts drivers.CreateOptions) (origin, error) {
 // fill claims name's image in r and makes it size bytes: a hole, or the
 // blocks of the image src followed by a hole. On failure no image is left.
 func (d *Driver) fill(ctx context.Context, r records, name string, size int64, src string, taken error) error {
-	f, err := r.claim(name, taken)
+	f, err := r.claim(ctx, name, taken)
 	if err != nil {
 		return err
 	}

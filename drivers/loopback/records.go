@@ -1,6 +1,7 @@
 package loopback
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,27 +40,64 @@ func (r records) imageTemp(name string) string { return privateTemp(r.dir, name,
 // claim creates name's image, empty; taken is the error when the record
 // exists. An image without metadata is what a crashed create leaves: it is
 // taken over, unless another host made it moments ago and may still be
-// creating it in the shared store.
-func (r records) claim(name string, taken error) (*os.File, error) {
-	img := r.image(name)
+// creating it in the shared store. Then claim waits, within ctx and
+// othersCreateWait, for that create to end: with its metadata the record
+// is taken, and the caller compares what it asked for with what was made;
+// without it (that create failed) the image is claimed again.
+func (r records) claim(ctx context.Context, name string, taken error) (*os.File, error) {
 	f, err := r.create(name)
+	if !errors.Is(err, os.ErrExist) {
+		return f, err
+	}
+	made, err := r.awaitOthers(ctx, name)
+	switch {
+	case err != nil:
+		return nil, err
+	case made:
+		return nil, taken
+	}
+	img := r.image(name)
+	if err := os.Remove(img); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	f, err = r.create(name)
 	if errors.Is(err, os.ErrExist) {
-		if _, merr := os.Stat(r.meta(name)); merr == nil {
-			return nil, taken
-		}
-		if err := r.othersFresh(name); err != nil {
-			return nil, err
-		}
-		if err := os.Remove(img); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		f, err = r.create(name)
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
-		}
+		return nil, fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
 	}
 	return f, err
 }
+
+// awaitOthers waits while name's image is another host's create in
+// progress. made tells that the record exists (that create ended with its
+// metadata); false is an image to reclaim: a leftover, or none at all (that
+// create failed).
+func (r records) awaitOthers(ctx context.Context, name string) (made bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, othersCreateWait)
+	defer cancel()
+	for {
+		if _, err := os.Stat(r.meta(name)); err == nil {
+			return true, nil
+		}
+		creator, fresh := r.othersFresh(name)
+		if !fresh {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("%s is being created by host %s sharing the store, which did not finish within %s; try again in a moment", name, creator, othersCreateWait)
+		case <-time.After(othersCreatePoll):
+		}
+	}
+}
+
+// othersCreateWait bounds how long a create waits for another host's
+// create of the same name: well inside the 30 s dockerd gives a call.
+// othersCreatePoll is how often it looks: the store may be NFS, where no
+// change notification crosses hosts.
+const (
+	othersCreateWait = 10 * time.Second
+	othersCreatePoll = 20 * time.Millisecond
+)
 
 // create makes name's image under a name private to this host, marks it
 // with its creator and then links it into place, failing if the image
@@ -88,17 +126,19 @@ const creatorXattr = "user.rexray.creator"
 // for a create in progress rather than a leftover.
 const creatingGrace = 2 * time.Minute
 
-func (r records) othersFresh(name string) error {
+// othersFresh tells whether name's image is another host's, made less
+// than creatingGrace ago, and which host's.
+func (r records) othersFresh(name string) (creator string, fresh bool) {
 	buf := make([]byte, 256)
 	n, err := unix.Getxattr(r.image(name), creatorXattr, buf)
 	if err != nil || string(buf[:n]) == r.instance {
-		return nil
+		return "", false
 	}
 	st, err := os.Stat(r.image(name))
 	if err != nil || time.Since(st.ModTime()) > creatingGrace {
-		return nil
+		return "", false
 	}
-	return fmt.Errorf("%s is being created by host %s sharing the store; try again in a moment", name, buf[:n])
+	return string(buf[:n]), true
 }
 
 // read decodes name's metadata into v; notFound is the error when there
