@@ -116,20 +116,22 @@ func dialHost(ctx context.Context, cfg config.Config) (*remote, error) {
 		return nil, err
 	}
 	r := &remote{mountPath: cfg.Ops.MountPath}
+	how, hint := "", "start the plugin there, or unset REXRAY_HOST to act on the store and ledger (REXRAY_STATEDIR) directly"
 	switch {
 	case network == "unix":
 		r.cli, r.pluginID = client.New(addr), client.ManagedID(addr)
 	case cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" && cfg.HostInsecure:
-		r.cli = client.Dial("tcp", addr, nil)
+		r.cli, how = client.Dial("tcp", addr, nil), " (plain TCP, REXRAY_HOST_INSECURE=true)"
 	default:
 		tc, err := clientTLS(cfg, addr)
 		if err != nil {
 			return nil, err
 		}
-		r.cli = client.Dial("tcp", addr, tc)
+		r.cli, how = client.Dial("tcp", addr, tc), fmt.Sprintf(" (TLS, client certificate REXRAY_TLS_CERTFILE=%s)", cfg.TLSCertFile)
+		hint = "check that the plugin serves TLS there and that its REXRAY_TLS_CLIENTCAFILE signed that certificate, " + hint
 	}
 	if err := r.alive(ctx); err != nil {
-		return nil, fmt.Errorf("no rexray answers at REXRAY_HOST=%s: %w; start the plugin there, or unset REXRAY_HOST to act on the store and ledger (REXRAY_STATEDIR) directly", cfg.Host, err)
+		return nil, fmt.Errorf("no rexray answers at REXRAY_HOST=%s%s: %w; %s", cfg.Host, how, err, hint)
 	}
 	return r, nil
 }

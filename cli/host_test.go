@@ -146,8 +146,18 @@ func TestExplicitTLSHostIsUsed(t *testing.T) {
 		t.Errorf("with the client certificate, the plugin at REXRAY_HOST holds %v, want [v]", names)
 	}
 
-	os.Unsetenv("REXRAY_TLS_KEYFILE")
+	// A client certificate the plugin's CA did not sign is refused, and the
+	// error names the certificate presented.
+	newCert(t, dir, "stranger", nil, nil)
+	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "stranger.pem"))
+	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "stranger-key.pem"))
 	code, out, errOut := run(context.Background(), "volume", "ls")
+	if code == 0 || out != "" || !strings.Contains(errOut, "REXRAY_TLS_CERTFILE="+filepath.Join(dir, "stranger.pem")) {
+		t.Errorf("with a client certificate the CA did not sign: exit %d, stdout %q, stderr %q; want a refusal naming it", code, out, errOut)
+	}
+
+	os.Unsetenv("REXRAY_TLS_KEYFILE")
+	code, out, errOut = run(context.Background(), "volume", "ls")
 	if code == 0 || out != "" || !strings.Contains(errOut, "[REXRAY_TLS_KEYFILE] is not set") {
 		t.Errorf("without REXRAY_TLS_KEYFILE: exit %d, stdout %q, stderr %q; want a refusal naming it", code, out, errOut)
 	}
