@@ -26,6 +26,9 @@ const usage = `usage: rexray [command]
   env [--format json]          the effective settings and where each came from
   volume ls|inspect|create|rm|attach|detach|mount|unmount [NAME] [--format json]
   snapshot ls | create VOLUME SNAPSHOT | rm SNAPSHOT [--format json]
+  plugin upgrade [--grant-all-permissions] [--skip-remote-check] PLUGIN [REMOTE]
+                               docker plugin upgrade that keeps mount sources,
+                               device paths and settings (through DOCKER_HOST)
 
 The operator commands act through the running plugin's socket when a plugin
 holds the ledger (REXRAY_STATEDIR), and on the store and ledger directly when
@@ -50,6 +53,8 @@ func (c *Command) Run(ctx context.Context, args []string) int {
 		err = c.volume(ctx, rest)
 	case "snapshot", "snapshots":
 		err = c.snapshot(ctx, rest)
+	case "plugin":
+		err = c.plugin(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.Stdout, usage)
 	default:
