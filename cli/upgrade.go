@@ -67,6 +67,10 @@ func (e *StepError) Unwrap() error { return e.Err }
 // ErrVolumesMissing is a volume listed before the upgrade and not after.
 var ErrVolumesMissing = errors.New("volumes listed before the upgrade are not listed after it")
 
+// ErrSourceLost is a mount or device of the new version that cannot be set
+// back to the path the installed one used.
+var ErrSourceLost = errors.New("the new version cannot be given the mount sources the installed one used")
+
 // ErrNewPrivileges is a new version asking for more than the installed one
 // was granted.
 var ErrNewPrivileges = errors.New("the new version asks for privileges the installed one was not granted")
@@ -219,6 +223,9 @@ func (u *upgrader) change(ctx context.Context, old *installed, remote string) (s
 	} else {
 		u.step("settings", "put back %s", strings.Join(put, " "))
 	}
+	if lost := lostSources(old.plugin.Config, p.Config); len(lost) > 0 {
+		return "settings", fmt.Errorf("%w: %s", ErrSourceLost, strings.Join(lost, "; "))
+	}
 	if added := newPrivileges(privilegesOf(old.plugin.Config), privilegesOf(p.Config)); len(added) > 0 {
 		if !u.grantAll {
 			return "privileges", fmt.Errorf("%w: %s (give --grant-all-permissions to grant them)", ErrNewPrivileges, privilegeSummary(added))
@@ -287,8 +294,8 @@ func (u *upgrader) pull(ctx context.Context, name, remote string, had types.Plug
 }
 
 // putBack sets what the upgrade dropped, and returns the plugin as it then
-// is and the settings it set. A setting the new version does not have is
-// reported, not set: dockerd would refuse it.
+// is and the settings it set. A setting the new version does not have, or
+// does not let be set, is reported, not set: dockerd would refuse it.
 func (u *upgrader) putBack(ctx context.Context, step, name string, want map[string]string) (*types.Plugin, []string, error) {
 	p, _, err := u.api.PluginInspectWithRaw(ctx, name)
 	if err != nil {
@@ -296,7 +303,7 @@ func (u *upgrader) putBack(ctx context.Context, step, name string, want map[stri
 	}
 	set, gone := settingsDiff(want, settingsOf(p))
 	if len(gone) > 0 {
-		u.step(step, "not in this version, not set: %s", strings.Join(gone, " "))
+		u.step(step, "this version cannot set %s", strings.Join(gone, " "))
 	}
 	if len(set) == 0 {
 		return p, nil, nil
@@ -309,7 +316,8 @@ func (u *upgrader) putBack(ctx context.Context, step, name string, want map[stri
 }
 
 // restore puts the previous plugin back: its version when the upgrade
-// swapped it, its settings, and its state.
+// swapped it, its settings, and its state. When the previous version cannot
+// be fetched again, the previous settings still go back on the one it has.
 func (u *upgrader) restore(ctx context.Context, old *installed) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
@@ -323,32 +331,46 @@ func (u *upgrader) restore(ctx context.Context, old *installed) error {
 			return fmt.Errorf("disable %s: %w", name, err)
 		}
 	}
+	var notBack error
 	if p.PluginReference != ref || !reflect.DeepEqual(withoutSources(p.Config), withoutSources(old.plugin.Config)) {
-		// The previous version was granted its privileges when installed.
-		body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: ref, AcceptAllPermissions: true})
-		if err == nil {
-			err = jsonmessage.DisplayJSONMessagesStream(body, io.Discard, 0, false, nil)
-			body.Close()
+		if err := u.pullBack(ctx, name, ref); err != nil {
+			notBack = fmt.Errorf("upgrade back to %s: %w", ref, err)
+			u.step("restore", "%v; the previous settings go on %s instead", notBack, p.PluginReference)
+		} else {
+			u.step("restore", "back on %s", ref)
 		}
-		if err != nil {
-			return fmt.Errorf("upgrade back to %s: %w; the plugin is disabled on %s", ref, err, p.PluginReference)
-		}
-		u.step("restore", "back on %s", ref)
 	}
 	if _, put, err := u.putBack(ctx, "restore", name, old.settings); err != nil {
-		return fmt.Errorf("settings: %w", err)
+		return errors.Join(notBack, fmt.Errorf("settings: %w", err))
 	} else if len(put) > 0 {
 		u.step("restore", "put back %s", strings.Join(put, " "))
 	}
 	if !old.plugin.Enabled {
 		u.step("restore", "left disabled, as it was")
-		return nil
+		return notBack
 	}
 	if err := u.api.PluginEnable(ctx, name, types.PluginEnableOptions{Timeout: enableTimeout}); err != nil {
-		return fmt.Errorf("enable %s: %w", name, err)
+		return errors.Join(notBack, fmt.Errorf("enable %s: %w", name, err))
+	}
+	if notBack != nil {
+		return fmt.Errorf("%w; %s is enabled on %s with the previous settings", notBack, name, p.PluginReference)
 	}
 	u.step("restore", "%s enabled again on %s", name, ref)
 	return nil
+}
+
+// pullBack upgrades the plugin to the version it had, whose privileges were
+// granted when it was installed.
+func (u *upgrader) pullBack(ctx context.Context, name, ref string) error {
+	if ref == "" {
+		return errors.New("the plugin had no reference to fetch it from")
+	}
+	body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: ref, AcceptAllPermissions: true})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return jsonmessage.DisplayJSONMessagesStream(body, io.Discard, 0, false, nil)
 }
 
 // withoutSources is a config with the settable values cleared, which `docker
@@ -437,6 +459,33 @@ func settingsOf(p *types.Plugin) map[string]string {
 		s[a.Name+".value"] = strings.Join(p.Settings.Args, " ")
 	}
 	return s
+}
+
+// lostSources names the mounts and devices that had and want both have
+// whose host path differs: the new version would serve something else (a
+// mount or device the new version dropped is its own choice, not lost).
+func lostSources(had, want types.PluginConfig) []string {
+	var lost []string
+	check := func(kind, name string, was, now *string) {
+		if was != nil && now != nil && *was != *now {
+			lost = append(lost, fmt.Sprintf("%s %s is %s in this version, which cannot be set back to %s", kind, name, *now, *was))
+		}
+	}
+	for _, m := range had.Mounts {
+		for _, n := range want.Mounts {
+			if n.Name == m.Name {
+				check("mount", m.Name, m.Source, n.Source)
+			}
+		}
+	}
+	for _, d := range had.Linux.Devices {
+		for _, n := range want.Linux.Devices {
+			if d.Name != "" && n.Name == d.Name {
+				check("device", d.Name, d.Path, n.Path)
+			}
+		}
+	}
+	return lost
 }
 
 // settingsDiff returns the `docker plugin set` arguments that turn have into

@@ -89,6 +89,26 @@ func TestNewPrivileges(t *testing.T) {
 	}
 }
 
+// A mount the new version has but cannot be set back is lost; one it
+// dropped is its own choice.
+func TestLostSources(t *testing.T) {
+	had := pluginWith("/srv/store", "/dev/loop9", "info").Config
+	if lost := lostSources(had, had); len(lost) != 0 {
+		t.Errorf("same config: %v", lost)
+	}
+	next := pluginWith("/var/lib/rexray/loopback", "/dev/loop9", "info").Config
+	next.Mounts[1].Settable = nil
+	lost := lostSources(had, next)
+	if len(lost) != 1 || !strings.Contains(lost[0], "mount store is /var/lib/rexray/loopback") || !strings.Contains(lost[0], "/srv/store") {
+		t.Errorf("lost %q, want the store named with both paths", lost)
+	}
+	next.Mounts = next.Mounts[:1]
+	next.Linux.Devices = nil
+	if lost := lostSources(had, next); len(lost) != 0 {
+		t.Errorf("dropped mount and device: %v, want nothing lost", lost)
+	}
+}
+
 func TestWithout(t *testing.T) {
 	if m := without([]string{"a", "b", "c"}, []string{"c", "a", "d"}); strings.Join(m, ",") != "b" {
 		t.Errorf("missing %v, want b", m)

@@ -247,6 +247,46 @@ func TestPluginUpgradeFailureRestores(t *testing.T) {
 		u.keeps(t, old, "failvol")
 	})
 
+	// A version whose store and state can no longer be set would serve its
+	// defaults, another store: refused before it is enabled.
+	t.Run("StoreThatCannotBeSetBack", func(t *testing.T) {
+		defaults := filepath.Join(suite.dir, "unsettable-defaults")
+		unsettable := pushVariant(t, "unsettable", func(cfg map[string]any) {
+			v2(defaults)(cfg)
+			for _, m := range cfg["mounts"].([]any) {
+				delete(m.(map[string]any), "settable")
+			}
+		})
+		_, stderr, err := rexrayUpgrade("--grant-all-permissions", alias, unsettable)
+		t.Logf("rexray plugin upgrade:\n%s", stderr)
+		if err == nil || !strings.Contains(stderr, `step "settings"`) || !strings.Contains(stderr, "mount store is "+filepath.Join(defaults, "store")) || !strings.Contains(stderr, "previous plugin is back") {
+			t.Errorf("exit %v; want a failure at step \"settings\" naming the store, and the previous plugin back", err)
+		}
+		if strings.Contains(stderr, "enable: done") {
+			t.Errorf("the version on another store was enabled")
+		}
+		u.keeps(t, old, "failvol")
+	})
+
+	// A version that mounts its store and state elsewhere than the kept
+	// env says serves an empty store: the volume check sees it.
+	t.Run("VolumeGoneAfterTheUpgrade", func(t *testing.T) {
+		moved := pushVariant(t, "moved", func(cfg map[string]any) {
+			for _, m := range cfg["mounts"].([]any) {
+				m := m.(map[string]any)
+				if name := m["name"]; name == "store" || name == "state" {
+					m["destination"] = "/srv/" + name.(string)
+				}
+			}
+		})
+		_, stderr, err := rexrayUpgrade(alias, moved)
+		t.Logf("rexray plugin upgrade:\n%s", stderr)
+		if err == nil || !strings.Contains(stderr, `step "volumes"`) || !strings.Contains(stderr, "not listed after it: failvol") || !strings.Contains(stderr, "previous plugin is back") {
+			t.Errorf("exit %v; want a failure at step \"volumes\" naming failvol, and the previous plugin back", err)
+		}
+		u.keeps(t, old, "failvol")
+	})
+
 	t.Run("NewPrivilegeRefused", func(t *testing.T) {
 		_, stderr, err := rexrayUpgrade(alias, suite.registry+"/rexray/loopback:broken")
 		if err == nil || !strings.Contains(stderr, `step "privileges"`) || !strings.Contains(stderr, "--grant-all-permissions") {
