@@ -71,8 +71,8 @@ func privateTemp(dir, name, kind, instance string) string {
 	return filepath.Join(dir, "."+name+"."+kind+"."+hex.EncodeToString(sum[:6])+".tmp")
 }
 
-func readJSON(path string, v any) (bool, error) {
-	b, err := os.ReadFile(path)
+func (d *Driver) readJSON(path string, v any) (bool, error) {
+	b, err := readIn(d.cfg.VolumePath, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -87,7 +87,7 @@ func readJSON(path string, v any) (bool, error) {
 
 func (d *Driver) readLease(name string) (lease, bool, error) {
 	var l lease
-	ok, err := readJSON(d.leasePath(name), &l)
+	ok, err := d.readJSON(d.leasePath(name), &l)
 	return l, ok, err
 }
 
@@ -98,7 +98,7 @@ func (d *Driver) writeTemp(name, kind string, v any) (string, error) {
 		return "", err
 	}
 	tmp := d.tempPath(name, kind)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createIn(d.cfg.VolumePath, tmp, os.O_WRONLY)
 	if err != nil {
 		return "", err
 	}
@@ -293,7 +293,7 @@ func (d *Driver) reclaim() {
 	}
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".lease")
-		if id, err := loopdev.IDOf(d.imagePath(name)); err == nil && bound[id] != "" {
+		if id, err := d.imageID(name); err == nil && bound[id] != "" {
 			continue
 		}
 		if !d.held.has(name) {
@@ -334,7 +334,7 @@ func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 // keep renews a lease when due; an error is why the volume is lost.
 func (d *Driver) keep(name string, renewed map[string]time.Time) error {
 	var req preemptRequest
-	if ok, _ := readJSON(d.preemptPath(name), &req); ok && req.By != d.cfg.Instance {
+	if ok, _ := d.readJSON(d.preemptPath(name), &req); ok && req.By != d.cfg.Instance {
 		return fmt.Errorf("host %s preempted it", req.By)
 	}
 	last, ok := renewed[name]

@@ -120,14 +120,19 @@ func New(cfg Config) (*Driver, error) {
 		tag:   loopdev.Tag(cfg.Instance),
 		held:  newHeldSet(),
 		dir:   dir,
-		vols:  records{dir, cfg.Instance},
-		snaps: records{filepath.Join(cfg.VolumePath, "snapshots"), cfg.Instance},
+		vols:  records{cfg.VolumePath, dir, cfg.Instance},
+		snaps: records{cfg.VolumePath, filepath.Join(cfg.VolumePath, "snapshots"), cfg.Instance},
 	}
 	// 0700: images hold users' data.
 	for _, dir := range []string{d.vols.dir, d.snaps.dir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("loopback store: %w", err)
 		}
+		fd, err := openDirIn(cfg.VolumePath, dir)
+		if err != nil {
+			return nil, fmt.Errorf("loopback store: %w", err)
+		}
+		unix.Close(fd)
 	}
 	return d, nil
 }
@@ -160,8 +165,11 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	vols := make([]drivers.Volume, 0, len(names))
 	for _, name := range names {
 		v, err := d.inspect(name, bound, snaps)
-		if errors.Is(err, drivers.ErrNotFound) {
-			continue // removed meanwhile
+		var untrusted *UntrustedError
+		if errors.Is(err, drivers.ErrNotFound) || errors.As(err, &untrusted) {
+			// Removed meanwhile, or not a volume of the store: Inspect
+			// names the file that is not.
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list volumes: %w", err)
@@ -204,10 +212,20 @@ func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map
 	}
 	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
-	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil {
+	id, err := d.imageID(name)
+	var untrusted *UntrustedError
+	switch {
+	case errors.As(err, &untrusted):
+		return drivers.Volume{}, fmt.Errorf("volume %s: %w", name, err)
+	case err == nil:
 		v.Device = bound[id]
 	}
 	return v, nil
+}
+
+// imageID is the FileID of name's image, a regular file of the store.
+func (d *Driver) imageID(name string) (loopdev.FileID, error) {
+	return idIn(d.cfg.VolumePath, d.imagePath(name))
 }
 
 func (d *Driver) readMeta(name string) (drivers.Volume, error) {
@@ -233,6 +251,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	}
 	if opts.Pool != "" {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: the loopback driver has no pools; drop pool=%s", name, opts.Pool)
+	}
+	if err := d.vols.check(name); err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	v := drivers.Volume{Name: name, Size: opts.Size, Meta: drivers.NewMeta(opts)}
 	src, err := d.source(opts)
@@ -296,7 +317,7 @@ func (d *Driver) fill(ctx context.Context, r records, name string, size int64, s
 		return err
 	}
 	if src != "" {
-		err = copyFile(ctx, f, src)
+		err = d.copyFile(ctx, f, src)
 	}
 	if err == nil {
 		err = f.Truncate(size)
@@ -314,8 +335,8 @@ func (d *Driver) fill(ctx context.Context, r records, name string, size int64, s
 	return nil
 }
 
-func copyFile(ctx context.Context, dst *os.File, path string) error {
-	src, err := os.Open(path)
+func (d *Driver) copyFile(ctx context.Context, dst *os.File, path string) error {
+	src, err := openIn(d.cfg.VolumePath, path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("copy of %s: %w", filepath.Base(path), err)
 	}
@@ -338,7 +359,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
-	if id, err := loopdev.IDOf(d.imagePath(name)); err == nil {
+	if id, err := d.imageID(name); err == nil {
 		if dev := bound[id]; dev != "" && !loopdev.Settle(ctx, dev, id) {
 			return fmt.Errorf("remove volume %s: still attached as %s", name, dev)
 		}
@@ -370,7 +391,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 // even one block, it is not blank. Filesystems without SEEK_DATA report
 // data everywhere, which is the safe answer.
 func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
-	f, err := os.Open(d.imagePath(name))
+	f, err := openIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: %w", name, err)
 	}
@@ -395,12 +416,22 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	if v.Device != "" {
 		return v.Device, nil
 	}
-	dev, err := loopdev.Attach(d.imagePath(name), d.tag, d.cfg.DirectIO)
+	dev, err := d.bind(name)
 	if err != nil {
 		d.release(name)
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	return dev, nil
+}
+
+// bind binds name's image, a regular file of the store, to a loop device.
+func (d *Driver) bind(name string) (string, error) {
+	f, err := openIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return loopdev.AttachFile(f, d.tag, d.cfg.DirectIO)
 }
 
 // Detach implements drivers.Driver: the loop device goes (once nothing
@@ -428,7 +459,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 // mounted somewhere (a fenced volume in a container) costs that short
 // while and no more: the kernel lets it go when that mount ends.
 func (d *Driver) settle(ctx context.Context, name, dev string) {
-	id, err := loopdev.IDOf(d.imagePath(name))
+	id, err := d.imageID(name)
 	if err != nil {
 		return
 	}

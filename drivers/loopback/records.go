@@ -21,6 +21,7 @@ import (
 //	<dir>/<name>.img   the blocks (sparse)
 //	<dir>/<name>.json  the metadata; the record exists once this does
 type records struct {
+	root     string // the store, trusted; what is beneath it is input
 	dir      string
 	instance string // this host, recorded as each new image's creator
 }
@@ -36,6 +37,17 @@ func (r records) temp(name string) string { return filepath.Join(r.dir, "."+name
 // imageTemp is where this host makes name's image before linking it into
 // place (see create).
 func (r records) imageTemp(name string) string { return privateTemp(r.dir, name, "img", r.instance) }
+
+// check refuses a record whose image or metadata is there but is not a
+// regular file: a link someone put in the store is never written through.
+func (r records) check(name string) error {
+	for _, p := range []string{r.image(name), r.meta(name)} {
+		if _, err := idIn(r.root, p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
 
 // claim creates name's image, empty; taken is the error when the record
 // exists. An image without metadata is what a crashed create leaves: it is
@@ -75,7 +87,7 @@ func (r records) awaitOthers(ctx context.Context, name string) (made bool, err e
 	ctx, cancel := context.WithTimeout(ctx, othersCreateWait)
 	defer cancel()
 	for {
-		if _, err := os.Stat(r.meta(name)); err == nil {
+		if _, err := os.Lstat(r.meta(name)); err == nil {
 			return true, nil
 		}
 		creator, fresh := r.othersFresh(name)
@@ -105,7 +117,7 @@ const (
 // it unmarked would take another's create in progress for a leftover.
 func (r records) create(name string) (*os.File, error) {
 	tmp := r.imageTemp(name)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createIn(r.root, tmp, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +142,11 @@ const creatingGrace = 2 * time.Minute
 // than creatingGrace ago, and which host's.
 func (r records) othersFresh(name string) (creator string, fresh bool) {
 	buf := make([]byte, 256)
-	n, err := unix.Getxattr(r.image(name), creatorXattr, buf)
+	n, err := unix.Lgetxattr(r.image(name), creatorXattr, buf)
 	if err != nil || string(buf[:n]) == r.instance {
 		return "", false
 	}
-	st, err := os.Stat(r.image(name))
+	st, err := os.Lstat(r.image(name))
 	if err != nil || time.Since(st.ModTime()) > creatingGrace {
 		return "", false
 	}
@@ -144,7 +156,7 @@ func (r records) othersFresh(name string) (creator string, fresh bool) {
 // read decodes name's metadata into v; notFound is the error when there
 // is none.
 func (r records) read(name string, v any, notFound error) error {
-	b, err := os.ReadFile(r.meta(name))
+	b, err := readIn(r.root, r.meta(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return notFound
 	}
@@ -163,7 +175,7 @@ func (r records) write(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.OpenFile(r.temp(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp, err := createIn(r.root, r.temp(name), os.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}

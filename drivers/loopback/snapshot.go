@@ -19,6 +19,9 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		return drivers.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	v, err := d.readMeta(volume)
+	if err == nil {
+		err = d.snaps.check(name)
+	}
 	if err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}

@@ -32,6 +32,9 @@ func IDOf(path string) (FileID, error) {
 	return FileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
+// IDOfStat is the FileID of the file st describes.
+func IDOfStat(st *unix.Stat_t) FileID { return FileID{dev: st.Dev, ino: st.Ino} }
+
 // Tag marks a loop device with the instance that bound it, in the device's
 // file name field. Loop devices are one per kernel: where several instances
 // share a kernel (a test cluster of network namespaces), each must see only
@@ -50,7 +53,12 @@ func Attach(image, tag string, directIO bool) (string, error) {
 		return "", err
 	}
 	defer f.Close()
+	return AttachFile(f, tag, directIO)
+}
 
+// AttachFile binds f, open for reading and writing, as Attach binds an
+// image: for a caller that opened it with checks of its own.
+func AttachFile(f *os.File, tag string, directIO bool) (string, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
 		return "", err
