@@ -67,8 +67,14 @@ func (d *Driver) tempPath(name, kind string) string {
 // privateTemp is a file in dir only this instance writes, so that hosts
 // never write one file at once.
 func privateTemp(dir, name, kind, instance string) string {
+	return filepath.Join(dir, "."+name+"."+kind+"."+instanceHash(instance)+".tmp")
+}
+
+// instanceHash stands for an instance in file names: instance IDs may hold
+// any character.
+func instanceHash(instance string) string {
 	sum := sha256.Sum256([]byte(instance))
-	return filepath.Join(dir, "."+name+"."+kind+"."+hex.EncodeToString(sum[:6])+".tmp")
+	return hex.EncodeToString(sum[:6])
 }
 
 func (d *Driver) readJSON(path string, v any) (bool, error) {

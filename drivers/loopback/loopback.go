@@ -134,6 +134,8 @@ func New(cfg Config) (*Driver, error) {
 		}
 		unix.Close(fd)
 	}
+	d.vols.sweepTemps()
+	d.snaps.sweepTemps()
 	return d, nil
 }
 
@@ -312,27 +314,18 @@ func (d *Driver) source(opts drivers.CreateOptions) (origin, error) {
 // fill claims name's image in r and makes it size bytes: a hole, or the
 // blocks of the image src followed by a hole. On failure no image is left.
 func (d *Driver) fill(ctx context.Context, r records, name string, size int64, src string, taken error) error {
-	f, err := r.claim(ctx, name, taken)
-	if err != nil {
-		return err
-	}
-	if src != "" {
-		err = d.copyFile(ctx, f, src)
-	}
-	if err == nil {
-		err = f.Truncate(size)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(r.image(name))
-		if errors.Is(err, unix.EFBIG) {
-			return fmt.Errorf("size %d bytes is more than the store's filesystem allows in one file: %w", size, err)
+	err := r.claim(ctx, name, taken, func(f *os.File) error {
+		if src != "" {
+			if err := d.copyFile(ctx, f, src); err != nil {
+				return err
+			}
 		}
-		return err
+		return f.Truncate(size)
+	})
+	if errors.Is(err, unix.EFBIG) {
+		return fmt.Errorf("size %d bytes is more than the store's filesystem allows in one file: %w", size, err)
 	}
-	return nil
+	return err
 }
 
 func (d *Driver) copyFile(ctx context.Context, dst *os.File, path string) error {

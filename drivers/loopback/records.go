@@ -49,34 +49,94 @@ func (r records) check(name string) error {
 	return nil
 }
 
-// claim creates name's image, empty; taken is the error when the record
-// exists. An image without metadata is what a crashed create leaves: it is
-// taken over, unless another host made it moments ago and may still be
-// creating it in the shared store. Then claim waits, within ctx and
-// othersCreateWait, for that create to end: with its metadata the record
-// is taken, and the caller compares what it asked for with what was made;
-// without it (that create failed) the image is claimed again.
-func (r records) claim(ctx context.Context, name string, taken error) (*os.File, error) {
-	f, err := r.create(name)
+// claim makes name's image: fill writes it under a name private to this
+// host (a copy takes a while, and a plugin killed part way must leave no
+// half-made image under the final name), and it is then linked into place.
+// taken is the error when the record exists. An image without metadata is
+// what a crashed create leaves: it is taken over, unless another host made
+// it moments ago and may still be creating it in the shared store. Then
+// claim waits, within ctx and othersCreateWait, for that create to end:
+// with its metadata the record is taken, and the caller compares what it
+// asked for with what was made; without it (that create failed) the image
+// is claimed again.
+func (r records) claim(ctx context.Context, name string, taken error, fill func(*os.File) error) error {
+	tmp, err := r.build(name, fill)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	err = os.Link(tmp, r.image(name))
 	if !errors.Is(err, os.ErrExist) {
-		return f, err
+		return err
 	}
 	made, err := r.awaitOthers(ctx, name)
 	switch {
 	case err != nil:
-		return nil, err
+		return err
 	case made:
-		return nil, taken
+		return taken
 	}
-	img := r.image(name)
-	if err := os.Remove(img); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	if err := os.Remove(r.image(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	f, err = r.create(name)
+	err = os.Link(tmp, r.image(name))
 	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
+		return fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
 	}
-	return f, err
+	return err
+}
+
+// build makes name's image at its private temp name, marked with its
+// creator, and fills it. The image thus never shows in place without its
+// mark: a host that finds it unmarked would take another's create in
+// progress for a leftover. The temp is locked while it is built, so that
+// the clean-up at start (sweepTemps) never takes a build in progress for
+// a leftover.
+func (r records) build(name string, fill func(*os.File) error) (string, error) {
+	tmp := r.imageTemp(name)
+	f, err := createIn(r.root, tmp, os.O_RDWR)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		// Best effort: a filesystem without user xattrs loses only this guard.
+		unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
+		err = fill(f)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// sweepTemps removes the images this host's creates killed part way left
+// at their private temp names (a copy's, above all: it may be as large as
+// its source). Another host's temps are never touched: they have names of
+// their own.
+func (r records) sweepTemps() {
+	suffix := ".img." + instanceHash(r.instance) + ".tmp"
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), suffix) {
+			continue
+		}
+		path := filepath.Join(r.dir, e.Name())
+		f, err := openIn(r.root, path, os.O_RDONLY, 0)
+		if err != nil {
+			continue
+		}
+		// A build in progress (another process of this host) holds it.
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.Remove(path)
+		}
+		f.Close()
+	}
 }
 
 // awaitOthers waits while name's image is another host's create in
@@ -110,26 +170,6 @@ const (
 	othersCreateWait = 10 * time.Second
 	othersCreatePoll = 20 * time.Millisecond
 )
-
-// create makes name's image under a name private to this host, marks it
-// with its creator and then links it into place, failing if the image
-// exists. The image thus never shows without its mark: a host that finds
-// it unmarked would take another's create in progress for a leftover.
-func (r records) create(name string) (*os.File, error) {
-	tmp := r.imageTemp(name)
-	f, err := createIn(r.root, tmp, os.O_RDWR)
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp)
-	// Best effort: a filesystem without user xattrs loses only this guard.
-	unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
-	if err := os.Link(tmp, r.image(name)); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
 
 // creatorXattr names the host that created an image; it goes with the file.
 const creatorXattr = "user.rexray.creator"
