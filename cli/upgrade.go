@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -84,7 +86,7 @@ func (c *Command) plugin(ctx context.Context, args []string) error {
 	}
 	fs := flag.NewFlagSet("plugin upgrade", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	u := &upgrader{log: c.Stderr}
+	u := &upgrader{log: c.Stderr, creds: config.LoadDefaultConfigFile(c.Stderr)}
 	fs.BoolVar(&u.grantAll, "grant-all-permissions", false, "grant the privileges the new version asks for, new ones included")
 	fs.BoolVar(&u.skipRemoteCheck, "skip-remote-check", false, "allow a REMOTE of another repository than the plugin's")
 	var pos []string
@@ -130,6 +132,7 @@ func (c *Command) plugin(ctx context.Context, args []string) error {
 type upgrader struct {
 	api             dockerAPI
 	log             io.Writer
+	creds           *configfile.ConfigFile // what `docker login` stored
 	grantAll        bool
 	skipRemoteCheck bool
 }
@@ -262,7 +265,11 @@ func (u *upgrader) checkRemote(ctx context.Context, current, remote string) erro
 	if c, err := reference.ParseNormalizedNamed(current); err == nil && !u.skipRemoteCheck && c.Name() != r.Name() {
 		return fmt.Errorf("REMOTE %s is not of the repository the plugin was installed from, %s (give --skip-remote-check to upgrade anyway)", reference.FamiliarName(r), reference.FamiliarName(c))
 	}
-	if _, err := u.api.DistributionInspect(ctx, remote, ""); err != nil {
+	auth, err := registryAuth(u.creds, remote)
+	if err != nil {
+		return err
+	}
+	if _, err := u.api.DistributionInspect(ctx, remote, auth); err != nil {
 		return fmt.Errorf("REMOTE %s: %w", remote, err)
 	}
 	return nil
@@ -281,7 +288,11 @@ func (u *upgrader) pull(ctx context.Context, name, remote string, had types.Plug
 		}
 		return true, nil
 	}
-	body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: remote, AcceptPermissionsFunc: accept})
+	auth, err := registryAuth(u.creds, remote)
+	if err != nil {
+		return nil, err
+	}
+	body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: remote, RegistryAuth: auth, AcceptPermissionsFunc: accept})
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +376,11 @@ func (u *upgrader) pullBack(ctx context.Context, name, ref string) error {
 	if ref == "" {
 		return errors.New("the plugin had no reference to fetch it from")
 	}
-	body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: ref, AcceptAllPermissions: true})
+	auth, err := registryAuth(u.creds, ref)
+	if err != nil {
+		return err
+	}
+	body, err := u.api.PluginUpgrade(ctx, name, types.PluginInstallOptions{RemoteRef: ref, RegistryAuth: auth, AcceptAllPermissions: true})
 	if err != nil {
 		return err
 	}
@@ -386,6 +401,35 @@ func withoutSources(c types.PluginConfig) types.PluginConfig {
 		cp.Linux.Devices[i].Path = nil
 	}
 	return cp
+}
+
+// dockerHubKey is where `docker login` keeps Docker Hub's credentials.
+const dockerHubKey = "https://index.docker.io/v1/"
+
+// registryAuth is the credential `docker login` stored for ref's registry
+// (in config.json, a credsStore or a credHelper), encoded as dockerd takes
+// it; with none stored, dockerd pulls anonymously.
+func registryAuth(creds *configfile.ConfigFile, ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", ref, err)
+	}
+	key := reference.Domain(named)
+	if key == "docker.io" {
+		key = dockerHubKey
+	}
+	a, err := creds.GetAuthConfig(key)
+	if err != nil {
+		return "", fmt.Errorf("credentials for %s: %w", key, err)
+	}
+	return registry.EncodeAuthConfig(registry.AuthConfig{
+		Username:      a.Username,
+		Password:      a.Password,
+		Auth:          a.Auth,
+		ServerAddress: a.ServerAddress,
+		IdentityToken: a.IdentityToken,
+		RegistryToken: a.RegistryToken,
+	})
 }
 
 // volumes lists the names of the plugin's volumes, as dockerd reports them.

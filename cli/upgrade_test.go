@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/cli/cli/config"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/registry"
 )
 
 func str(s string) *string { return &s }
@@ -142,5 +144,36 @@ func TestPluginUpgradeArguments(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, "plugin") {
 			t.Errorf("%q: exit %d, stderr %q; want a usage error", args, code, stderr)
 		}
+	}
+}
+
+// The credentials `docker login` stored go to dockerd for the registry of
+// the reference, Docker Hub's under its index address.
+func TestRegistryAuthIsWhatDockerLoginStored(t *testing.T) {
+	creds, err := config.LoadFromReader(strings.NewReader(`{"auths": {
+		"reg.example:5443": {"auth": "b3A6czNjcmV0"},
+		"https://index.docker.io/v1/": {"auth": "aHViOmh1YnB3"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, user := range map[string]string{
+		"reg.example:5443/rexray/loopback:2": "op",
+		"rexray/loopback":                    "hub",
+		"other.example/rexray/loopback":      "",
+	} {
+		enc, err := registryAuth(creds, ref)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		a, err := registry.DecodeAuthConfig(enc)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if a.Username != user {
+			t.Errorf("%s: user %q, want %q", ref, a.Username, user)
+		}
+	}
+	if _, err := registryAuth(creds, "Bad Ref"); err == nil {
+		t.Error("a bad reference gave credentials")
 	}
 }
