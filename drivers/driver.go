@@ -73,6 +73,15 @@ type Meta struct {
 	Origin string `json:"origin,omitempty"`
 	// Snapshot is the snapshot this volume was created from, if any.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Formatted is when a mount first found or made a filesystem on the
+	// volume; zero until then. A volume formatted once is never formatted
+	// again unless asked (overwritefs): a filesystem that can no longer be
+	// recognised is damaged, and its data may be recoverable.
+	Formatted time.Time `json:"formatted,omitzero"`
+	// Unformatted marks a volume created empty, before any mount: its
+	// first mount makes its filesystem. A volume made before the format
+	// record existed has neither field.
+	Unformatted bool `json:"unformatted,omitempty"`
 }
 
 // NewMeta is the Meta of a volume created now with opts.
@@ -81,6 +90,8 @@ func NewMeta(opts CreateOptions) Meta {
 		FSType: opts.FSType, Type: opts.Type, IOPS: opts.IOPS, AvailabilityZone: opts.AvailabilityZone,
 		CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
+		// A copy carries its source's blocks, filesystem included.
+		Unformatted: opts.FromVolume == "" && opts.FromSnapshot == "",
 	}
 }
 
@@ -119,6 +130,21 @@ type Driver interface {
 	Snapshots(ctx context.Context) ([]Snapshot, error)
 	InspectSnapshot(ctx context.Context, name string) (Snapshot, error)
 	RemoveSnapshot(ctx context.Context, name string) error
+}
+
+// FormatRecorder is a driver that keeps, in the volume's Meta as its
+// platform stores it, that a filesystem was found or made on the volume
+// (Meta.Formatted), so that every host sharing the platform knows it.
+type FormatRecorder interface {
+	RecordFormat(ctx context.Context, name string, at time.Time) error
+}
+
+// FormatRecord is m with a filesystem recorded as made at; it is no longer
+// Unformatted.
+func (m Meta) FormatRecord(at time.Time) Meta {
+	m.Formatted = at.UTC().Truncate(time.Second)
+	m.Unformatted = false
+	return m
 }
 
 // Configured is a driver that tells its effective settings, for

@@ -35,7 +35,35 @@ const (
 	// Zeros: the device reads as zeros from end to end, as a new sparse
 	// image does: format without looking, and without zeroing again.
 	Zeros
+	// Existing: the device must hold a filesystem already; without one
+	// that can be recognised, Mount fails with a *NoFilesystemError and
+	// formats nothing.
+	Existing
 )
+
+// NoFilesystemError is Mount's answer for a device that must hold a
+// filesystem (Existing) and holds none that can be recognised.
+type NoFilesystemError struct {
+	Device string
+}
+
+func (e *NoFilesystemError) Error() string {
+	return fmt.Sprintf("%s holds no filesystem that can be recognised", e.Device)
+}
+
+// CheckCommands are the commands that check an fsType filesystem on
+// device without changing it, and that repair it, with a hint on the
+// repair, for an error that tells the user what to run.
+func CheckCommands(fsType, device string) (check, repair, hint string) {
+	switch fsType {
+	case "xfs":
+		return "xfs_repair -n " + device, "xfs_repair " + device, ""
+	default:
+		// ext2/3/4. A damaged primary superblock leaves its backups:
+		// mke2fs -n lists where they are, without writing anything.
+		return "e2fsck -n " + device, "e2fsck -b <backup superblock> " + device, " (`mke2fs -n " + device + "` lists the backup superblocks)"
+	}
+}
 
 // Mount mounts device at the volume's target, formatting it as fsType first
 // as content allows. It returns Path.
@@ -63,11 +91,14 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, conten
 
 func (m *Mounter) mount(ctx context.Context, device, target, fsType string, content Content) error {
 	found := ""
-	if content == Unknown {
+	if content == Unknown || content == Existing {
 		var err error
 		if found, err = Probe(ctx, device); err != nil {
 			return err
 		}
+	}
+	if found == "" && content == Existing {
+		return &NoFilesystemError{Device: device}
 	}
 	if found == "" {
 		if err := Format(ctx, device, fsType, content == Zeros); err != nil {

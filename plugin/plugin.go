@@ -509,34 +509,45 @@ type blankChecker interface {
 	Blank(ctx context.Context, name string) (bool, error)
 }
 
-// mountDevice formats (when needed) and mounts an attached volume.
+// mountDevice formats (when needed) and mounts an attached volume. The
+// decision to format rests on the volume's record as its platform has it
+// now (another host may have formatted it since this host catalogued it):
+// a volume whose filesystem was recorded is never formatted again unless
+// overwritefs asks for it.
 func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
+	drv := p.serviceOf(v).Driver
+	cur, err := drv.Inspect(ctx, v.Name)
+	if err != nil {
+		return "", err
+	}
+	cur.Service = v.Service
 	overwrite, err := p.st.Overwrite(v.Name)
 	if err != nil {
 		return "", err
 	}
-	content := mount.Unknown
-	if overwrite {
-		content = mount.Discard
-	}
-	if bc, ok := p.serviceOf(v).Driver.(blankChecker); ok {
-		blank, err := bc.Blank(ctx, v.Name)
-		if err != nil {
-			return "", err
-		}
-		if blank {
-			content = mount.Zeros
-		}
-	}
-	fsType := v.FSType
+	content := p.content(ctx, drv, cur, overwrite)
+	fsType := cur.FSType
 	if fsType == "" {
 		// Made outside rexray (a plain `rbd create`): a filesystem already
 		// on it is found by the probe, else it gets the default one.
 		fsType = p.cfg.DefaultFSType()
 	}
 	path, err := p.mnt.Mount(ctx, dev, v.Name, fsType, content)
-	if err != nil || !overwrite {
-		return path, err
+	var nofs *mount.NoFilesystemError
+	if errors.As(err, &nofs) {
+		return "", unrecognised(cur, fsType, dev, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if cur.Formatted.IsZero() {
+		if err := p.recordFormat(ctx, drv, cur); err != nil {
+			p.mnt.Unmount(ctx, v.Name)
+			return "", err
+		}
+	}
+	if !overwrite {
+		return path, nil
 	}
 	// overwritefs applies to the first mount only: later mounts keep data.
 	if err := p.st.SetOverwrite(v.Name, false); err != nil {
@@ -544,6 +555,74 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 		return "", err
 	}
 	return path, nil
+}
+
+// content is what Mount may assume of the volume's device.
+//
+// A volume with no record either way was made before the record existed.
+// Blank, it was never mounted, and is formatted; with a filesystem, that
+// is recorded. With data and no filesystem that can be recognised it may
+// be a damaged one, or a first mkfs cut off: nothing says which, and
+// formatting the one would destroy data that fsck could recover, so its
+// mount is refused, saying how to check and how to start over.
+func (p *Plugin) content(ctx context.Context, drv drivers.Driver, v drivers.Volume, overwrite bool) mount.Content {
+	switch {
+	case !overwrite && !v.Formatted.IsZero():
+		return mount.Existing
+	case p.blank(ctx, drv, v.Name):
+		return mount.Zeros
+	case overwrite:
+		return mount.Discard
+	case v.Unformatted:
+		return mount.Unknown
+	}
+	return mount.Existing
+}
+
+// blank tells whether the driver knows the volume was never written to.
+func (p *Plugin) blank(ctx context.Context, drv drivers.Driver, name string) bool {
+	bc, ok := drv.(blankChecker)
+	if !ok {
+		return false
+	}
+	blank, err := bc.Blank(ctx, name)
+	if err != nil {
+		p.log.WithField("volume", name).Warnf("cannot tell whether it was ever written to: %v", err)
+	}
+	return blank
+}
+
+// recordFormat records, with the volume on its platform and in the
+// catalogue, that it holds a filesystem now.
+func (p *Plugin) recordFormat(ctx context.Context, drv drivers.Driver, v drivers.Volume) error {
+	fr, ok := drv.(drivers.FormatRecorder)
+	if !ok {
+		return nil
+	}
+	now := time.Now()
+	if err := fr.RecordFormat(ctx, v.Name, now); err != nil {
+		return err
+	}
+	v.Meta = v.Meta.FormatRecord(now)
+	v.Device = ""
+	return p.st.PutVolume(v)
+}
+
+// unrecognised is the error for a volume whose device holds no filesystem
+// that can be recognised, and that is not formatted for it.
+func unrecognised(v drivers.Volume, fsType, dev string, err error) error {
+	why := "though its first mount made one (" + v.Formatted.UTC().Format(time.RFC3339) + "): it is damaged"
+	if v.Formatted.IsZero() {
+		why = "and it holds data but no record of a first format (it was made before rexray kept one): it may be a damaged filesystem"
+	}
+	target, where := dev, ""
+	if img := v.Fields["image"]; img != "" {
+		// A device is gone once the mount fails; the image stays.
+		target, where = img, " (the volume's image in the store)"
+	}
+	check, repair, hint := mount.CheckCommands(fsType, target)
+	return fmt.Errorf("%w, %s, and it is not formatted again: its data may well be recoverable. Check it with `%s`%s, repair it with `%s`%s; `rexray volume attach %s` gives it a device. To start over with an empty volume instead, remove it (`docker volume rm %s`) and create it again",
+		err, why, check, where, repair, hint, v.Name, v.Name)
 }
 
 // Unmount implements volume.Driver. The last mount ID out unmounts and

@@ -471,3 +471,17 @@ func removeIfExists(path string) error {
 	}
 	return nil
 }
+
+// RecordFormat implements drivers.FormatRecorder: the record goes into the
+// volume's metadata, which every host sharing the store reads.
+func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) error {
+	v, err := d.readMeta(name)
+	if err == nil {
+		v.Meta = v.Meta.FormatRecord(at)
+		err = d.vols.write(name, v)
+	}
+	if err != nil {
+		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
+	}
+	return nil
+}

@@ -472,3 +472,35 @@ func (d *Driver) watchers(ctx context.Context, pool, image string) ([]string, er
 	}
 	return addrs, nil
 }
+
+// RecordFormat implements drivers.FormatRecorder, in the image's metadata.
+func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) error {
+	pool, info, err := d.find(ctx, name)
+	var v drivers.Volume
+	if err == nil {
+		v, err = d.inspect(ctx, pool, info)
+	}
+	if err == nil {
+		err = d.metaSet(ctx, pool, name, volumeKey, v.Meta.FormatRecord(at))
+	}
+	if err != nil {
+		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// Blank tells whether the image holds no data at all: rbd diff lists the
+// extents ever written, and an image no one wrote to has none. It is what
+// tells an image made with `rbd create`, which its first mount formats,
+// from one with data whose filesystem cannot be recognised.
+func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
+	pool, _, err := d.find(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("volume %s: %w", name, err)
+	}
+	var extents []json.RawMessage
+	if err := d.ceph.runJSON(ctx, &extents, "rbd", "diff", spec(pool, name)); err != nil {
+		return false, fmt.Errorf("volume %s: %w", name, err)
+	}
+	return len(extents) == 0, nil
+}

@@ -443,3 +443,24 @@ func (d *Driver) machineNames(ctx context.Context, o *op, ids []string) []string
 	}
 	return names
 }
+
+// RecordFormat implements drivers.FormatRecorder, in the medium's
+// description.
+func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) error {
+	err := d.do(ctx, func(o *op) error {
+		m, err := d.find(ctx, o, name)
+		if err != nil {
+			return err
+		}
+		meta := m.meta.FormatRecord(at)
+		desc, err := json.Marshal(description{Rexray: &meta})
+		if err != nil {
+			return err
+		}
+		return o.call(ctx, "IMedium_setDescription", nil, p("_this", m.ref), p("description", string(desc)))
+	})
+	if err != nil {
+		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
+	}
+	return nil
+}
