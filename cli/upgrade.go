@@ -86,7 +86,7 @@ func (c *Command) plugin(ctx context.Context, args []string) error {
 	}
 	fs := flag.NewFlagSet("plugin upgrade", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	u := &upgrader{log: c.Stderr, creds: config.LoadDefaultConfigFile(c.Stderr)}
+	u := &upgrader{log: c.Stderr}
 	fs.BoolVar(&u.grantAll, "grant-all-permissions", false, "grant the privileges the new version asks for, new ones included")
 	fs.BoolVar(&u.skipRemoteCheck, "skip-remote-check", false, "allow a REMOTE of another repository than the plugin's")
 	var pos []string
@@ -120,6 +120,7 @@ func (c *Command) plugin(ctx context.Context, args []string) error {
 	}
 	defer api.Close()
 	u.api = api
+	u.creds = config.LoadDefaultConfigFile(c.Stderr)
 	name, ref, err := u.upgrade(ctx, pos[0], remote)
 	if err != nil {
 		return err
