@@ -193,7 +193,8 @@ func TestPluginUpgrade(t *testing.T) {
 	t.Run("RexrayKeepsEveryVolume", func(t *testing.T) {
 		const alias = "rexray/upgraded:latest"
 		u := installPrivate(t, alias, "upgvol", true)
-		stdout, stderr, err := rexrayUpgrade(alias, next)
+		// The name as users type it, without the tag.
+		stdout, stderr, err := rexrayUpgrade("rexray/upgraded", next)
 		t.Logf("rexray plugin upgrade:\n%s%s", stderr, stdout)
 		if err != nil {
 			t.Fatalf("rexray plugin upgrade: %v", err)
@@ -211,6 +212,30 @@ func TestPluginUpgrade(t *testing.T) {
 		if _, err := os.Stat(defaults); !os.IsNotExist(err) {
 			t.Errorf("the new version's default sources were made or used: %v", err)
 		}
+
+		// Without REMOTE: the reference the plugin runs, fetched again.
+		stdout, stderr, err = rexrayUpgrade(alias)
+		if err != nil || strings.TrimSpace(stdout) != "Upgraded plugin "+alias+" to "+next {
+			t.Errorf("upgrade without REMOTE: %v, stdout %q, stderr:\n%s", err, stdout, stderr)
+		}
+		u.keeps(t, next, "upgvol")
+	})
+
+	// A disabled plugin is upgraded, given its sources back, and left
+	// disabled.
+	t.Run("DisabledStaysDisabled", func(t *testing.T) {
+		const alias = "rexray/resting:latest"
+		u := installPrivate(t, alias, "restvol", false)
+		mustDocker(t, "plugin", "disable", "-f", alias) // it has a volume
+		_, stderr, err := rexrayUpgrade(alias, next)
+		if err != nil || !strings.Contains(stderr, "put back") {
+			t.Fatalf("upgrade of a disabled plugin: %v, stderr:\n%s", err, stderr)
+		}
+		if got := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}} {{.PluginReference}}", alias); got != "false "+next {
+			t.Errorf("plugin: %q, want disabled on %s", got, next)
+		}
+		mustDocker(t, "plugin", "enable", alias)
+		u.keeps(t, next, "restvol")
 	})
 }
 
