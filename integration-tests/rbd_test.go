@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,7 @@ func TestRBD(t *testing.T) {
 		r.checkNothingLeft(t)
 	})
 	t.Run("CreateWriteRead", r.testCreateWriteRead)
+	t.Run("ImageMadeOutsideIsListed", r.testPlainImage)
 	t.Run("SnapshotsAndClones", r.testSnapshotsAndClones)
 	t.Run("Throughput", r.testThroughput)
 }
@@ -184,6 +186,28 @@ func (r *rbdEnv) testCreateWriteRead(t *testing.T) {
 	if _, err := r.rbdTool("info", "rbd/"+vol); err == nil {
 		t.Error("the image is still in Ceph after volume rm")
 	}
+}
+
+// testPlainImage: an image made with plain `rbd create`, with no rexray
+// metadata, is a volume: listed, inspected with its size from rbd, and
+// formatted with the default filesystem at its first mount.
+func (r *rbdEnv) testPlainImage(t *testing.T) {
+	const vol = "madeoutside"
+	if _, err := r.rbdTool("create", "rbd/"+vol, "--size", "64M"); err != nil {
+		t.Fatal(err)
+	}
+	defer r.rbdTool("rm", "--no-progress", "rbd/"+vol)
+	if names := strings.Fields(mustDocker(t, "volume", "ls", "--format", "{{.Name}}")); !slices.Contains(names, vol) {
+		t.Errorf("docker volume ls lists %v, without the image made with rbd create", names)
+	}
+	if size := mustDocker(t, "volume", "inspect", "--format", "{{.Status.size}}", vol); size != "0.0625" {
+		t.Errorf("inspect: size %s GB, want 0.0625", size)
+	}
+	out := mustDocker(t, "run", "--rm", "--network", "none", "-v", vol+":/data", "busybox", "sh", "-c", "echo outside > /data/f && cat /data/f")
+	if out != "outside" {
+		t.Errorf("read %q from the volume, want outside", out)
+	}
+	mustDocker(t, "volume", "rm", vol)
 }
 
 func (r *rbdEnv) testSnapshotsAndClones(t *testing.T) {

@@ -11,6 +11,7 @@
 package rbd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,6 +213,23 @@ func (d *Driver) metaGet(ctx context.Context, pool, image, key string) (string, 
 	return strings.TrimSuffix(string(out), "\n"), err
 }
 
+// metaList reads all of an image's image-meta. rbd prints nothing at all,
+// not {}, for an image without any (one made with plain `rbd create`).
+func (d *Driver) metaList(ctx context.Context, pool, image string) (map[string]string, error) {
+	out, err := d.ceph.run(ctx, "rbd", "image-meta", "list", spec(pool, image), "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]string{}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return all, nil
+	}
+	if err := json.Unmarshal(out, &all); err != nil {
+		return nil, fmt.Errorf("rbd image-meta list %s: unexpected output %.200q: %w", spec(pool, image), out, err)
+	}
+	return all, nil
+}
+
 func (d *Driver) metaSet(ctx context.Context, pool, image, key string, v any) error {
 	val, ok := v.(string)
 	if !ok {
@@ -302,8 +320,8 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 }
 
 func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (drivers.Volume, error) {
-	var all map[string]string
-	if err := d.ceph.runJSON(ctx, &all, "rbd", "image-meta", "list", spec(pool, info.Name)); err != nil {
+	all, err := d.metaList(ctx, pool, info.Name)
+	if err != nil {
 		return drivers.Volume{}, err
 	}
 	v := drivers.Volume{Name: info.Name, Size: info.Size}

@@ -218,8 +218,8 @@ func (d *Driver) clone(ctx context.Context, r snapRef, pool, name string) error 
 }
 
 func (d *Driver) dropInherited(ctx context.Context, pool, image string) error {
-	var all map[string]string
-	if err := d.ceph.runJSON(ctx, &all, "rbd", "image-meta", "list", spec(pool, image)); err != nil {
+	all, err := d.metaList(ctx, pool, image)
+	if err != nil {
 		return err
 	}
 	for k := range all {
