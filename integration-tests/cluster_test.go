@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,12 +132,14 @@ const leaseTTL = 4 * time.Second
 
 // TestCluster runs the multi-host stories on 3 hosts: a Swarm task's
 // volume follows it, a second host is refused while the first holds the
-// volume, preemption fences the holder, a dead holder's volume is taken
+// volume, every host lists what the shared store holds, preemption fences
+// the holder, a dead holder's volume is taken
 // after its lease, and one volume moves between random hosts under load.
 func TestCluster(t *testing.T) {
 	c := startCluster(t, 3, "LOOPBACK_LEASETTL="+leaseTTL.String(), "REXRAY_LOGLEVEL=info")
 	t.Run("VolumeFollowsDrainedTask", func(t *testing.T) { testFollow(t, c) })
 	t.Run("RefusedWithoutPreempt", func(t *testing.T) { testRefused(t, c) })
+	t.Run("ListsWhatTheStoreHolds", func(t *testing.T) { testStoreListing(t, c) })
 	t.Run("PreemptFencesHolder", func(t *testing.T) { testPreempt(t, c) })
 	t.Run("MovesUnderLoad", func(t *testing.T) { testMoves(t, c) })
 	t.Run("DeadHolderAfterLease", func(t *testing.T) { testDeadHolder(t, c) })
@@ -218,6 +221,31 @@ func testRefused(t *testing.T, c *cluster) {
 	}
 	c.must(t, 1, "rm", "-f", "held-by-h1")
 	c.must(t, 1, "volume", "rm", "held")
+}
+
+// testStoreListing: what h1 creates, h2 lists and inspects; once h1
+// removed it, h2's inspect fails and h2 can create the name anew.
+func testStoreListing(t *testing.T, c *cluster) {
+	const vol = "made-on-h1"
+	c.must(t, 1, "volume", "create", "-d", clusterPlugin, "-o", "size=64MiB", vol)
+	defer c.docker(2, "volume", "rm", vol)
+	if names := strings.Fields(c.must(t, 2, "volume", "ls", "--format", "{{.Name}}")); !slices.Contains(names, vol) {
+		t.Errorf("docker volume ls on h2 lists %v, without the volume h1 created", names)
+	}
+	if size := c.must(t, 2, "volume", "inspect", "--format", "{{.Status.size}}", vol); size != "0.0625" {
+		t.Errorf("h2 inspects the volume h1 created as size %s GB, want 0.0625", size)
+	}
+	c.must(t, 1, "volume", "rm", vol)
+	if names := strings.Fields(c.must(t, 2, "volume", "ls", "--format", "{{.Name}}")); slices.Contains(names, vol) {
+		t.Errorf("docker volume ls on h2 still lists the volume h1 removed: %v", names)
+	}
+	if out, err := c.docker(2, "volume", "inspect", vol); err == nil {
+		t.Errorf("docker volume inspect on h2 of the volume h1 removed succeeded:\n%s", out)
+	}
+	c.must(t, 2, "volume", "create", "-d", clusterPlugin, "-o", "size=128MiB", vol)
+	if size := c.must(t, 1, "volume", "inspect", "--format", "{{.Status.size}}", vol); size != "0.125" {
+		t.Errorf("h1 inspects the volume h2 made anew as size %s GB, want 0.125", size)
+	}
 }
 
 var syncedLine = regexp.MustCompile(`(?m)^synced (\d+)$`)
