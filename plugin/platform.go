@@ -179,11 +179,12 @@ func (p *Plugin) lookup(ctx context.Context, name string) (drivers.Volume, error
 	return c, nil
 }
 
-// listNames is every name the platforms hold, each service's listing
-// bounded by platformWait. A service that does not answer is stood in for
-// by the catalogue; fromCatalogue tells which services did not answer.
+// listNames is every name the platforms hold, sorted, each service's
+// listing bounded by platformWait. A service that does not answer is stood
+// in for by the catalogue; fromCatalogue tells which services did not
+// answer.
 func (p *Plugin) listNames(ctx context.Context) (names []string, fromCatalogue []string) {
-	seen := make(map[string]bool)
+	var lists [][]string
 	for _, s := range p.services {
 		got, err := ask(ctx, p.platform, "names\x00"+s.Name, func(ctx context.Context) ([]string, error) {
 			return serviceNames(ctx, s.Driver)
@@ -193,42 +194,66 @@ func (p *Plugin) listNames(ctx context.Context) (names []string, fromCatalogue [
 			fromCatalogue = append(fromCatalogue, s.Name)
 			continue
 		}
-		for _, n := range got {
-			if !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-		}
+		lists = append(lists, got)
 	}
-	return names, fromCatalogue
+	return union(lists...), fromCatalogue
 }
 
-// serviceNames lists one driver's names, cheaply where the driver can.
+// serviceNames lists one driver's names, sorted, cheaply where the driver
+// can.
 func serviceNames(ctx context.Context, d drivers.Driver) ([]string, error) {
+	var names []string
 	if n, ok := d.(namer); ok {
-		return n.Names(ctx)
+		var err error
+		if names, err = n.Names(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		vols, err := d.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names = make([]string, len(vols))
+		for i, v := range vols {
+			names[i] = v.Name
+		}
 	}
-	vols, err := d.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(vols))
-	for i, v := range vols {
-		names[i] = v.Name
+	if !slices.IsSorted(names) {
+		slices.Sort(names)
 	}
 	return names, nil
 }
 
-// union is the sorted set of the names in every list.
+// union merges sorted lists of names into one, sorted, each name once. It
+// may reuse a list given, which the caller gives up.
 func union(lists ...[]string) []string {
-	n := 0
+	var out []string
 	for _, l := range lists {
-		n += len(l)
+		switch {
+		case len(l) == 0:
+		case out == nil:
+			out = slices.Compact(l)
+		default:
+			out = merge(out, l)
+		}
 	}
-	all := make([]string, 0, n)
-	for _, l := range lists {
-		all = append(all, l...)
+	return out
+}
+
+// merge merges two sorted lists, each name once.
+func merge(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var next string
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] <= b[0]:
+			next, a = a[0], a[1:]
+		default:
+			next, b = b[0], b[1:]
+		}
+		if len(out) == 0 || out[len(out)-1] != next {
+			out = append(out, next)
+		}
 	}
-	slices.Sort(all)
-	return slices.Compact(all)
+	return out
 }

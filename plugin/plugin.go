@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -730,6 +731,7 @@ func (p *Plugin) List() (*volume.ListResponse, error) {
 	for name := range counts {
 		mounted = append(mounted, name)
 	}
+	slices.Sort(mounted)
 	names := union(listed, known, mounted)
 	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, len(names))}
 	for i, name := range names {
