@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,5 +193,25 @@ func TestZerosMakesACleanFilesystem(t *testing.T) {
 				t.Errorf("after remount read %q, %v", b, err)
 			}
 		})
+	}
+}
+
+// A device that must hold a filesystem and holds none is refused, and
+// nothing is written to it.
+func TestExistingFormatsNothing(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 16*mib)
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+	t.Cleanup(func() { m.Unmount(ctx, "v") })
+	_, err := m.Mount(ctx, dev, "v", "ext4", Existing)
+	var nofs *NoFilesystemError
+	if !errors.As(err, &nofs) || nofs.Device != dev || !strings.Contains(err.Error(), dev) {
+		t.Errorf("Mount(Existing) of an empty device = %v, want a NoFilesystemError naming %s", err, dev)
+	}
+	if got, _ := Probe(ctx, dev); got != "" {
+		t.Errorf("the device was formatted as %s", got)
+	}
+	if ok, _ := m.IsMounted("v"); ok {
+		t.Errorf("mounted")
 	}
 }

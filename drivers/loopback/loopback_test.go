@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
@@ -172,5 +173,30 @@ func TestRemoveClearsCrashLeftovers(t *testing.T) {
 	}
 	if err := d.Remove(ctx, "gone"); !errors.Is(err, drivers.ErrNotFound) {
 		t.Errorf("Remove of nothing = %v, want ErrNotFound", err)
+	}
+}
+
+// A new volume is marked unformatted; a copy is not (it carries its
+// source's filesystem); RecordFormat keeps the first format in the
+// volume's metadata.
+func TestFormatRecord(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	v, err := d.Create(ctx, "v1", drivers.CreateOptions{Size: 16 * mib, FSType: "ext4"})
+	if err != nil || !v.Unformatted || !v.Formatted.IsZero() {
+		t.Fatalf("Create = %+v, %v; want it unformatted", v.Meta, err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := d.RecordFormat(ctx, "v1", at); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := d.Inspect(ctx, "v1"); err != nil || v.Unformatted || !v.Formatted.Equal(at) || v.FSType != "ext4" {
+		t.Errorf("after RecordFormat: %+v, %v; want formatted at %s", v.Meta, err, at)
+	}
+	if c, err := d.Create(ctx, "c1", drivers.CreateOptions{FromVolume: "v1"}); err != nil || c.Unformatted {
+		t.Errorf("a copy: %+v, %v; want it not marked unformatted", c.Meta, err)
+	}
+	if err := d.RecordFormat(ctx, "nope", at); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("RecordFormat of a missing volume = %v, want not found", err)
 	}
 }

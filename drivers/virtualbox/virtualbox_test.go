@@ -359,3 +359,29 @@ func TestWindowsVolumePath(t *testing.T) {
 		}
 	}
 }
+
+// The first format is kept in the medium's description, with the rest of
+// the volume's record, so every host that shares the VirtualBox sees it.
+func TestRecordFormat(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	self := w.addVM(t, "")
+	d := self.d
+	if _, err := d.Create(ctx, "vol1", drivers.CreateOptions{Size: gib, FSType: "xfs", IOPS: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := d.Inspect(ctx, "vol1"); err != nil || !v.Unformatted || !v.Formatted.IsZero() {
+		t.Fatalf("a new volume: %+v, %v; want it unformatted", v.Meta, err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := d.RecordFormat(ctx, "vol1", at); err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.Inspect(ctx, "vol1")
+	if err != nil || v.Unformatted || !v.Formatted.Equal(at) || v.FSType != "xfs" || v.IOPS != 100 {
+		t.Errorf("after RecordFormat: %+v, %v; want formatted at %s, the rest kept", v.Meta, err, at)
+	}
+	if err := d.RecordFormat(ctx, "nope", at); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("RecordFormat of a missing volume = %v, want not found", err)
+	}
+}
