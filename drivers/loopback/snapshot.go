@@ -51,8 +51,11 @@ func (d *Driver) Snapshots(ctx context.Context) ([]drivers.Snapshot, error) {
 	snaps := make([]drivers.Snapshot, 0, len(names))
 	for _, name := range names {
 		s, err := d.readSnapshot(name)
-		if errors.Is(err, drivers.ErrSnapshotNotFound) {
-			continue // removed meanwhile
+		var untrusted *UntrustedError
+		if errors.Is(err, drivers.ErrSnapshotNotFound) || errors.As(err, &untrusted) {
+			// Removed meanwhile, or not a snapshot of the store:
+			// InspectSnapshot names the file that is not.
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list snapshots: %w", err)

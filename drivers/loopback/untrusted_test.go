@@ -151,6 +151,17 @@ func TestRecordSymlinksAreRefused(t *testing.T) {
 	}
 	os.Remove(d.metaPath("v2"))
 
+	// A snapshot's metadata elsewhere hides that snapshot, and no more.
+	symlink(t, outside, d.snaps.meta("s1"))
+	_, err = d.InspectSnapshot(ctx, "s1")
+	refused(t, "InspectSnapshot", err, d.snaps.meta("s1"), "a symbolic link")
+	if snaps, err := d.Snapshots(ctx); err != nil || len(snaps) != 0 {
+		t.Errorf("Snapshots = %v, %v; want none", snaps, err)
+	}
+	if v, err := d.Inspect(ctx, "v1"); err != nil || v.Name != "v1" {
+		t.Errorf("Inspect of a volume beside a linked snapshot record = %+v, %v", v, err)
+	}
+
 	// The store's folders themselves.
 	os.Rename(d.dir, d.dir+".real")
 	symlink(t, d.dir+".real", d.dir)
