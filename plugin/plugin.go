@@ -517,11 +517,16 @@ type blankChecker interface {
 // overwritefs asks for it.
 func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
 	drv := p.serviceOf(v).Driver
-	cur, err := drv.Inspect(ctx, v.Name)
-	if err != nil {
-		return "", err
+	cur := v
+	if v.Formatted.IsZero() {
+		// A record, once made, stays: only its absence needs a fresh look.
+		fresh, err := drv.Inspect(ctx, v.Name)
+		if err != nil {
+			return "", err
+		}
+		fresh.Service = v.Service
+		cur = fresh
 	}
-	cur.Service = v.Service
 	overwrite, err := p.st.Overwrite(v.Name)
 	if err != nil {
 		return "", err
