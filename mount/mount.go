@@ -242,3 +242,25 @@ func (m *Mounter) Fence(ctx context.Context, name string) error {
 	os.Remove(target)
 	return shutErr
 }
+
+// Busy tells whether a filesystem on device is mounted anywhere on this
+// host, in any mount namespace. A container's bind of a volume lives in the
+// container's namespace, which /proc/self/mountinfo does not show; but a
+// mounted filesystem holds its block device exclusively as long as any
+// mount of it lasts, so an exclusive open of the device fails with EBUSY
+// until the last one ends. Another exclusive opener (mkfs) reads as busy
+// too, which errs on the safe side.
+func Busy(device string) (bool, error) {
+	fd, err := unix.Open(device, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EBUSY) {
+		return true, nil
+	}
+	if err != nil {
+		return false, &os.PathError{Op: "open exclusively", Path: device, Err: err}
+	}
+	unix.Close(fd)
+	return false, nil
+}
+
+// Busy is the package's Busy, for callers that hold a Mounter.
+func (m *Mounter) Busy(device string) (bool, error) { return Busy(device) }

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rexray/rexray/drivers"
-	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/mount/mounttest"
 )
 
 // device attaches a fresh sparse image as a loop device for the test.
@@ -19,19 +19,18 @@ func device(t *testing.T, size int64) string {
 	if os.Geteuid() != 0 {
 		t.Fatal("mounting needs root")
 	}
-	ctx := context.Background()
-	d, err := loopback.New(loopback.Config{VolumePath: t.TempDir()})
+	img := filepath.Join(t.TempDir(), "t.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := loopdev.Attach(img, loopdev.Tag("mount-test"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Create(ctx, "t", drivers.CreateOptions{Size: size}); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := d.Attach(ctx, "t", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Detach(ctx, "t") })
+	t.Cleanup(func() { loopdev.Detach(dev) })
 	return dev
 }
 
@@ -213,5 +212,42 @@ func TestExistingFormatsNothing(t *testing.T) {
 	}
 	if ok, _ := m.IsMounted("v"); ok {
 		t.Errorf("mounted")
+	}
+}
+
+// A filesystem mounted only in another mount namespace (a container's bind
+// of a volume's folder) keeps its device busy; once that namespace's mount ends, it
+// is free. Both filesystems the plugin makes behave alike.
+func TestBusyAcrossMountNamespaces(t *testing.T) {
+	for _, fs := range []string{"ext4", "xfs"} {
+		t.Run(fs, func(t *testing.T) {
+			ctx := context.Background()
+			dev := device(t, 300*mib)
+			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+			t.Cleanup(func() { m.Unmount(ctx, "v") })
+			if busy, err := Busy(dev); err != nil || busy {
+				t.Fatalf("Busy of an unmounted device = %v, %v", busy, err)
+			}
+			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
+				t.Fatal(err)
+			}
+			if busy, err := Busy(dev); err != nil || !busy {
+				t.Fatalf("Busy of a mounted device = %v, %v", busy, err)
+			}
+			other := mounttest.Bind(t, m.Path("v"))
+			if err := m.Unmount(ctx, "v"); err != nil {
+				t.Fatal(err)
+			}
+			if busy, err := Busy(dev); err != nil || !busy {
+				t.Errorf("Busy while another namespace mounts it = %v, %v; want busy", busy, err)
+			}
+			other.Stop()
+			if busy, err := Busy(dev); err != nil || busy {
+				t.Errorf("Busy after the other namespace ended = %v, %v; want free", busy, err)
+			}
+		})
+	}
+	if _, err := Busy("/nonexistent/dev"); err == nil || !strings.Contains(err.Error(), "/nonexistent/dev") {
+		t.Errorf("Busy of a missing device = %v; want an error naming it", err)
 	}
 }
