@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +186,62 @@ func Bound(tag string) (map[FileID]string, error) {
 		bound[FileID{dev: info.Device, ino: info.Inode}] = dev
 	}
 	return bound, nil
+}
+
+// Orphan is a loop device whose backing file was deleted: no path leads
+// to the file any more, and the device alone keeps its blocks.
+type Orphan struct {
+	Device string
+	File   FileID
+	// Name is the file's last name in its folder (v.img).
+	Name string
+}
+
+// deletedMark is what the kernel appends to the path of an unlinked file.
+const deletedMark = " (deleted)"
+
+// Orphans lists the bound loop devices tagged tag whose backing file was
+// deleted. Untagged devices are left out: an untagged device may be
+// anybody's. The kernel shows the backing file's path as this mount
+// namespace sees it, and marks an unlinked one " (deleted)"; the last name
+// holds in every namespace.
+func Orphans(tag string) ([]Orphan, error) {
+	names, err := boundLoops()
+	if err != nil {
+		return nil, err
+	}
+	var orphans []Orphan
+	for _, name := range names {
+		dev := "/dev/" + name
+		b, err := os.ReadFile("/sys/block/" + name + "/loop/backing_file")
+		if err != nil {
+			continue // unbound since the listing
+		}
+		path, deleted := strings.CutSuffix(strings.TrimSuffix(string(b), "\n"), deletedMark)
+		if !deleted {
+			continue
+		}
+		info, err := loopStatus(dev)
+		if err != nil || unix.ByteSliceToString(info.File_name[:]) != tag {
+			continue
+		}
+		orphans = append(orphans, Orphan{
+			Device: dev,
+			File:   FileID{dev: info.Device, ino: info.Inode},
+			Name:   filepath.Base(path),
+		})
+	}
+	return orphans, nil
+}
+
+// OnFilesystemOf tells whether the file id lies on the filesystem that
+// holds path.
+func (id FileID) OnFilesystemOf(path string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return st.Dev == id.dev, nil
 }
 
 func loopStatus(dev string) (*unix.LoopInfo64, error) {

@@ -120,3 +120,54 @@ func BenchmarkBound(b *testing.B) {
 		}
 	}
 }
+
+// A device whose backing file was deleted is an orphan of the instance that
+// tagged it, and of no other; a device whose file is still there is none.
+func TestOrphans(t *testing.T) {
+	dir := t.TempDir()
+	var devs []string
+	t.Cleanup(func() {
+		for _, dev := range devs {
+			Detach(dev)
+		}
+	})
+	attach := func(name, tag string) (FileID, string) {
+		img := filepath.Join(dir, name)
+		if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id, err := IDOf(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, err := Attach(img, tag, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs = append(devs, dev)
+		return id, dev
+	}
+	gone, goneDev := attach("gone.img", "rexray:a")
+	attach("kept.img", "rexray:a")
+	attach("theirs.img", "rexray:b")
+	attach("plain.img", "")
+	for _, name := range []string{"gone.img", "theirs.img", "plain.img"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphans, err := Orphans("rexray:a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Orphan{{Device: goneDev, File: gone, Name: "gone.img"}}
+	if len(orphans) != 1 || orphans[0] != want[0] {
+		t.Errorf("Orphans = %+v, want %+v", orphans, want)
+	}
+	if on, err := gone.OnFilesystemOf(dir); err != nil || !on {
+		t.Errorf("OnFilesystemOf(%s) = %v, %v; want true", dir, on, err)
+	}
+	if on, err := gone.OnFilesystemOf("/proc"); err != nil || on {
+		t.Errorf("OnFilesystemOf(/proc) = %v, %v; want false", on, err)
+	}
+}
