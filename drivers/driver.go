@@ -147,6 +147,22 @@ func (m Meta) FormatRecord(at time.Time) Meta {
 	return m
 }
 
+// Orphan is a device a driver bound on this host to a volume that was
+// since deleted from the platform behind the driver's back.
+type Orphan struct {
+	Volume string
+	Device string
+	// Mounted tells that a filesystem on the device was still mounted
+	// somewhere, so the device was left bound.
+	Mounted bool
+}
+
+// OrphanDetacher is a driver that can find such devices (nothing else
+// leads to them) and detach those that nothing mounts.
+type OrphanDetacher interface {
+	DetachOrphans(ctx context.Context) ([]Orphan, error)
+}
+
 // Configured is a driver that tells its effective settings, for
 // `rexray env`.
 type Configured interface {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/mount"
 )
 
 // Name is the driver's registry name.
@@ -430,10 +432,12 @@ func (d *Driver) bind(name string) (string, error) {
 }
 
 // Detach implements drivers.Driver: the loop device goes (once nothing
-// uses it), then the lease.
+// uses it), then the lease. A device this instance bound to the volume's
+// image before the image was deleted from the store goes too, unless a
+// filesystem on it is still mounted somewhere: no other path leads to it.
 func (d *Driver) Detach(ctx context.Context, name string) error {
 	v, err := d.Inspect(ctx, name)
-	if err != nil {
+	if err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if v.Device != "" {
@@ -442,10 +446,66 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 		}
 		d.settle(ctx, name, v.Device)
 	}
-	if err := d.release(name); err != nil {
+	if _, oerr := d.detachOrphans(ctx, name); oerr != nil {
+		return fmt.Errorf("detach volume %s: %w", name, oerr)
+	}
+	if rerr := d.release(name); rerr != nil {
+		return fmt.Errorf("detach volume %s: %w", name, rerr)
+	}
+	if err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	return nil
+}
+
+// DetachOrphans implements drivers.OrphanDetacher: the loop devices this
+// instance bound to images of this store that were deleted since.
+func (d *Driver) DetachOrphans(ctx context.Context) ([]drivers.Orphan, error) {
+	orphans, err := d.detachOrphans(ctx, "")
+	if err != nil {
+		return orphans, fmt.Errorf("detach devices of deleted images: %w", err)
+	}
+	return orphans, nil
+}
+
+// detachOrphans detaches the orphans of one volume, or of all when name
+// is "". Only devices tagged as this instance's are looked at, and only
+// those whose file lay in this store's volume folder (by its name and its
+// filesystem): an untagged device, or another instance's, may be in use
+// by someone this instance cannot see.
+func (d *Driver) detachOrphans(ctx context.Context, name string) ([]drivers.Orphan, error) {
+	orphans, err := loopdev.Orphans(d.tag)
+	if err != nil {
+		return nil, err
+	}
+	var found []drivers.Orphan
+	var errs []error
+	for _, o := range orphans {
+		vol, ok := strings.CutSuffix(o.Name, ".img")
+		if !ok || drivers.ValidateName(vol) != nil || (name != "" && vol != name) {
+			continue
+		}
+		if here, err := o.File.OnFilesystemOf(d.dir); err != nil || !here {
+			continue
+		}
+		busy, err := mount.Busy(o.Device)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		found = append(found, drivers.Orphan{Volume: vol, Device: o.Device, Mounted: busy})
+		if busy {
+			continue // it goes at its last unmount
+		}
+		if err := loopdev.Detach(o.Device); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, detachSettle)
+		loopdev.Settle(sctx, o.Device, o.File)
+		cancel()
+	}
+	return found, errors.Join(errs...)
 }
 
 // settle gives a detach the kernel deferred, because another process had
