@@ -34,6 +34,9 @@ type Mounter interface {
 	Mounted() (map[string]string, error)
 	Freeze(name string) (thaw func() error, err error)
 	Fence(ctx context.Context, name string) error
+	// Busy tells whether a filesystem on device is mounted in any mount
+	// namespace.
+	Busy(device string) (bool, error)
 	Path(name string) string
 }
 
@@ -53,7 +56,10 @@ type Plugin struct {
 	locks    *locks
 	instance string
 	ready    chan struct{} // closed once Restore has run
-	platform *platform
+	// inherited are the mount IDs the ledger held at start, which may
+	// have lost their Unmount.
+	inherited *inherited
+	platform  *platform
 	// readBound bounds the reading of one request (requestRead).
 	readBound time.Duration
 }
@@ -69,7 +75,9 @@ func New(cfg config.Config, services []Service, mnt Mounter, st *state.Store, lo
 		log:      log,
 		locks:    newLocks(),
 		ready:    make(chan struct{}),
-		platform: newPlatform(log),
+
+		inherited: newInherited(),
+		platform:  newPlatform(log),
 
 		readBound: requestRead,
 	}
@@ -352,7 +360,9 @@ func (p *Plugin) RemoveVolume(ctx context.Context, name string) error {
 	}
 	if len(ids) > 0 {
 		if !p.cfg.Ops.RemoveForce {
-			return fmt.Errorf("remove volume %s: in use by %d container mount(s)", name, len(ids))
+			if ids = p.withoutStale(ctx, name, ids); len(ids) > 0 {
+				return fmt.Errorf("remove volume %s: in use by %d container mount(s)", name, len(ids))
+			}
 		}
 		if err := p.release(ctx, name); err != nil {
 			return fmt.Errorf("remove volume %s: %w", name, err)
@@ -470,6 +480,7 @@ func (p *Plugin) mountFor(ctx context.Context, name, id string, implicit bool) (
 		}
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
 	}
+	p.inherited.drop(name, id) // its Unmount will come to this plugin
 	return path, nil
 }
 
@@ -656,8 +667,15 @@ func (p *Plugin) unmountFor(ctx context.Context, name, id string) error {
 	if !removed {
 		p.log.WithField("volume", name).Warnf("unmount of unknown mount ID %s", id)
 	}
+	p.inherited.drop(name, id)
 	if left > 0 && !p.cfg.Ops.UnmountIgnoreUsedCount {
-		return p.unmountIfOnlyAttached(ctx, name)
+		ids, err := p.st.Mounts(name)
+		if err != nil {
+			return fmt.Errorf("unmount volume %s: %w", name, err)
+		}
+		if len(p.withoutStale(ctx, name, ids)) > 0 {
+			return p.unmountIfOnlyAttached(ctx, name)
+		}
 	}
 	if err := p.release(ctx, name); err != nil {
 		return fmt.Errorf("unmount volume %s: %w", name, err)
@@ -673,6 +691,7 @@ func (p *Plugin) release(ctx context.Context, name string) error {
 	if err := p.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return err
 	}
+	p.inherited.clear(name)
 	return p.st.ClearMounts(name)
 }
 

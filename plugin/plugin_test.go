@@ -16,6 +16,7 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers/loopback"
 	"github.com/rexray/rexray/mount"
+	"github.com/rexray/rexray/mount/mounttest"
 	"github.com/rexray/rexray/state"
 )
 
@@ -170,11 +171,13 @@ func TestCountsSurviveRestart(t *testing.T) {
 	r.create("v", nil)
 	path := r.mount("v", "a")
 	os.WriteFile(filepath.Join(path, "f"), []byte("x"), 0o600)
+	c := mounttest.Bind(t, path) // the container
 	r.restart()
 	get, err := r.p.Get(&volume.GetRequest{Name: "v"})
 	if err != nil || get.Volume.Mountpoint != path {
 		t.Fatalf("Get after restart: %+v, %v", get, err)
 	}
+	c.Stop()
 	r.unmount("v", "a")
 	if r.held("v") {
 		t.Fatal("the restarted plugin did not release on the last unmount")

@@ -13,12 +13,19 @@ import (
 // store and the kernel really hold, then lets calls through. It runs after
 // the socket listens: dockerd waits only ~10 s for the socket.
 //
-// The ledger decides what should be mounted:
-//   - IDs recorded and the volume mounted: nothing to do.
-//   - IDs recorded, not mounted, device still attached: the plugin was
-//     restarted under running containers; mount again so counts go on.
+// The ledger decides what should be mounted, and the kernel whether its
+// IDs still stand for containers (see forgetStale):
+//   - IDs recorded, device still attached, and a filesystem on it mounted
+//     in some namespace: the plugin was restarted under running
+//     containers; mount again (if need be) so counts go on.
+//   - IDs recorded, device still attached, mounted nowhere else: the
+//     containers went while the plugin was disabled or down, and Docker
+//     never sent their Unmount; forget them and release.
 //   - IDs recorded, no device: the host rebooted; those containers are gone.
 //   - mounted or attached with no IDs: a crash between steps; release.
+//
+// A device still bound to an image deleted from the store is detached,
+// unless its filesystem is still mounted: then at its last unmount.
 func (p *Plugin) Restore(ctx context.Context) {
 	defer close(p.ready)
 	log := p.log.WithField("phase", "restore")
@@ -32,6 +39,7 @@ func (p *Plugin) Restore(ctx context.Context) {
 	if err := p.st.PruneRemoving(time.Now().Add(-removeMemory)); err != nil {
 		log.Warnf("prune remove marks: %v", err)
 	}
+	p.detachOrphans(ctx)
 	vols, err := p.listAll(ctx)
 	if err != nil {
 		// Serve from the persisted catalogue; Get must keep working.
@@ -56,6 +64,11 @@ func (p *Plugin) Restore(ctx context.Context) {
 		return
 	}
 
+	for name := range counts {
+		if ids, err := p.st.Mounts(name); err == nil {
+			p.inherited.add(name, dockerIDs(ids))
+		}
+	}
 	for name := range counts {
 		p.restoreHeld(ctx, byName[name], name, mounted[name] != "")
 	}
@@ -92,10 +105,22 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 			}
 			return
 		}
-		if mounted {
+		ids, err := p.st.Mounts(name)
+		if err != nil {
+			log.Errorf("read ledger: %v", err)
 			return
 		}
-		if ids, err := p.st.Mounts(name); err == nil && attachedOnly(ids) {
+		kept := p.withoutStale(ctx, name, ids)
+		switch {
+		case len(kept) == 0:
+			log.Info("no container uses it any more: releasing")
+			p.releaseLogged(ctx, name)
+			return
+		case len(kept) < len(ids):
+			return // the operator's attach is left, which holds no mount
+		case mounted:
+			return
+		case attachedOnly(kept):
 			return // attached by the operator, never mounted
 		}
 		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Unknown); err != nil {
@@ -111,8 +136,33 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 			log.Errorf("release: %v", err)
 		}
 	}
+	p.inherited.clear(name)
 	if err := p.st.ClearMounts(name); err != nil {
 		log.Errorf("forget mounts: %v", err)
+	}
+}
+
+// detachOrphans lets go of the devices this host bound to volumes whose
+// image was since deleted from the store: nothing else leads to them, and
+// they would stay bound for good.
+func (p *Plugin) detachOrphans(ctx context.Context) {
+	for _, s := range p.services {
+		od, ok := s.Driver.(drivers.OrphanDetacher)
+		if !ok {
+			continue
+		}
+		orphans, err := od.DetachOrphans(ctx)
+		if err != nil {
+			p.log.Errorf("service %s: %v", s.Name, err)
+		}
+		for _, o := range orphans {
+			log := p.log.WithField("volume", o.Volume)
+			if o.Mounted {
+				log.Warnf("its image was deleted from the store while attached as %s, whose filesystem is still mounted: it is detached at its last unmount", o.Device)
+			} else {
+				log.Warnf("its image was deleted from the store while attached: detached %s", o.Device)
+			}
+		}
 	}
 }
 

@@ -3,7 +3,6 @@
 package mounttest
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,32 +27,32 @@ type Container struct {
 // ends at Stop or with the test.
 func Bind(t testing.TB, src string) *Container {
 	t.Helper()
-	dst := t.TempDir()
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private",
-		"sh", "-c", `mount --bind "$1" "$2" && exec sleep 3600`, "sh", src, dst)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	dst := t.TempDir() // before the namespace is made, so it has it
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "3600")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start a process in another mount namespace: %v", err)
 	}
 	c := &Container{cmd: cmd, dst: dst, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(c.done) }()
 	t.Cleanup(c.Stop)
-	exe := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "exe")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	exe := filepath.Join("/proc", pid, "exe")
 	deadline := time.After(10 * time.Second)
-	for {
-		// sh execs sleep once the bind is made.
-		if p, _ := os.Readlink(exe); filepath.Base(p) == "sleep" {
-			return c
-		}
+	// unshare execs sleep once the namespace is made.
+	for p, _ := os.Readlink(exe); filepath.Base(p) != "sleep"; p, _ = os.Readlink(exe) {
 		select {
 		case <-c.done:
-			t.Fatalf("bind %s in another mount namespace: %s", src, stderr.String())
+			t.Fatal("the process in another mount namespace ended at once")
 		case <-deadline:
-			t.Fatalf("bind %s in another mount namespace: not done after 10 s", src)
+			t.Fatal("no process in another mount namespace after 10 s")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	out, err := exec.Command("nsenter", "--target", pid, "--mount", "mount", "--bind", src, dst).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bind %s in another mount namespace: %v: %s", src, err, out)
+	}
+	return c
 }
 
 // Dir is the bound directory as the process sees it, reached from the
