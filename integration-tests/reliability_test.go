@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -87,6 +88,61 @@ func (m managed) answering(t *testing.T, killed int) {
 type model struct {
 	data   map[string]string   // volume → what was written into it
 	mounts map[string][]string // volume → mount IDs held
+	// containers hold the mounts as dockerd's containers do, by mount ID.
+	containers map[string]*container
+}
+
+// container is what dockerd makes of a Mount that succeeded: a process in
+// a mount namespace of its own that holds a bind of the volume's data
+// folder. The plugin asks the kernel whether a mount ID still stands for
+// a container, so the model's mounts are held as Docker's are; a
+// container ends before its Unmount is sent, as dockerd does it.
+type container struct {
+	cmd *exec.Cmd
+	dir string
+}
+
+func startContainer(t *testing.T, src string) *container {
+	t.Helper()
+	dir, err := os.MkdirTemp(suite.dir, "ctr-") // before the namespace is made
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &container{cmd: exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "3600"), dir: dir}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(c.cmd.Process.Pid)
+	waitFor(t, "a process in a mount namespace of its own", 10*time.Second, func() bool {
+		exe, _ := os.Readlink(filepath.Join("/proc", pid, "exe"))
+		return filepath.Base(exe) == "sleep" // unshare execs it once the namespace is made
+	})
+	if out, err := exec.Command("nsenter", "--target", pid, "--mount", "mount", "--bind", src, dir).CombinedOutput(); err != nil {
+		c.stop()
+		t.Fatalf("bind %s in the container's namespace: %v: %s", src, err, out)
+	}
+	return c
+}
+
+func (c *container) stop() {
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+	os.Remove(c.dir)
+}
+
+// stopContainer ends the container of a mount ID, if it has one.
+func (md *model) stopContainer(name, id string) {
+	if c := md.containers[name+" "+id]; c != nil {
+		c.stop()
+		delete(md.containers, name+" "+id)
+	}
+}
+
+func (md *model) stopAll() {
+	for key, c := range md.containers {
+		c.stop()
+		delete(md.containers, key)
+	}
 }
 
 func faultPoints() int {
@@ -103,7 +159,8 @@ func faultPoints() int {
 // agree with what succeeded.
 func testKillDuringCalls(t *testing.T) {
 	m := pluginNow(t)
-	md := &model{data: map[string]string{}, mounts: map[string][]string{}}
+	md := &model{data: map[string]string{}, mounts: map[string][]string{}, containers: map[string]*container{}}
+	t.Cleanup(md.stopAll)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	seed := rng.Uint64()
 	t.Logf("seed %d", seed)
@@ -111,6 +168,9 @@ func testKillDuringCalls(t *testing.T) {
 	points := faultPoints()
 	for i := range points {
 		name, req, method := md.next(rng, i)
+		if method == "Unmount" {
+			md.stopContainer(name, req.ID)
+		}
 		done := make(chan error, 1)
 		go func() {
 			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -196,6 +256,7 @@ func (md *model) applied(t *testing.T, m managed, method string, req client.Requ
 			fd.Close()
 		}
 		md.data[req.Name] = content
+		md.containers[req.Name+" "+req.ID] = startContainer(t, m.dataPath(req.Name))
 	}
 }
 
@@ -288,6 +349,7 @@ func (md *model) cleanup(t *testing.T, m managed) {
 	c := context.Background()
 	for v, ids := range md.mounts {
 		for _, id := range ids {
+			md.stopContainer(v, id)
 			m.client().Call(c, "Unmount", client.Request{Name: v, ID: id})
 		}
 	}
