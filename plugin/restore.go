@@ -123,7 +123,7 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		case attachedOnly(kept):
 			return // attached by the operator, never mounted
 		}
-		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Unknown); err != nil {
+		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); err != nil {
 			log.Errorf("mount again after restart: %v", err)
 		} else {
 			log.Info("mounted again after restart")

@@ -154,11 +154,8 @@ func (p *Plugin) usedElsewhere(ctx context.Context, name string) (bool, error) {
 	}
 	busy, err := p.mnt.Busy(v.Device)
 	if mounted && (busy || err != nil) {
-		fsType := v.FSType
-		if fsType == "" {
-			fsType = p.cfg.DefaultFSType()
-		}
-		if _, merr := p.mnt.Mount(ctx, v.Device, name, fsType, mount.Unknown); merr != nil {
+		// It was mounted a moment ago: what is there is a filesystem.
+		if _, merr := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); merr != nil {
 			return true, errors.Join(err, fmt.Errorf("mount it again after asking whether it is in use: %w", merr))
 		}
 	}
