@@ -506,9 +506,10 @@ func settingsOf(p *types.Plugin) map[string]string {
 	return s
 }
 
-// lostSources names the mounts and devices that had and want both have
-// whose host path differs: the new version would serve something else (a
-// mount or device the new version dropped is its own choice, not lost).
+// lostSources names the settable mounts and devices of had that want also
+// has with another host path: the new version would serve something else.
+// A mount or device the new version dropped, or one that was never
+// settable, is the version's own choice (and its privileges say so).
 func lostSources(had, want types.PluginConfig) []string {
 	var lost []string
 	check := func(kind, name string, was, now *string) {
@@ -518,14 +519,14 @@ func lostSources(had, want types.PluginConfig) []string {
 	}
 	for _, m := range had.Mounts {
 		for _, n := range want.Mounts {
-			if n.Name == m.Name {
+			if n.Name == m.Name && slices.Contains(m.Settable, "source") {
 				check("mount", m.Name, m.Source, n.Source)
 			}
 		}
 	}
 	for _, d := range had.Linux.Devices {
 		for _, n := range want.Linux.Devices {
-			if d.Name != "" && n.Name == d.Name {
+			if d.Name != "" && n.Name == d.Name && slices.Contains(d.Settable, "path") {
 				check("device", d.Name, d.Path, n.Path)
 			}
 		}

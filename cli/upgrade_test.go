@@ -104,6 +104,10 @@ func TestLostSources(t *testing.T) {
 	if len(lost) != 1 || !strings.Contains(lost[0], "mount store is /var/lib/rexray/loopback") || !strings.Contains(lost[0], "/srv/store") {
 		t.Errorf("lost %q, want the store named with both paths", lost)
 	}
+	next.Mounts[0].Source = str("/dev2") // never settable: the version's own
+	if lost := lostSources(had, next); len(lost) != 1 {
+		t.Errorf("lost %q, want the store alone", lost)
+	}
 	next.Mounts = next.Mounts[:1]
 	next.Linux.Devices = nil
 	if lost := lostSources(had, next); len(lost) != 0 {
