@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/docker/go-plugins-helpers/volume"
+
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback"
 )
 
 // image is the path of a loopback volume's image in the rig's store.
@@ -148,4 +152,32 @@ func TestVolumeWithoutFormatRecord(t *testing.T) {
 	zeroAt(t, r.image("odd"), 1024, 1024)
 	r.restart() // the catalogue too forgets the record
 	r.mountFails("odd", "volume odd", "no record of a first format", "e2fsck", "docker volume rm odd")
+}
+
+// The record this host catalogued is checked against the store before a
+// volume is refused: another host may have removed the volume and made a
+// new one of that name, which its first mount here formats.
+func TestNameMadeAgainElsewhereIsFormatted(t *testing.T) {
+	r := newRig(t)
+	r.create("v1", map[string]string{"size": "16MiB"})
+	path := r.mount("v1", "c1")
+	os.WriteFile(filepath.Join(path, "old"), []byte("old"), 0o600)
+	r.unmount("v1", "c1")
+
+	other, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, "store"), Instance: "h2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := other.Remove(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Create(ctx, "v1", drivers.CreateOptions{Size: 16 << 20, FSType: "ext4"}); err != nil {
+		t.Fatal(err)
+	}
+	path = r.mount("v1", "c2")
+	if _, err := os.Stat(filepath.Join(path, "old")); err == nil {
+		t.Errorf("the new v1 holds the old one's file")
+	}
+	r.unmount("v1", "c2")
 }

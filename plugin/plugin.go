@@ -522,28 +522,22 @@ type blankChecker interface {
 }
 
 // mountDevice formats (when needed) and mounts an attached volume. The
-// decision to format rests on the volume's record as its platform has it
-// now (another host may have formatted it since this host catalogued it):
-// a volume whose filesystem was recorded is never formatted again unless
-// overwritefs asks for it.
+// decision to format rests on the volume's record as lookup found it on
+// its platform (another host may have formatted it, or made it anew, since
+// this host catalogued it): a volume whose filesystem was recorded is
+// never formatted again unless overwritefs asks for it.
 func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
-	drv := p.serviceOf(v).Driver
-	cur := v
-	if v.Formatted.IsZero() {
-		// A record, once made, stays: only its absence needs a fresh look.
-		fresh, err := drv.Inspect(ctx, v.Name)
-		if err != nil {
-			return "", err
-		}
-		fresh.Service = v.Service
-		cur = fresh
-	}
 	overwrite, err := p.st.Overwrite(v.Name)
 	if err != nil {
 		return "", err
 	}
-	content := p.content(ctx, drv, cur, overwrite)
-	fsType := cur.FSType
+	return p.mountAs(ctx, p.serviceOf(v).Driver, v, dev, overwrite)
+}
+
+// mountAs formats (when v's record allows it) and mounts v's device.
+func (p *Plugin) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite bool) (string, error) {
+	content := p.content(ctx, drv, v, overwrite)
+	fsType := v.FSType
 	if fsType == "" {
 		// Made outside rexray (a plain `rbd create`): a filesystem already
 		// on it is found by the probe, else it gets the default one.
@@ -552,13 +546,13 @@ func (p *Plugin) mountDevice(ctx context.Context, v drivers.Volume, dev string) 
 	path, err := p.mnt.Mount(ctx, dev, v.Name, fsType, content)
 	var nofs *mount.NoFilesystemError
 	if errors.As(err, &nofs) {
-		return "", unrecognised(cur, fsType, dev, err)
+		return "", unrecognised(v, fsType, dev, err)
 	}
 	if err != nil {
 		return "", err
 	}
-	if cur.Formatted.IsZero() {
-		if err := p.recordFormat(ctx, drv, cur); err != nil {
+	if v.Formatted.IsZero() {
+		if err := p.recordFormat(ctx, drv, v); err != nil {
 			p.mnt.Unmount(ctx, v.Name)
 			return "", err
 		}
