@@ -133,3 +133,24 @@ func storeFiles(t *testing.T, d *Driver) []string {
 	}
 	return names
 }
+
+// A build in progress (locked) is not taken for a leftover by a start in
+// another process of the same host.
+func TestSweepLeavesABuildInProgress(t *testing.T) {
+	store := t.TempDir()
+	d, err := New(Config{VolumePath: store, Instance: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.vols.lockedTemp("busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := New(Config{VolumePath: store, Instance: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.Name()); err != nil {
+		t.Errorf("a build in progress was swept: %v", err)
+	}
+}

@@ -60,12 +60,14 @@ func (r records) check(name string) error {
 // asked for with what was made; without it (that create failed) the image
 // is claimed again.
 func (r records) claim(ctx context.Context, name string, taken error, fill func(*os.File) error) error {
-	tmp, err := r.build(name, fill)
+	f, err := r.build(name, fill)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
-	err = os.Link(tmp, r.image(name))
+	// Closing lets go of the lock, once the temp has no more use.
+	defer f.Close()
+	defer os.Remove(f.Name())
+	err = os.Link(f.Name(), r.image(name))
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -79,7 +81,7 @@ func (r records) claim(ctx context.Context, name string, taken error, fill func(
 	if err := os.Remove(r.image(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	err = os.Link(tmp, r.image(name))
+	err = os.Link(f.Name(), r.image(name))
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
 	}
@@ -89,27 +91,44 @@ func (r records) claim(ctx context.Context, name string, taken error, fill func(
 // build makes name's image at its private temp name, marked with its
 // creator, and fills it. The image thus never shows in place without its
 // mark: a host that finds it unmarked would take another's create in
-// progress for a leftover. The temp is locked while it is built, so that
+// progress for a leftover. The temp is returned locked (flock), so that
 // the clean-up at start (sweepTemps) never takes a build in progress for
 // a leftover.
-func (r records) build(name string, fill func(*os.File) error) (string, error) {
+func (r records) build(name string, fill func(*os.File) error) (*os.File, error) {
+	f, err := r.lockedTemp(name)
+	if err != nil {
+		return nil, err
+	}
+	// Best effort: a filesystem without user xattrs loses only this guard.
+	unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
+	if err := fill(f); err != nil {
+		os.Remove(f.Name())
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// lockedTemp creates name's temp image and locks it. A sweep may remove
+// the new file before the lock is had: then it is made again.
+func (r records) lockedTemp(name string) (*os.File, error) {
 	tmp := r.imageTemp(name)
-	f, err := createIn(r.root, tmp, os.O_RDWR)
-	if err != nil {
-		return "", err
+	for range 3 {
+		f, err := createIn(r.root, tmp, os.O_RDWR)
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", tmp, err)
+		}
+		var held, there unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Lstat(tmp, &there) == nil && held.Dev == there.Dev && held.Ino == there.Ino {
+			return f, nil
+		}
+		f.Close()
 	}
-	defer f.Close()
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		// Best effort: a filesystem without user xattrs loses only this guard.
-		unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
-		err = fill(f)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	return nil, fmt.Errorf("%s was removed while it was being made, three times", tmp)
 }
 
 // sweepTemps removes the images this host's creates killed part way left
@@ -131,8 +150,11 @@ func (r records) sweepTemps() {
 		if err != nil {
 			continue
 		}
-		// A build in progress (another process of this host) holds it.
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		// A build in progress (another process of this host) holds it,
+		// or has just made it anew.
+		var held, there unix.Stat_t
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil &&
+			unix.Fstat(int(f.Fd()), &held) == nil && unix.Lstat(path, &there) == nil && held.Ino == there.Ino && held.Dev == there.Dev {
 			os.Remove(path)
 		}
 		f.Close()
