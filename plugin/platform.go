@@ -194,7 +194,8 @@ func (p *Plugin) listNames(ctx context.Context) (names []string, fromCatalogue [
 			fromCatalogue = append(fromCatalogue, s.Name)
 			continue
 		}
-		lists = append(lists, got)
+		// Callers at the same moment share got; union may reuse its list.
+		lists = append(lists, slices.Clone(got))
 	}
 	return union(lists...), fromCatalogue
 }
