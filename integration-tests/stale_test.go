@@ -36,6 +36,17 @@ func loopsOfDeleted(name string) []string {
 	return devs
 }
 
+// eventually polls cond until it holds or the timeout passes, and tells
+// which.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // detachDeleted detaches, at the end of a test, what loopsOfDeleted finds
 // for its volume: the suite's teardown finds devices by their image, which
 // is gone.
@@ -69,9 +80,10 @@ func testRemovedWhileDisabled(t *testing.T) {
 	mustDocker(t, "plugin", "disable", "-f", plugin)
 	mustDocker(t, "rm", "-f", "cst1") // dockerd cannot tell the plugin
 	mustDocker(t, "plugin", "enable", plugin)
-	// Released at enable, without a step of the user's.
-	if l, m := loopsOf(suite.image("st1")), volumeMounts("st1"); len(l)+len(m) != 0 {
-		t.Errorf("after enable, no container uses st1 but it is still on %v, mounted at %v", l, m)
+	// Released once the plugin is back (it reconciles after it answers
+	// enable), without a step of the user's.
+	if !eventually(10*time.Second, func() bool { return len(loopsOf(suite.image("st1")))+len(volumeMounts("st1")) == 0 }) {
+		t.Errorf("after enable, no container uses st1 but it is still on %v, mounted at %v", loopsOf(suite.image("st1")), volumeMounts("st1"))
 	}
 	if _, err := suite.docker("volume", "rm", "st1"); err != nil {
 		t.Fatalf("volume rm after its container went while the plugin was disabled: %v", err)
@@ -99,6 +111,7 @@ func testRunningThroughDisable(t *testing.T) {
 	if out := mustDocker(t, "exec", "cst2", "sh", "-c", "echo after >> /data/f && sync && cat /data/f"); out != "before\nduring\nafter" {
 		t.Errorf("the container reads %q after the plugin came back", out)
 	}
+	waitFor(t, "st2 to be mounted again for its container", 10*time.Second, func() bool { return len(volumeMounts("st2")) > 0 })
 	attached(t, "st2")
 	_, err := suite.docker("volume", "rm", "st2")
 	if err == nil || !strings.Contains(err.Error(), "in use") {

@@ -148,6 +148,7 @@ func (p *Plugin) usedElsewhere(ctx context.Context, name string) (bool, error) {
 			if still, serr := p.mnt.IsMounted(name); serr != nil || still {
 				// Busy in the plugin's namespace or in a peer of its mount
 				// on the host: in use.
+				p.log.WithField("volume", name).Debugf("in use through the plugin's own mount: %v", err)
 				return true, nil
 			}
 		}
