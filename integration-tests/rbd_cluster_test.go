@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,6 +56,15 @@ func TestRBDAcrossHosts(t *testing.T) {
 		t.Cleanup(func() { c.docker(k, "plugin", "disable", "-f", rbdPlugin) })
 	}
 
+	t.Run("ListsWhatTheOtherMade", func(t *testing.T) {
+		c.must(t, 1, "volume", "create", "-d", rbdPlugin, "-o", "size=1", "listed")
+		defer c.docker(1, "volume", "rm", "listed")
+		if names := strings.Fields(c.must(t, 2, "volume", "ls", "--format", "{{.Name}}")); !slices.Contains(names, "listed") {
+			t.Errorf("docker volume ls on h2 lists %v, without the volume h1 created", names)
+		}
+	})
+	t.Run("CreatesAtOnce", func(t *testing.T) { testRBDCreatesAtOnce(t, c) })
+
 	c.must(t, 1, "volume", "create", "-d", rbdPlugin, "-o", "size=1", "moves")
 	c.appendOn(t, 1, rbdPlugin, "moves")
 	_, err := c.docker(2, "run", "--rm", "--volume-driver", rbdPlugin, "-v", "moves:/data", "busybox", "true")
@@ -76,4 +87,57 @@ func TestRBDAcrossHosts(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// testRBDCreatesAtOnce: h1 and h2 create one name at the same moment. With
+// the same options both succeed, one volume; with other sizes one succeeds
+// and the other is told the volume exists and differs.
+func testRBDCreatesAtOnce(t *testing.T, c *cluster) {
+	at := func(name string, opts ...[]string) []error {
+		errs := make([]error, len(opts))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for k, o := range opts {
+			wg.Go(func() {
+				args := []string{"volume", "create", "-d", rbdPlugin}
+				for _, kv := range o {
+					args = append(args, "-o", kv)
+				}
+				<-start
+				_, errs[k] = c.docker(k+1, append(args, name)...)
+			})
+		}
+		close(start)
+		wg.Wait()
+		return errs
+	}
+	rm := func(name string) {
+		c.docker(1, "volume", "rm", name)
+		c.docker(2, "volume", "rm", name)
+	}
+	for round := range 3 {
+		name := fmt.Sprintf("same%d", round)
+		for k, err := range at(name, []string{"size=1", "fsType=ext4"}, []string{"size=1", "fsType=ext4"}) {
+			if err != nil {
+				t.Errorf("%s: h%d: %v", name, k+1, err)
+			}
+		}
+		rm(name)
+		name = fmt.Sprintf("differ%d", round)
+		errs := at(name, []string{"size=1"}, []string{"size=2"})
+		failed := 0
+		for k, err := range errs {
+			if err == nil {
+				continue
+			}
+			failed++
+			if !strings.Contains(err.Error(), "exists and differs") {
+				t.Errorf("%s: h%d was told %v, want that the volume exists and differs", name, k+1, err)
+			}
+		}
+		if failed != 1 {
+			t.Errorf("%s: %d of 2 creates failed (%v), want exactly one", name, failed, errs)
+		}
+		rm(name)
+	}
 }

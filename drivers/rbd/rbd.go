@@ -372,8 +372,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	fail := func(err error) (drivers.Volume, error) {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	switch _, _, err := d.find(ctx, name); {
+	switch found, _, err := d.find(ctx, name); {
 	case err == nil:
+		d.awaitOthers(ctx, found, name)
 		return fail(drivers.ErrExists)
 	case !errors.Is(err, drivers.ErrNotFound):
 		return fail(err)
@@ -397,6 +398,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 			"--image-feature", "layering", "--image-feature", "exclusive-lock")
 	}
 	if errors.Is(err, syscall.EEXIST) {
+		d.awaitOthers(ctx, pool, name)
 		return fail(drivers.ErrExists)
 	}
 	if err != nil {
@@ -432,6 +434,44 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		Name: name, Size: info.Size, Meta: m,
 		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.method()},
 	}, nil
+}
+
+// othersCreateWait bounds how long a create waits for another host's
+// create of the same name to set the image's metadata: well inside the
+// 30 s dockerd gives a call. An image without metadata older than
+// creatingGrace was made outside rexray, and is not waited for.
+const (
+	othersCreateWait = 10 * time.Second
+	othersCreatePoll = 100 * time.Millisecond
+	creatingGrace    = 2 * time.Minute
+)
+
+// awaitOthers waits, within ctx and othersCreateWait, while the image
+// pool/name was made moments ago and has no rexray metadata yet: another
+// host's create in progress, which sets it right after making the image.
+// The caller, told the volume exists, then compares what it asked for with
+// what that create made, options and all.
+func (d *Driver) awaitOthers(ctx context.Context, pool, name string) {
+	ctx, cancel := context.WithTimeout(ctx, othersCreateWait)
+	defer cancel()
+	for {
+		var info imageInfo
+		if err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
+			return
+		}
+		made, err := time.Parse(imageFormat, info.Created)
+		if err != nil || time.Since(made) > creatingGrace {
+			return
+		}
+		if m, err := d.metaGet(ctx, pool, name, volumeKey); err != nil || m != "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(othersCreatePoll):
+		}
+	}
 }
 
 // Remove implements drivers.Driver. A volume in use anywhere (its image has
