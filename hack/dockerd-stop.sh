@@ -3,6 +3,7 @@
 # of it: processes, mounts, interfaces, DIR. Safe to call repeatedly.
 #
 #   hack/dockerd-stop.sh [--crash] DIR
+#   DOCKERD_STOP_KEEP_DIR=1   stop and unmount, but leave DIR and bridges
 #
 # --crash is a power cut for that Docker host: every process of it is killed
 # with SIGKILL (dockerd, containerd, shims, containers, plugins) and its
@@ -115,6 +116,9 @@ done
 # (swarm's ingress_sbox / overlay namespaces die with their last mount).
 umount_under "$dir"
 $crash && exit 0
+# hack/engine.sh runs this inside an engine's mount namespace, where DIR is
+# a mount point, then again on the host, which removes DIR.
+[[ -n ${DOCKERD_STOP_KEEP_DIR:-} ]] && exit 0
 
 for br in "${bridges[@]}"; do
   ip link show "$br" >/dev/null 2>&1 && ip link delete "$br"
