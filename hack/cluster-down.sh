@@ -18,9 +18,9 @@ for host in "$dir"/h[0-9]; do
     DOCKER_HOST=$sock timeout 30 docker plugin disable -f rexray/loopback:latest >/dev/null 2>&1
   fi
   if [[ -e /run/netns/$(netns "$k") ]]; then
-    nsenter --net="/run/netns/$(netns "$k")" "$repo/hack/dockerd-stop.sh" "$host/d"
+    nsenter --net="/run/netns/$(netns "$k")" "$repo/hack/engine.sh" down "$host/d"
   else
-    "$repo/hack/dockerd-stop.sh" "$host/d"
+    "$repo/hack/engine.sh" down "$host/d"
   fi
 done
 for k in 1 2 3 4 5 6 7 8 9; do

@@ -8,9 +8,11 @@
 #   PLUGIN_SETTINGS="LOOPBACK_LEASETTL=4s ..."   extra `docker plugin set` words
 #
 # Each host is a network namespace (a veth to one bridge, its own address)
-# with its own dockerd (hack/dockerd-start.sh DIR/hK), entered with nsenter
-# --net only: the mount namespace stays the host's, so dockerd's and the
-# plugin's mounts are visible to the tests. The plugin comes from
+# with its own dockerd of the engine DOCKER_ENGINE (20.10, 26.1 or 28.5, the
+# default; hack/engine.sh up ENGINE DIR/hK/d, which sees DIR and
+# ENGINE_BINDS), entered with nsenter --net.
+# 20.10 keeps the host's mount namespace; a newer engine has its own, which
+# sees DIR at the same path (its mounts: /proc/<its dockerd>/mountinfo). The plugin comes from
 # build/plugin (make plugin); its store is DIR/store, its ledger DIR/hK/state,
 # its instance ID hK. Undo it all with hack/cluster-down.sh DIR.
 set -euo pipefail
@@ -53,7 +55,7 @@ for k in $(seq "$n"); do
   ip -n "$ns" link set lo up
   mkdir -p -m 0700 "$host/state"
   echo "starting h$k ($(hostip "$k"))" >&2
-  nsenter --net="/run/netns/$ns" "$repo/hack/dockerd-start.sh" "$host/d" >/dev/null
+  ENGINE_BINDS="$dir ${ENGINE_BINDS:-}" nsenter --net="/run/netns/$ns" "$repo/hack/engine.sh" up "${DOCKER_ENGINE:-28.5}" "$host/d" >/dev/null
   export DOCKER_HOST=unix://$host/d/docker.sock
   "$repo/hack/import-busybox.sh" busybox:latest >/dev/null
   docker plugin create rexray/loopback:latest "$repo/build/plugin" >/dev/null

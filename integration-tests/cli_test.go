@@ -101,7 +101,7 @@ func testSnapshotsAndCLI(t *testing.T) {
 		t.Errorf("volume ls lists snapsrc %d times", seen)
 	}
 	path := strings.TrimSpace(rexray(t, "volume", "mount", "fromsnap"))
-	if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "first\n" {
+	if b, err := os.ReadFile(inEngine(filepath.Join(path, "f"))); string(b) != "first\n" {
 		t.Errorf("rexray volume mount printed %q; reading f there: %q, %v", path, b, err)
 	}
 	rexray(t, "volume", "unmount", "fromsnap")

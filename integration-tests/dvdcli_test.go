@@ -173,7 +173,7 @@ func testDvdcliManaged(t *testing.T) {
 	if out != path+"\n" || path != want {
 		t.Fatalf("dvdcli mount printed %q, want only the host path %s", out, want)
 	}
-	if err := os.WriteFile(filepath.Join(path, "task"), []byte("from a mesos task"), 0o600); err != nil {
+	if err := os.WriteFile(inEngine(filepath.Join(path, "task")), []byte("from a mesos task"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dvdcli("unmount", "--volumedriver=rexray", "--volumename=mesosvol")

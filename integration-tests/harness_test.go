@@ -7,13 +7,13 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +25,9 @@ import (
 // env is what every test shares: one dockerd, one registry, one store.
 type env struct {
 	repo     string // repository root
-	dir      string // everything the suite makes on disk
+	dir      string // everything the suite makes on disk; a shared mount
+	engine   string // the Docker engine: 20.10, 26.1 or 28.5 (DOCKER_ENGINE)
+	info     engineInfo
 	host     string // DOCKER_HOST of the test dockerd
 	registry string // host:port of the TLS registry
 	store    string // host folder mounted as the plugin's "store"
@@ -79,9 +81,17 @@ func setUp() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	version, err := engineVersion()
+	if err != nil {
+		return nil, err
+	}
 	// Short: unix socket paths under it must fit in 108 bytes.
 	dir, err := os.MkdirTemp("/tmp", "rxit-")
 	if err != nil {
+		return nil, err
+	}
+	if err := shareDir(dir); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	port := os.Getenv("REGISTRY_PORT")
@@ -91,24 +101,29 @@ func setUp() (*env, error) {
 	e := &env{
 		repo:     repo,
 		dir:      dir,
+		engine:   version,
 		registry: "localhost:" + port,
 		store:    filepath.Join(dir, "store"),
 		state:    filepath.Join(dir, "state"),
 	}
-	for _, d := range []string{e.store, e.state} {
+	for _, d := range []string{e.store, e.state, filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return e, err
 		}
 	}
+	// Every test's folders lie in the one folder the engine sees as the
+	// host does; the scripts the tests run use the same engine.
+	os.Setenv("TMPDIR", filepath.Join(dir, "tmp"))
+	os.Setenv("DOCKER_ENGINE", version)
+	os.Setenv("ENGINE_BINDS", dir)
 	if _, err := e.hack("registry-start.sh", filepath.Join(dir, "registry"), port); err != nil {
 		return e, err
 	}
-	out, err := e.hack("dockerd-start.sh", filepath.Join(dir, "d"))
-	if err != nil {
+	if e.info, err = e.engineUp(); err != nil {
 		return e, err
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	e.host = lines[len(lines)-1]
+	e.host = e.info.host
+	fmt.Printf("integration: Docker engine %s (dockerd %s, API %s)\n", e.engine, e.info.version, e.info.api)
 	e.cli, err = client.NewClientWithOpts(client.WithHost(e.host), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return e, err
@@ -144,7 +159,7 @@ func (e *env) tearDown() {
 		e.docker("swarm", "leave", "--force")
 		e.docker("plugin", "disable", "-f", plugin)
 	}
-	e.hack("dockerd-stop.sh", filepath.Join(e.dir, "d"))
+	e.hack("engine.sh", "down", filepath.Join(e.dir, "d"))
 	e.hack("registry-stop.sh", filepath.Join(e.dir, "registry"), strings.TrimPrefix(e.registry, "localhost:"))
 	for _, m := range mountsUnder(e.dir) {
 		fmt.Fprintln(os.Stderr, "teardown: unmounting leaked", m)
@@ -154,6 +169,7 @@ func (e *env) tearDown() {
 		fmt.Fprintln(os.Stderr, "teardown: detaching leaked", dev)
 		exec.Command("losetup", "-d", dev).Run()
 	}
+	unix.Unmount(e.dir, unix.MNT_DETACH) // shareDir's
 	os.RemoveAll(e.dir)
 }
 
@@ -230,21 +246,20 @@ func loopsOf(file string) []string {
 	return strings.Fields(string(out))
 }
 
-// mountsUnder lists this namespace's mount points under dir, deepest first.
+// mountsUnder lists the mount points under dir, deepest first: this
+// namespace's and the engines' (see mountTables), each once.
 func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
+	seen := map[string]bool{}
 	var mps []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			mps = append([]string{fields[4]}, mps...)
+	for _, table := range mountTables(dir) {
+		for _, mp := range mountPoints(table) {
+			if strings.HasPrefix(mp, dir+"/") && !seen[mp] {
+				seen[mp] = true
+				mps = append(mps, mp)
+			}
 		}
 	}
+	sort.SliceStable(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
 	return mps
 }
 

@@ -60,7 +60,8 @@ func (m managed) pid(t *testing.T) int {
 	return taskPID(m.id)
 }
 
-// dataPath is where a mounted volume's data folder is on the host.
+// dataPath is a mounted volume's data folder on the host, under dockerd's
+// data root; this process reaches it at inEngine(dataPath).
 func (m managed) dataPath(name string) string {
 	return filepath.Join(suite.dir, "d", "root", "plugins", m.id, "propagated-mount", name, "data")
 }
@@ -108,7 +109,8 @@ func startContainer(t *testing.T, src string) *container {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &container{cmd: exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "3600"), dir: dir}
+	// A copy of the engine's mount namespace, as dockerd's containers are.
+	c := &container{cmd: engineCommand("unshare", "--mount", "--propagation", "private", "sleep", "3600"), dir: dir}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +249,7 @@ func (md *model) applied(t *testing.T, m managed, method string, req client.Requ
 	case "Mount":
 		md.mounts[req.Name] = append(md.mounts[req.Name], req.ID)
 		content := fmt.Sprintf("%s written at point %d", req.Name, i)
-		f := filepath.Join(m.dataPath(req.Name), "f")
+		f := inEngine(filepath.Join(m.dataPath(req.Name), "f"))
 		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
 			t.Fatalf("point %d: write into %s: %v", i, req.Name, err)
 		}
@@ -335,7 +337,7 @@ func (md *model) checkData(t *testing.T, m managed) {
 		if _, err := m.client().Call(c, "Mount", client.Request{Name: v, ID: "verify"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(filepath.Join(m.dataPath(v), "f"))
+		got, err := os.ReadFile(inEngine(filepath.Join(m.dataPath(v), "f")))
 		if err != nil || string(got) != content {
 			t.Errorf("%s holds %q, %v; want %q", v, got, err, content)
 		}
@@ -435,7 +437,7 @@ func stopDockerd(t *testing.T) {
 // startDockerd starts the test dockerd over its folders, with extra flags.
 func startDockerd(t *testing.T, extra string) {
 	t.Helper()
-	if _, err := suite.hackEnv([]string{"DOCKERD_EXTRA_ARGS=" + extra}, "dockerd-start.sh", filepath.Join(suite.dir, "d")); err != nil {
+	if _, err := suite.engineUp("DOCKERD_EXTRA_ARGS=" + extra); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -462,7 +464,7 @@ func testHostReboot(t *testing.T) {
 		return out == "boot"
 	})
 	dir := filepath.Join(suite.dir, "d")
-	if _, err := suite.hack("dockerd-stop.sh", "--crash", dir); err != nil {
+	if err := suite.engineCrash(); err != nil {
 		t.Fatal(err)
 	}
 	// The kernel forgets its loop devices at a reboot.
@@ -474,7 +476,7 @@ func testHostReboot(t *testing.T) {
 	if m := mountsUnder(dir); len(m) != 0 {
 		t.Fatalf("mounts survived the crash: %v", m)
 	}
-	if _, err := suite.hack("dockerd-start.sh", dir); err != nil {
+	if _, err := suite.engineUp(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, ctr+" to run again", 90*time.Second, func() bool {
