@@ -41,23 +41,37 @@ unit:
 	go vet ./...
 	go test -count=1 ./...
 
-# The suite on a real dockerd. FAULT_POINTS kills of the plugin (100) and
-# SOAK_OPS soak operations (200) are the short form CI runs.
+# The suite on a real dockerd of DOCKER_ENGINE: 28.5 (forky's), 26.1
+# (trixie's), each from a Debian tree of its own (hack/engine.sh), or 20.10
+# (Debian 12's, on the host). INTEGRATION_RUN is go test's -run.
+# FAULT_POINTS kills of the plugin (100) and SOAK_OPS soak operations (200)
+# are the short form CI runs.
+DOCKER_ENGINE   ?= 28.5
+INTEGRATION_RUN ?=
 FAULT_POINTS ?= 100
 SOAK_OPS     ?= 200
 INTEGRATION_TIMEOUT ?= 25m
 integration-test: plugin
-	FAULT_POINTS=$(FAULT_POINTS) SOAK_OPS=$(SOAK_OPS) go test -tags integration -count=1 -v -timeout $(INTEGRATION_TIMEOUT) ./integration-tests/
+	@echo "=== integration tests on Docker $(DOCKER_ENGINE)$(if $(INTEGRATION_RUN), (-run '$(INTEGRATION_RUN)'))"
+	DOCKER_ENGINE=$(DOCKER_ENGINE) FAULT_POINTS=$(FAULT_POINTS) SOAK_OPS=$(SOAK_OPS) go test -tags integration -count=1 -v -timeout $(INTEGRATION_TIMEOUT) -run '$(INTEGRATION_RUN)' ./integration-tests/
 
 # Every fuzz target: about 10 s each, or FUZZTIME each (10m in make
 # reliability).
 fuzz:
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
+# The plugin's own checks, run on every engine: install from the registry,
+# create/mount/unmount/remove, restarts, upgrades, and where engines differ.
+# (No $: make would expand it once more in the make it is handed to.)
+ENGINE_CHECKS := ^(TestPlugin|TestFaults|TestPluginUpgrade|TestPluginUpgradeFailureRestores|TestEngine)/^(InstallFromRegistry|CreateInspectWriteRead|SharedByTwoContainers|DisableEnableKeepsMounts|RemoveInUseAndRemoveDisable|NothingLeftBehind|DockerdRestart|HostReboot|DockerAloneLosesTheSources|RexrayKeepsEveryVolume|RemoteDoesNotExist|EnableFailsAfterTheSwap|StoreThatCannotBeSetBack|VolumeGoneAfterTheUpgrade|NewPrivilegeRefused|APINegotiation|VolumePrune|ClusterVolumeFlags)
+
 test: setup
+	@echo "=== make test: unit and fuzz tests; the integration suite on Docker 28.5; the plugin's checks on Docker 20.10 and 26.1"
 	$(MAKE) unit
 	$(MAKE) fuzz
-	$(MAKE) integration-test
+	$(MAKE) integration-test DOCKER_ENGINE=28.5
+	$(MAKE) integration-test DOCKER_ENGINE=20.10 INTEGRATION_RUN='$(ENGINE_CHECKS)'
+	$(MAKE) integration-test DOCKER_ENGINE=26.1 INTEGRATION_RUN='$(ENGINE_CHECKS)'
 
 # The long form of the reliability suite: more kill points, a longer soak,
 # ten minutes of fuzzing per target.
