@@ -2,22 +2,15 @@ package cli
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rexray/rexray/internal/testpki"
 	"github.com/rexray/rexray/plugin"
 )
 
@@ -123,8 +116,8 @@ func TestExplicitPlainTCPHostIsUsed(t *testing.T) {
 func TestExplicitTLSHostIsUsed(t *testing.T) {
 	dir := setup(t)
 	addr := freePort(t)
-	ca, caKey := newCert(t, dir, "ca", nil, nil)
-	newCert(t, dir, "server", ca, caKey)
+	ca, caKey := testpki.NewCert(t, dir, "ca", nil, nil)
+	testpki.NewCert(t, dir, "server", ca, caKey)
 	t.Setenv("REXRAY_HOST", "tcp://"+addr)
 	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "server.pem"))
 	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "server-key.pem"))
@@ -139,7 +132,7 @@ func TestExplicitTLSHostIsUsed(t *testing.T) {
 
 	// Another client certificate the CA signed is served too, the plugin
 	// being trusted through the CA.
-	newCert(t, dir, "client", ca, caKey)
+	testpki.NewCert(t, dir, "client", ca, caKey)
 	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "client.pem"))
 	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "client-key.pem"))
 	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
@@ -148,7 +141,7 @@ func TestExplicitTLSHostIsUsed(t *testing.T) {
 
 	// A client certificate the plugin's CA did not sign is refused, and the
 	// error names the certificate presented.
-	newCert(t, dir, "stranger", nil, nil)
+	testpki.NewCert(t, dir, "stranger", nil, nil)
 	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "stranger.pem"))
 	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "stranger-key.pem"))
 	code, out, errOut := run(context.Background(), "volume", "ls")
@@ -170,48 +163,4 @@ func TestExplicitTLSHostIsUsed(t *testing.T) {
 	t.Setenv("REXRAY_TLS_CERTFILE", filepath.Join(dir, "server.pem"))
 	t.Setenv("REXRAY_TLS_KEYFILE", filepath.Join(dir, "server-key.pem"))
 	mustRun(t, "volume", "rm", "v")
-}
-
-// newCert writes NAME.pem and NAME-key.pem in dir: a CA when parent is
-// nil, else a certificate for 127.0.0.1 that parent signed, good for
-// servers and clients.
-func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	signer, signerKey := tmpl, key
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-	} else {
-		signer, signerKey = parent, parentKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file, block := range map[string]*pem.Block{name + ".pem": {Type: "CERTIFICATE", Bytes: der}, name + "-key.pem": {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }

@@ -2,14 +2,8 @@ package plugin
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/internal/testpki"
 )
 
 func listen(t *testing.T, cfg config.Config) (net.Listener, string, error) {
@@ -118,9 +113,9 @@ func TestListenPlainTCP(t *testing.T) {
 // certificate the CA signed is served.
 func TestListenTLSRequiresClientCertificates(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := newCert(t, dir, "ca", nil, nil)
-	newCert(t, dir, "server", ca, caKey)
-	newCert(t, dir, "client", ca, caKey)
+	ca, caKey := testpki.NewCert(t, dir, "ca", nil, nil)
+	testpki.NewCert(t, dir, "server", ca, caKey)
+	testpki.NewCert(t, dir, "client", ca, caKey)
 	cfg := config.Config{
 		Host:            "tcp://127.0.0.1:0",
 		TLSCertFile:     filepath.Join(dir, "server.pem"),
@@ -184,49 +179,4 @@ func TestListenTLSRequiresClientCertificates(t *testing.T) {
 			t.Errorf("Listen with %+v = %v, want an error naming the setting", bad, err)
 		}
 	}
-}
-
-// newCert writes <name>.pem and <name>-key.pem in dir: a CA when parent is
-// nil, else a certificate for 127.0.0.1 that parent signed.
-func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	signer, signerKey := tmpl, key
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-	} else {
-		signer, signerKey = parent, parentKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(file, kind string, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(name+".pem", "CERTIFICATE", der)
-	write(name+"-key.pem", "EC PRIVATE KEY", keyDER)
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
