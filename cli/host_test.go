@@ -64,6 +64,13 @@ func TestExplicitUnixHostIsUsed(t *testing.T) {
 	t.Setenv("REXRAY_HOST", "unix://"+sock)
 	serve(t, "unix", sock)
 	ledger := cliLedger(t, dir)
+	createAtHost(t, ledger)
+}
+
+// createAtHost creates and removes a volume with the commands: the plugin
+// at REXRAY_HOST holds it, and the commands open no ledger of their own.
+func createAtHost(t *testing.T, ledger string) {
+	t.Helper()
 	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
 	noLedger(t, ledger)
 	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
@@ -102,12 +109,7 @@ func TestExplicitPlainTCPHostIsUsed(t *testing.T) {
 	t.Setenv("REXRAY_HOST_INSECURE", "true")
 	serve(t, "tcp", addr)
 	ledger := cliLedger(t, dir)
-	mustRun(t, "volume", "create", "v", "-o", "size=32MiB")
-	noLedger(t, ledger)
-	if names := servedVolumes(t); fmt.Sprint(names) != "[v]" {
-		t.Errorf("the plugin at REXRAY_HOST holds %v, want [v]", names)
-	}
-	mustRun(t, "volume", "rm", "v")
+	createAtHost(t, ledger)
 }
 
 // REXRAY_HOST=tcp://... with TLS: the commands present the same
