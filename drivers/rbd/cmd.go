@@ -39,10 +39,11 @@ type tools struct {
 	cephArgs string
 }
 
-func (t tools) env() []string {
+func (t tools) env(extra ...string) []string {
+	args := strings.Join(append([]string{t.cephArgs}, extra...), " ")
 	env := os.Environ()
-	if t.cephArgs != "" {
-		env = append(env, "CEPH_ARGS="+t.cephArgs)
+	if args = strings.TrimSpace(args); args != "" {
+		env = append(env, "CEPH_ARGS="+args)
 	}
 	return env
 }

@@ -39,6 +39,15 @@ func (f *fuse) method() string { return "rbd-fuse" }
 func (f *fuse) mountPoint(pool, image string) string { return filepath.Join(f.root, pool, image) }
 func (f *fuse) file(pool, image string) string       { return filepath.Join(f.root, pool, image, image) }
 
+// fuseCephArgs turn librbd's cache off for rbd-fuse. rbd-fuse answers an
+// fsync with success whatever rbd_flush returns, and with the cache librbd
+// acknowledges a write before the OSDs hold it (writearound, the default
+// policy, as much as writeback): a write acknowledged just before this host
+// is fenced (blocklisted) is then lost while fsync tells the container it
+// is on disk. Without the cache a write returns once the OSDs hold it, and
+// one after the fence fails.
+const fuseCephArgs = "--rbd_cache=false"
+
 // fuseStart bounds how long rbd-fuse gets to connect and expose the image.
 const fuseStart = 20 * time.Second
 
@@ -65,7 +74,7 @@ func (f *fuse) attach(ctx context.Context, pool, image string) (string, error) {
 	// Not tied to ctx: it must outlive this call. Its own session, so that
 	// signals to the plugin's process group do not reach it.
 	cmd := exec.Command("rbd-fuse", "-f", "-p", pool, "-r", image, mnt)
-	cmd.Env = f.ceph.env()
+	cmd.Env = f.ceph.env(fuseCephArgs)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
