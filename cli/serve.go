@@ -50,7 +50,13 @@ func (c *Command) serve(ctx context.Context) error {
 		return err
 	}
 	log.Warnf("rexray %s serving %s on %s", c.Version, strings.Join(p.ServiceNames(), ", "), cfg.Host)
-	return p.Serve(ctx, l)
+	if err := p.Serve(ctx, l); err != nil {
+		return err
+	}
+	// dockerd stops a plugin with SIGTERM (docker plugin disable); say so,
+	// or a stop looks like a crash in its log.
+	log.Warnf("rexray stopping: %v", context.Cause(ctx))
+	return nil
 }
 
 // assemble builds the plugin over every configured service.
