@@ -124,16 +124,24 @@ func (d *Driver) claim(ctx context.Context, pool, image string, force bool) erro
 				"(REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true) to take it, "+
 				"which fences the holder: its Ceph client is blocklisted and can no longer write", held)
 		}
-		for _, l := range locks {
-			// librbd blocklists l.Address before it breaks the lock.
-			_, err := d.ceph.run(ctx, "rbd", "lock", "rm", spec(pool, image), l.ID, l.Locker)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("preempt %s: %w", ownerName(owner), err)
-			}
+		if err := d.breakLocks(ctx, pool, image, locks); err != nil {
+			return fmt.Errorf("preempt %s: %w", ownerName(owner), err)
 		}
 		slog.Warn("rbd: volume preempted", "volume", image, "pool", pool, "from", owner, "fenced", len(locks))
 	}
 	return d.setOwner(ctx, pool, image, owner)
+}
+
+// breakLocks breaks the image's locks; librbd blocklists each holder's
+// address before it breaks its lock.
+func (d *Driver) breakLocks(ctx context.Context, pool, image string, locks []lockInfo) error {
+	for _, l := range locks {
+		_, err := d.ceph.run(ctx, "rbd", "lock", "rm", spec(pool, image), l.ID, l.Locker)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // setOwner records this instance as the volume's owner. The read and the
@@ -222,15 +230,55 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 		}
 		return nil
 	}
+	here, err := d.attachedHere(pool, name)
+	if err != nil {
+		return fmt.Errorf("detach volume %s: %w", name, err)
+	}
 	if err := d.att.detach(ctx, pool, name); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if owner == d.instance {
+		if !here {
+			if err := d.dropDeadLocks(ctx, pool, name); err != nil {
+				return fmt.Errorf("detach volume %s: %w", name, err)
+			}
+		}
 		if err := d.metaRemove(ctx, pool, name, ownerKey); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// attachedHere tells whether this host has anything attached of the image.
+func (d *Driver) attachedHere(pool, image string) (bool, error) {
+	imgs, err := d.att.attached()
+	if err != nil {
+		return false, err
+	}
+	for _, pi := range imgs {
+		if pi == [2]string{pool, image} {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dropDeadLocks breaks the locks on an image this instance owns but has
+// nothing attached of: they are a dead client's, an rbd-fuse that ended
+// with the plugin (stopped under running containers). Its watch outlives
+// it by about 30 s, and librbd waits for it before it changes the image's
+// metadata; the plugin's start would wait as long.
+func (d *Driver) dropDeadLocks(ctx context.Context, pool, image string) error {
+	var locks []lockInfo
+	if err := d.ceph.runJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
+		return err
+	}
+	if len(locks) == 0 {
+		return nil
+	}
+	slog.Warn("rbd: breaking the lock of a client that no longer runs here", "volume", image, "pool", pool, "locker", locks[0].Locker)
+	return d.breakLocks(ctx, pool, image, locks)
 }
 
 // Watch implements the plugin's watcher: every LockCheck it cuts this host
