@@ -1,6 +1,6 @@
 //go:build integration
 
-package rbd
+package integration
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/rbd"
 )
 
 // TestFencedFuseWriteIsNotLost: host t1 writes to a volume attached with
@@ -35,12 +36,12 @@ func TestFencedFuseWriteIsNotLost(t *testing.T) {
 	}
 	cephUp(t)
 	ctx := context.Background()
-	cfg := Config{DefaultPool: "rbd", Attach: "fuse", FusePath: t.TempDir(), CephArgs: "--rbd_cache_policy=writeback --rbd_cache_max_dirty_age=60"}
-	t1, err := New(cfg, "t1")
+	cfg := rbd.Config{DefaultPool: "rbd", Attach: "fuse", FusePath: t.TempDir(), CephArgs: "--rbd_cache_policy=writeback --rbd_cache_max_dirty_age=60"}
+	t1, err := rbd.New(cfg, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2, err := New(cfg, "t2")
+	t2, err := rbd.New(cfg, "t2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +54,9 @@ func TestFencedFuseWriteIsNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := t1.att.fence(ctx, "rbd", name); err != nil {
-			t.Errorf("fence t1: %v", err)
+		// t2 owns it: t1's detach fences its side.
+		if err := t1.Detach(ctx, name); err != nil {
+			t.Errorf("detach t1: %v", err)
 		}
 	})
 	f, err := os.OpenFile(dev1, os.O_RDWR, 0)
@@ -102,9 +104,9 @@ func TestFencedFuseWriteIsNotLost(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("t1's sync after the fence neither failed nor returned")
 	}
-	image, xerr := t2.ceph.run(ctx, "rbd", "export", "rbd/"+name, "-")
+	image, xerr := exec.Command("rbd", "export", "rbd/"+name, "-").Output()
 	if xerr != nil {
-		t.Fatal(xerr)
+		t.Fatalf("rbd export: %v", xerr)
 	}
 	if !bytes.Equal(image[:len(before)], before) {
 		t.Errorf("the image lacks what t1 synced before it was fenced")
@@ -127,19 +129,15 @@ func block(s string) []byte {
 // and points the Ceph tools at it.
 func cephUp(t *testing.T) {
 	t.Helper()
-	hack, err := filepath.Abs("../../hack")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "ceph")
 	t.Cleanup(func() {
-		if out, err := exec.Command(filepath.Join(hack, "ceph-down.sh"), dir).CombinedOutput(); err != nil {
-			t.Errorf("ceph-down: %v\n%s", err, out)
+		if _, err := suite.hack("ceph-down.sh", dir); err != nil {
+			t.Errorf("ceph-down: %v", err)
 		}
 	})
-	out, err := exec.Command(filepath.Join(hack, "ceph-up.sh"), dir).Output()
+	out, err := suite.hack("ceph-up.sh", dir)
 	if err != nil {
 		t.Fatalf("ceph-up: %v", err)
 	}
-	t.Setenv("CEPH_CONF", strings.Split(strings.TrimSpace(string(out)), "\n")[0])
+	t.Setenv("CEPH_CONF", strings.Split(strings.TrimSpace(out), "\n")[0])
 }
