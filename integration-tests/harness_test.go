@@ -51,6 +51,9 @@ func runSuite(m *testing.M) int {
 	}
 	e, err := setUp()
 	if e != nil {
+		// tearDown looks for mounts in the suite's engine: even after a
+		// failed set-up, suite is what it tears down.
+		suite = e
 		defer e.tearDown()
 	}
 	if err != nil {
