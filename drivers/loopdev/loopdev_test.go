@@ -60,18 +60,7 @@ func TestBound(t *testing.T) {
 	// the end: never detach it twice.
 	detached := map[string]bool{}
 	attach := func(name, tag string) (FileID, string) {
-		img := filepath.Join(dir, name)
-		if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		id, err := IDOf(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev, err := Attach(img, tag, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		id, dev := attachImage(t, dir, name, tag)
 		t.Cleanup(func() {
 			if !detached[dev] {
 				Detach(dev)
@@ -132,18 +121,7 @@ func TestOrphans(t *testing.T) {
 		}
 	})
 	attach := func(name, tag string) (FileID, string) {
-		img := filepath.Join(dir, name)
-		if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		id, err := IDOf(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev, err := Attach(img, tag, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		id, dev := attachImage(t, dir, name, tag)
 		devs = append(devs, dev)
 		return id, dev
 	}
@@ -170,4 +148,23 @@ func TestOrphans(t *testing.T) {
 	if on, err := gone.OnFilesystemOf("/proc"); err != nil || on {
 		t.Errorf("OnFilesystemOf(/proc) = %v, %v; want false", on, err)
 	}
+}
+
+// attachImage attaches a new 1 MiB image NAME in dir with tag; the caller
+// detaches it.
+func attachImage(t *testing.T, dir, name, tag string) (FileID, string) {
+	t.Helper()
+	img := filepath.Join(dir, name)
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := IDOf(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := Attach(img, tag, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, dev
 }
