@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 )
@@ -25,8 +27,12 @@ func (c *Command) env(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	instance, err := cfg.Instance()
+	if err != nil {
+		return err
+	}
 	for _, s := range list {
-		drv, err := c.Registry.New(ctx, s.Driver, s.Name)
+		drv, err := c.Registry.New(ctx, s.Driver, drivers.Settings{Service: s.Name, InstanceID: instance, Log: logrus.New()})
 		if err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}

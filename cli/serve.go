@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
 	"github.com/rexray/rexray/state"
@@ -68,9 +69,13 @@ func (c *Command) assemble(ctx context.Context, cfg config.Config, st *state.Sto
 	if err != nil {
 		return nil, err
 	}
+	instance, err := cfg.Instance()
+	if err != nil {
+		return nil, err
+	}
 	services := make([]plugin.Service, 0, len(list))
 	for _, s := range list {
-		drv, err := c.Registry.New(ctx, s.Driver, s.Name)
+		drv, err := c.Registry.New(ctx, s.Driver, drivers.Settings{Service: s.Name, InstanceID: instance, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("service %s (REXRAY_DRIVER, REXRAY_SERVICES): %w", s.Name, err)
 		}

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,8 +34,8 @@ type Config struct {
 	LogLevel string   `envconfig:"REXRAY_LOGLEVEL" default:"warn"`
 	FSType   string   `envconfig:"REXRAY_FSTYPE" default:"ext4"`
 	Preempt  bool     `envconfig:"REXRAY_PREEMPT"`
-	// InstanceID names this host in a shared store's leases; drivers read
-	// it, the host name when empty.
+	// InstanceID names this host to every platform (leases, lock owners);
+	// Instance falls back to the host name.
 	InstanceID string `envconfig:"REXRAY_INSTANCEID"`
 	StateDir   string `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
 	// Host is where the Docker endpoint listens: unix:///path.sock, or
@@ -153,6 +154,22 @@ func (c Config) Endpoint() (network, address string, err error) {
 func HostSet() bool {
 	_, ok := os.LookupEnv("REXRAY_HOST")
 	return ok
+}
+
+// Instance is the ID this host goes by on the platforms: REXRAY_INSTANCEID,
+// else the host name.
+func (c Config) Instance() (string, error) {
+	if c.InstanceID != "" {
+		return c.InstanceID, nil
+	}
+	host, err := os.Hostname()
+	if err == nil && host == "" {
+		err = errors.New("the host has no name")
+	}
+	if err != nil {
+		return "", fmt.Errorf("instance ID: set REXRAY_INSTANCEID: %w", err)
+	}
+	return host, nil
 }
 
 // Preempting tells whether Mount takes volumes from other hosts.

@@ -1,30 +1,21 @@
-// Package drivers holds the contract between the plugin and a storage
-// platform, and the registry that maps a driver name to its constructor.
+// Package drivers holds the contract between the engine and a storage
+// platform: a small core every driver implements, the optional
+// capabilities declared beside it (capabilities.go), the typed errors both
+// sides test (errors.go), and the registry that maps a driver name to its
+// constructor.
 //
-// Drivers know nothing about Docker: they create, list and remove volumes and
-// attach them to this host as block devices.
+// Drivers know nothing about Docker or CSI: they create, list and remove
+// volumes and attach them to this host as block devices.
 package drivers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/rexray/rexray/config"
-)
-
-var (
-	// ErrNotFound is returned (wrapped) when a volume does not exist.
-	ErrNotFound = errors.New("volume not found")
-	// ErrExists is returned (wrapped) when creating a volume whose name is taken.
-	ErrExists = errors.New("volume already exists")
-	// ErrSnapshotNotFound is returned (wrapped) when a snapshot does not exist.
-	ErrSnapshotNotFound = errors.New("snapshot not found")
-	// ErrSnapshotExists is returned (wrapped) when a snapshot's name is taken.
-	ErrSnapshotExists = errors.New("snapshot already exists")
+	"github.com/sirupsen/logrus"
 )
 
 // Volume is what a driver knows about one volume.
@@ -95,6 +86,14 @@ func NewMeta(opts CreateOptions) Meta {
 	}
 }
 
+// FormatRecord is m with a filesystem recorded as made at; it is no longer
+// Unformatted.
+func (m Meta) FormatRecord(at time.Time) Meta {
+	m.Formatted = at.UTC().Truncate(time.Second)
+	m.Unformatted = false
+	return m
+}
+
 // Snapshot is a point-in-time copy of a volume. It is independent of the
 // volume: removing the volume keeps its snapshots.
 type Snapshot struct {
@@ -105,12 +104,11 @@ type Snapshot struct {
 	CreatedAt  time.Time `json:"createdAt"`
 }
 
-// Driver is a storage platform.
+// Driver is the core of a storage platform: what every driver does.
+// Anything more is a capability (capabilities.go).
 type Driver interface {
-	// Name is the registry name of the driver, reported as the "service".
+	// Name is the registry name of the driver.
 	Name() string
-	// InstanceID identifies this host to the platform.
-	InstanceID(ctx context.Context) (string, error)
 
 	List(ctx context.Context) ([]Volume, error)
 	Inspect(ctx context.Context, name string) (Volume, error)
@@ -118,73 +116,48 @@ type Driver interface {
 	Remove(ctx context.Context, name string) error
 
 	// Attach makes the volume available on this host and returns its device
-	// path. Attaching an attached volume returns the same device. force takes
-	// the volume from another host that holds it.
+	// path. Attaching an attached volume returns the same device. A volume
+	// another host holds is refused with a *HeldError, unless force takes
+	// it from that host.
 	Attach(ctx context.Context, name string, force bool) (string, error)
 	// Detach releases the device. Detaching a detached volume is not an error.
 	Detach(ctx context.Context, name string) error
-
-	// CreateSnapshot copies a volume's blocks into a new snapshot. The
-	// caller keeps the volume still (frozen or unmounted) for the copy.
-	CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error)
-	Snapshots(ctx context.Context) ([]Snapshot, error)
-	InspectSnapshot(ctx context.Context, name string) (Snapshot, error)
-	RemoveSnapshot(ctx context.Context, name string) error
 }
 
-// FormatRecorder is a driver that keeps, in the volume's Meta as its
-// platform stores it, that a filesystem was found or made on the volume
-// (Meta.Formatted), so that every host sharing the platform knows it.
-type FormatRecorder interface {
-	RecordFormat(ctx context.Context, name string, at time.Time) error
+// Settings are what every driver of an endpoint shares, handed to its
+// constructor so that no driver reads them itself.
+type Settings struct {
+	// Service names the driver's service, and prefixes the variables of
+	// its own settings: the service "loopback" reads LOOPBACK_VOLUMEPATH,
+	// a service "fast" FAST_VOLUMEPATH.
+	Service string
+	// InstanceID names this host to the platform (leases, lock owners):
+	// REXRAY_INSTANCEID, else the host name.
+	InstanceID string
+	// Log is the driver's logger. Within a call, LogFrom(ctx, Log) carries
+	// the call's fields.
+	Log logrus.FieldLogger
 }
 
-// FormatRecord is m with a filesystem recorded as made at; it is no longer
-// Unformatted.
-func (m Meta) FormatRecord(at time.Time) Meta {
-	m.Formatted = at.UTC().Truncate(time.Second)
-	m.Unformatted = false
-	return m
-}
-
-// Orphan is a device a driver bound on this host to a volume that was
-// since deleted from the platform behind the driver's back.
-type Orphan struct {
-	Volume string
-	Device string
-	// Mounted tells that a filesystem on the device was still mounted
-	// somewhere, so the device was left bound.
-	Mounted bool
-}
-
-// OrphanDetacher is a driver that can find such devices (nothing else
-// leads to them) and detach those that nothing mounts.
-type OrphanDetacher interface {
-	DetachOrphans(ctx context.Context) ([]Orphan, error)
-}
-
-// Configured is a driver that tells its effective settings, for
-// `rexray env`.
-type Configured interface {
-	Settings() []config.Setting
-}
-
-// Constructor builds the driver of one service from its settings in the
-// environment, named with the service's name as prefix: the service
-// "loopback" reads LOOPBACK_VOLUMEPATH, a service "fast" FAST_VOLUMEPATH.
-type Constructor func(ctx context.Context, service string) (Driver, error)
+// Constructor builds the driver of one service from the shared settings
+// and its own, read from the environment under the service's prefix.
+type Constructor func(ctx context.Context, s Settings) (Driver, error)
 
 // Registry maps driver names to constructors. It is built by main, so every
 // build includes every driver and REXRAY_DRIVER picks one.
 type Registry map[string]Constructor
 
 // New builds the named driver for a service.
-func (r Registry) New(ctx context.Context, name, service string) (Driver, error) {
+func (r Registry) New(ctx context.Context, name string, s Settings) (Driver, error) {
 	c, ok := r[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown driver %q: available drivers are %s", name, strings.Join(r.Names(), ", "))
+		return nil, fmt.Errorf("unknown driver %q: available drivers are %s: %w", name, strings.Join(r.Names(), ", "), ErrInvalid)
 	}
-	return c(ctx, service)
+	if s.Log == nil {
+		s.Log = logrus.StandardLogger()
+	}
+	s.Log = s.Log.WithField("service", s.Service)
+	return c(ctx, s)
 }
 
 // Names lists the registered drivers in order.

@@ -1,9 +1,6 @@
 package drivers
 
-import (
-	"fmt"
-	"regexp"
-)
+import "regexp"
 
 // MaxNameLen bounds volume names so that "<name>.json" and friends fit in
 // any filesystem's 255-byte file name limit.
@@ -27,11 +24,11 @@ func ValidateSnapshotName(name string) error { return ValidateNameOf("snapshot",
 func ValidateNameOf(kind, name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("invalid %s name: the name is empty", kind)
+		return Invalid("invalid %s name: the name is empty", kind)
 	case len(name) > MaxNameLen:
-		return fmt.Errorf("invalid %s name: %d bytes long, at most %d are accepted", kind, len(name), MaxNameLen)
+		return Invalid("invalid %s name: %d bytes long, at most %d are accepted", kind, len(name), MaxNameLen)
 	case !validName.MatchString(name):
-		return fmt.Errorf("invalid %s name %q: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", kind, name)
+		return Invalid("invalid %s name %q: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", kind, name)
 	}
 	return nil
 }

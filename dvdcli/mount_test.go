@@ -39,7 +39,7 @@ func servePlugin(t *testing.T) *served {
 	dir := t.TempDir()
 	cfg := config.Config{FSType: "ext4", LinuxRootPath: "/data", LinuxFileMode: 0o700}
 	cfg.Ops = config.Operations{MountPath: filepath.Join(dir, "mnt"), CreateImplicit: true, CreateDefaultSize: "64MiB"}
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), DirectIO: true})
+	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), DirectIO: true, Instance: "h1"})
 	if err != nil {
 		t.Fatal(err)
 	}

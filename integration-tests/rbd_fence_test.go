@@ -37,11 +37,11 @@ func TestFencedFuseWriteIsNotLost(t *testing.T) {
 	cephUp(t)
 	ctx := context.Background()
 	cfg := rbd.Config{DefaultPool: "rbd", Attach: "fuse", FusePath: t.TempDir(), CephArgs: "--rbd_cache_policy=writeback --rbd_cache_max_dirty_age=60"}
-	t1, err := rbd.New(cfg, "t1")
+	t1, err := rbd.New(cfg, drivers.Settings{InstanceID: "t1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2, err := rbd.New(cfg, "t2")
+	t2, err := rbd.New(cfg, drivers.Settings{InstanceID: "t2"})
 	if err != nil {
 		t.Fatal(err)
 	}

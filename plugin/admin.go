@@ -118,7 +118,7 @@ func (p *Plugin) attach(ctx context.Context, name string) error {
 	}
 	drv := p.serviceOf(v).Driver
 	if _, err := drv.Attach(ctx, name, p.cfg.Preempting()); err != nil {
-		return err
+		return howToTakeOver(err)
 	}
 	if _, _, err := p.st.AddMount(name, AttachID); err != nil {
 		if ids, lerr := p.st.Mounts(name); lerr == nil && len(ids) == 0 {

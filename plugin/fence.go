@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-)
 
-// watcher is a driver that keeps this host's hold on the volumes it
-// attached (a lease in a shared store) and reports, through lost, a volume
-// this host must give up: another host preempted it or its hold lapsed.
-type watcher interface {
-	Watch(ctx context.Context, lost func(name string, why error))
-}
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/drivers"
+)
 
 // watch runs every service's watcher until ctx ends.
 func (p *Plugin) watch(ctx context.Context) {
 	for _, s := range p.services {
-		if w, ok := s.Driver.(watcher); ok {
+		if w, ok := s.Driver.(drivers.Watcher); ok {
 			go w.Watch(ctx, func(name string, why error) { go p.giveUp(name, why) })
 		}
 	}
@@ -26,6 +22,13 @@ func (p *Plugin) watch(ctx context.Context) {
 func (p *Plugin) giveUp(name string, why error) {
 	log := p.log.WithField("volume", name)
 	log.Warnf("another host takes it over (%v): fencing it here", why)
+	// Before the lock: a call that holds it may be stuck on I/O that
+	// only the cut ends.
+	if f, ok := p.driverFor(context.Background(), name).(drivers.Fencer); ok {
+		if err := f.Fence(context.Background(), name); err != nil {
+			log.Errorf("fence: %v", err)
+		}
+	}
 	ctx, done, err := p.begin(context.Background(), "fence", name)
 	if err != nil {
 		log.Errorf("fence: %v", err)
@@ -37,6 +40,21 @@ func (p *Plugin) giveUp(name string, why error) {
 		return
 	}
 	log.Warn("fenced: containers here that still use it get I/O errors")
+}
+
+// howToTakeOver adds to a driver's "held by another host" the settings
+// that take the volume over.
+func howToTakeOver(err error) error {
+	var held *drivers.HeldError
+	if !errors.As(err, &held) {
+		return err
+	}
+	takeover := ""
+	if held.Takeover != "" {
+		takeover = ", which " + held.Takeover
+	}
+	return fmt.Errorf("%w; to take it over, unmount it there or mount it with preempt: REXRAY_PREEMPT=true or %s_MOUNT_PREEMPT=true%s",
+		err, config.OpsPrefix, takeover)
 }
 
 // fence cuts this host off a volume: the filesystem is shut down before

@@ -20,12 +20,6 @@ import (
 // dockerd forgets a volume whose Get fails.
 const platformWait = 5 * time.Second
 
-// namer is a driver that lists its volumes' names without reading each
-// volume's record: what List needs, at any number of volumes.
-type namer interface {
-	Names(ctx context.Context) ([]string, error)
-}
-
 // platform asks the services, each question bounded by platformWait, and
 // logs a service that stops answering once per outage, not once per call.
 type platform struct {
@@ -204,7 +198,7 @@ func (p *Plugin) listNames(ctx context.Context) (names []string, fromCatalogue [
 // can.
 func serviceNames(ctx context.Context, d drivers.Driver) ([]string, error) {
 	var names []string
-	if n, ok := d.(namer); ok {
+	if n, ok := d.(drivers.NameLister); ok {
 		var err error
 		if names, err = n.Names(ctx); err != nil {
 			return nil, err

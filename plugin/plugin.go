@@ -502,7 +502,7 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	drv := p.serviceOf(v).Driver
 	dev, err := drv.Attach(ctx, v.Name, p.cfg.Preempting())
 	if err != nil {
-		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, howToTakeOver(err))
 	}
 	path, err := p.mountDevice(ctx, v, dev)
 	if err != nil {
@@ -512,13 +512,6 @@ func (p *Plugin) mount(ctx context.Context, v drivers.Volume) (string, error) {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
 	}
 	return path, nil
-}
-
-// blankChecker is a driver that can tell a volume was never written to:
-// such a device reads as zeros, needs no probing before mkfs, and mkfs
-// need not zero it again.
-type blankChecker interface {
-	Blank(ctx context.Context, name string) (bool, error)
 }
 
 // mountDevice formats (when needed) and mounts an attached volume. The
@@ -592,7 +585,7 @@ func (p *Plugin) content(ctx context.Context, drv drivers.Driver, v drivers.Volu
 
 // blank tells whether the driver knows the volume was never written to.
 func (p *Plugin) blank(ctx context.Context, drv drivers.Driver, name string) bool {
-	bc, ok := drv.(blankChecker)
+	bc, ok := drv.(drivers.BlankChecker)
 	if !ok {
 		return false
 	}

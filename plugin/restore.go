@@ -30,7 +30,7 @@ func (p *Plugin) Restore(ctx context.Context) {
 	defer close(p.ready)
 	log := p.log.WithField("phase", "restore")
 
-	if id, err := p.services[0].Driver.InstanceID(ctx); err == nil {
+	if id, err := p.instanceID(ctx); err == nil {
 		p.instance = id
 	} else {
 		log.Warnf("instance ID: %v", err)
@@ -164,6 +164,14 @@ func (p *Plugin) detachOrphans(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// instanceID is this host's ID, as the default service's platform names it.
+func (p *Plugin) instanceID(ctx context.Context) (string, error) {
+	if id, ok := p.services[0].Driver.(drivers.Identifier); ok {
+		return id.InstanceID(ctx)
+	}
+	return p.cfg.Instance()
 }
 
 func (p *Plugin) releaseLogged(ctx context.Context, name string) {

@@ -17,7 +17,11 @@ type Snapshot struct {
 // findSnapshot finds a snapshot in whichever service holds it.
 func (p *Plugin) findSnapshot(ctx context.Context, name string) (drivers.Snapshot, Service, error) {
 	for _, s := range p.services {
-		snap, err := s.Driver.InspectSnapshot(ctx, name)
+		sn, ok := s.Driver.(drivers.Snapshotter)
+		if !ok {
+			continue
+		}
+		snap, err := sn.InspectSnapshot(ctx, name)
 		if errors.Is(err, drivers.ErrSnapshotNotFound) {
 			continue
 		}
@@ -49,11 +53,15 @@ func (p *Plugin) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 		return Snapshot{}, fmt.Errorf("create snapshot %s: %w in service %s", name, drivers.ErrSnapshotExists, s.Name)
 	}
 	svc := p.serviceOf(v)
+	sn, err := drivers.As[drivers.Snapshotter](svc.Driver, drivers.CapSnapshots)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: service %s: %w", name, volume, svc.Name, err)
+	}
 	thaw, err := p.mnt.Freeze(volume)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
-	snap, err := svc.Driver.CreateSnapshot(ctx, volume, name)
+	snap, err := sn.CreateSnapshot(ctx, volume, name)
 	if terr := thaw(); terr != nil {
 		p.log.WithField("volume", volume).Errorf("after a snapshot of it: %v", terr)
 	}
@@ -69,7 +77,11 @@ func (p *Plugin) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 func (p *Plugin) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	var all []Snapshot
 	for _, s := range p.services {
-		snaps, err := s.Driver.Snapshots(ctx)
+		sn, ok := s.Driver.(drivers.Snapshotter)
+		if !ok {
+			continue
+		}
+		snaps, err := sn.Snapshots(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", s.Name, err)
 		}
@@ -87,7 +99,7 @@ func (p *Plugin) RemoveSnapshot(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove snapshot: %w", err)
 	}
-	if err := svc.Driver.RemoveSnapshot(ctx, name); err != nil {
+	if err := svc.Driver.(drivers.Snapshotter).RemoveSnapshot(ctx, name); err != nil {
 		return err
 	}
 	// Under the volume's lock, as every change to its catalogue record.

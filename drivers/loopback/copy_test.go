@@ -98,7 +98,7 @@ func TestCopyReflinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Unmount(store, 0)
-	d, err := New(Config{VolumePath: store})
+	d, err := New(Config{VolumePath: store, Instance: "h1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func FuzzMetadataDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string, meta []byte) {
 		ctx := context.Background()
-		d, err := New(Config{VolumePath: t.TempDir()})
+		d, err := New(Config{VolumePath: t.TempDir(), Instance: "h1"})
 		if err != nil {
 			t.Fatal(err)
 		}

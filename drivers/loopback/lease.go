@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
 )
 
@@ -44,18 +45,6 @@ var errRetry = errors.New("lease changed meanwhile")
 
 // errLost is a renewal's answer when the lease is no longer this host's.
 var errLost = errors.New("its lease is no longer this host's")
-
-// HeldError is Attach's answer for a volume another live host holds.
-type HeldError struct {
-	Volume  string
-	Holder  string
-	Expires time.Time
-}
-
-func (e *HeldError) Error() string {
-	return fmt.Sprintf("volume %s is attached to host %s (its lease runs until %s unless that host renews it); to take it over, mount it with preempt: REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true",
-		e.Volume, e.Holder, e.Expires.UTC().Format(time.RFC3339))
-}
 
 func (d *Driver) leasePath(name string) string   { return filepath.Join(d.dir, name+".lease") }
 func (d *Driver) preemptPath(name string) string { return filepath.Join(d.dir, name+".preempt") }
@@ -237,7 +226,7 @@ func (d *Driver) acquire(ctx context.Context, name string, force bool) error {
 			}
 			continue
 		case !force:
-			return &HeldError{Volume: name, Holder: l.Holder, Expires: l.Expires}
+			return &drivers.HeldError{Volume: name, Holder: "host " + l.Holder, Until: l.Expires}
 		case !asked:
 			if err := d.askPreempt(name); err != nil {
 				return err

@@ -49,8 +49,8 @@ type Config struct {
 	// unless renewed; the holder renews it every LeaseTTL/5. Another host
 	// takes over a volume whose lease ran out (its holder died).
 	LeaseTTL time.Duration `envconfig:"LEASETTL" default:"15s"`
-	// Instance identifies this host in the store's leases: REXRAY_INSTANCEID,
-	// else the host name.
+	// Instance identifies this host in the store's leases
+	// (drivers.Settings.InstanceID).
 	Instance string `ignored:"true"`
 }
 
@@ -68,20 +68,20 @@ type Driver struct {
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
-func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
+func FromEnv(ctx context.Context, s drivers.Settings) (drivers.Driver, error) {
 	var cfg Config
-	if err := envconfig.Process(service, &cfg); err != nil {
+	if err := envconfig.Process(s.Service, &cfg); err != nil {
 		return nil, fmt.Errorf("loopback settings: %w", err)
 	}
 	if cfg.VolumePath == "" {
-		cfg.VolumePath = defaultStore(service)
+		cfg.VolumePath = defaultStore(s.Service)
 	}
-	cfg.Instance = os.Getenv("REXRAY_INSTANCEID")
+	cfg.Instance = s.InstanceID
 	d, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	d.settings = config.Describe(service, cfg)
+	d.settings = config.Describe(s.Service, cfg)
 	return d, nil
 }
 
@@ -111,11 +111,7 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("lease TTL (LEASETTL) %s: must be at least 1s", cfg.LeaseTTL)
 	}
 	if cfg.Instance == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("instance ID: set REXRAY_INSTANCEID: %w", err)
-		}
-		cfg.Instance = host
+		return nil, drivers.Invalid("loopback store %s: no instance ID to name this host in its leases", cfg.VolumePath)
 	}
 	dir := filepath.Join(cfg.VolumePath, "volumes")
 	d := &Driver{
@@ -146,9 +142,6 @@ func New(cfg Config) (*Driver, error) {
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
 
-// InstanceID implements drivers.Driver: REXRAY_INSTANCEID, else the host
-// name.
-func (d *Driver) InstanceID(ctx context.Context) (string, error) { return d.cfg.Instance, nil }
 
 func (d *Driver) imagePath(name string) string { return d.vols.image(name) }
 func (d *Driver) metaPath(name string) string  { return d.vols.meta(name) }

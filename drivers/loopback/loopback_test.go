@@ -20,7 +20,7 @@ func newDriver(t *testing.T) *Driver {
 	if os.Geteuid() != 0 {
 		t.Fatal("loop devices need root")
 	}
-	d, err := New(Config{VolumePath: t.TempDir(), DirectIO: true})
+	d, err := New(Config{VolumePath: t.TempDir(), DirectIO: true, Instance: "h1"})
 	if err != nil {
 		t.Fatal(err)
 	}

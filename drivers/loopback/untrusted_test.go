@@ -167,7 +167,7 @@ func TestRecordSymlinksAreRefused(t *testing.T) {
 	symlink(t, d.dir+".real", d.dir)
 	_, err = d.Inspect(ctx, "v1")
 	refused(t, "Inspect through a linked folder", err, d.dir, "a symbolic link")
-	if _, err := New(Config{VolumePath: d.cfg.VolumePath}); err == nil || !strings.Contains(err.Error(), d.dir) {
+	if _, err := New(Config{VolumePath: d.cfg.VolumePath, Instance: "h1"}); err == nil || !strings.Contains(err.Error(), d.dir) {
 		t.Errorf("New over a store whose volumes folder is a link = %v, want it refused naming %s", err, d.dir)
 	}
 }
@@ -179,7 +179,7 @@ func TestStoreRootMayBeALink(t *testing.T) {
 	real := t.TempDir()
 	root := filepath.Join(t.TempDir(), "store")
 	symlink(t, real, root)
-	d, err := New(Config{VolumePath: root, DirectIO: true})
+	d, err := New(Config{VolumePath: root, DirectIO: true, Instance: "h1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
@@ -100,6 +101,9 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	return dev, nil
 }
 
+// takeover is what preempting a volume does to its holder.
+const takeover = "fences the holder: its Ceph client is blocklisted and can no longer write"
+
 // claim makes this instance the volume's owner, taking it from another
 // with force.
 func (d *Driver) claim(ctx context.Context, pool, image string, force bool) error {
@@ -120,14 +124,13 @@ func (d *Driver) claim(ctx context.Context, pool, image string, force bool) erro
 			if len(locks) > 0 {
 				held += fmt.Sprintf(" (Ceph client %s at %s holds its lock)", locks[0].Locker, locks[0].Address)
 			}
-			return fmt.Errorf("it is attached to %s: unmount it there, or mount with preempt "+
-				"(REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true) to take it, "+
-				"which fences the holder: its Ceph client is blocklisted and can no longer write", held)
+			return &drivers.HeldError{Volume: image, Holder: held, Takeover: takeover}
 		}
 		if err := d.breakLocks(ctx, pool, image, locks); err != nil {
 			return fmt.Errorf("preempt %s: %w", ownerName(owner), err)
 		}
-		slog.Warn("rbd: volume preempted", "volume", image, "pool", pool, "from", owner, "fenced", len(locks))
+		drivers.LogFrom(ctx, d.log).WithFields(logrus.Fields{"volume": image, "pool": pool}).
+			Warnf("preempted from %s: %d lock(s) broken, their clients blocklisted", ownerName(owner), len(locks))
 	}
 	return d.setOwner(ctx, pool, image, owner)
 }
@@ -161,7 +164,7 @@ func (d *Driver) setOwner(ctx context.Context, pool, image, preempted string) er
 		return err
 	}
 	if owner != "" && owner != d.instance && owner != preempted {
-		return fmt.Errorf("it is attached to %s: unmount it there, or mount with preempt (REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true)", ownerName(owner))
+		return &drivers.HeldError{Volume: image, Holder: ownerName(owner), Takeover: takeover}
 	}
 	return d.metaSet(ctx, pool, image, ownerKey, d.instance)
 }
@@ -250,6 +253,20 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	return nil
 }
 
+// Fence implements drivers.Fencer: the device goes at once, with -o force
+// or by killing rbd-fuse, as the cluster blocklisted this client and I/O
+// to it would hang in the kernel (D state) until its client is killed.
+func (d *Driver) Fence(ctx context.Context, name string) error {
+	pool, _, err := d.find(ctx, name)
+	if err != nil {
+		return fmt.Errorf("fence volume %s: %w", name, err)
+	}
+	if err := d.att.fence(ctx, pool, name); err != nil {
+		return fmt.Errorf("fence volume %s: %w", name, err)
+	}
+	return nil
+}
+
 // attachedHere tells whether this host has anything attached of the image.
 func (d *Driver) attachedHere(pool, image string) (bool, error) {
 	imgs, err := d.att.attached()
@@ -277,15 +294,14 @@ func (d *Driver) dropDeadLocks(ctx context.Context, pool, image string) error {
 	if len(locks) == 0 {
 		return nil
 	}
-	slog.Warn("rbd: breaking the lock of a client that no longer runs here", "volume", image, "pool", pool, "locker", locks[0].Locker)
+	drivers.LogFrom(ctx, d.log).WithFields(logrus.Fields{"volume": image, "pool": pool}).
+		Warnf("breaking the lock of client %s, which no longer runs here", locks[0].Locker)
 	return d.breakLocks(ctx, pool, image, locks)
 }
 
-// Watch implements the plugin's watcher: every LockCheck it cuts this host
-// off the attached volumes another instance took, and reports each through
-// lost, for the plugin to unmount it and forget its mounts. Their client is
-// blocklisted, and I/O to them would hang in the kernel (D state) until the
-// client process is killed, so the cut comes first.
+// Watch implements drivers.Watcher: every LockCheck it reports through
+// lost the attached volumes another instance took. The engine then fences
+// each, beginning with Fence.
 func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 	if d.cfg.LockCheck <= 0 {
 		return
@@ -298,13 +314,13 @@ func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 			return
 		case <-t.C:
 		}
-		if err := d.fenceLost(ctx, lost); err != nil && ctx.Err() == nil {
-			slog.Error("rbd: checking attached volumes for preemption", "err", err)
+		if err := d.reportLost(ctx, lost); err != nil && ctx.Err() == nil {
+			d.log.Errorf("checking attached volumes for preemption: %v", err)
 		}
 	}
 }
 
-func (d *Driver) fenceLost(ctx context.Context, lost func(name string, why error)) error {
+func (d *Driver) reportLost(ctx context.Context, lost func(name string, why error)) error {
 	imgs, err := d.att.attached()
 	if err != nil {
 		return err
@@ -314,9 +330,7 @@ func (d *Driver) fenceLost(ctx context.Context, lost func(name string, why error
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		owner, err := d.metaGet(cctx, pi[0], pi[1], ownerKey)
 		if err == nil && owner != "" && owner != d.instance {
-			if err = d.att.fence(cctx, pi[0], pi[1]); err == nil {
-				lost(pi[1], fmt.Errorf("instance %s took it", owner))
-			}
+			lost(pi[1], fmt.Errorf("instance %s took it", owner))
 		}
 		cancel()
 		if err != nil {

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
@@ -57,46 +57,39 @@ type Driver struct {
 	cfg      Config
 	settings []config.Setting
 	instance string
+	log      logrus.FieldLogger
 	ceph     tools
 	att      attacher
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
-func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
+func FromEnv(ctx context.Context, s drivers.Settings) (drivers.Driver, error) {
 	var cfg Config
-	if err := envconfig.Process(service, &cfg); err != nil {
+	if err := envconfig.Process(s.Service, &cfg); err != nil {
 		return nil, fmt.Errorf("rbd settings: %w", err)
 	}
-	d, err := New(cfg, instanceID())
+	d, err := New(cfg, s)
 	if err != nil {
 		return nil, err
 	}
-	d.settings = config.Describe(service, cfg)
+	d.settings = config.Describe(s.Service, cfg)
 	return d, nil
 }
 
-// instanceID is this host's name towards Ceph: REXRAY_INSTANCEID, else the
-// host name.
-func instanceID() string {
-	if id := os.Getenv("REXRAY_INSTANCEID"); id != "" {
-		return id
-	}
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	return h
-}
-
-// New builds a driver for the instance.
-func New(cfg Config, instance string) (*Driver, error) {
+// New builds a driver for the instance s names.
+func New(cfg Config, s drivers.Settings) (*Driver, error) {
 	if err := drivers.ValidateNameOf("pool", cfg.DefaultPool); err != nil {
 		return nil, fmt.Errorf("RBD_DEFAULTPOOL: %w", err)
 	}
+	instance := s.InstanceID
 	if err := drivers.ValidateNameOf("instance", instance); err != nil {
 		return nil, fmt.Errorf("instance ID (REXRAY_INSTANCEID or the host name): %w", err)
 	}
-	d := &Driver{cfg: cfg, instance: instance, ceph: tools{cephArgs: cfg.CephArgs}}
+	log := s.Log
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	d := &Driver{cfg: cfg, instance: instance, log: log, ceph: tools{cephArgs: cfg.CephArgs}}
 	att, err := chooseAttacher(cfg, d.ceph, instance)
 	if err != nil {
 		return nil, err
@@ -110,9 +103,6 @@ func (d *Driver) Settings() []config.Setting { return d.settings }
 
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
-
-// InstanceID implements drivers.Driver.
-func (d *Driver) InstanceID(ctx context.Context) (string, error) { return d.instance, nil }
 
 // Metadata keys of an image.
 const (

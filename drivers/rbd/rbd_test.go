@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rexray/rexray/drivers"
 )
 
 func TestAutoMethod(t *testing.T) {
@@ -48,10 +50,10 @@ func TestToolError(t *testing.T) {
 }
 
 func TestNewRefusesBadSettings(t *testing.T) {
-	if _, err := New(Config{DefaultPool: "rbd", Attach: "iscsi"}, "h1"); err == nil || !strings.Contains(err.Error(), "RBD_ATTACH") {
+	if _, err := New(Config{DefaultPool: "rbd", Attach: "iscsi"}, drivers.Settings{InstanceID: "h1"}); err == nil || !strings.Contains(err.Error(), "RBD_ATTACH") {
 		t.Errorf("bad RBD_ATTACH: %v", err)
 	}
-	if _, err := New(Config{DefaultPool: "../x", Attach: "fuse"}, "h1"); err == nil || !strings.Contains(err.Error(), "RBD_DEFAULTPOOL") {
+	if _, err := New(Config{DefaultPool: "../x", Attach: "fuse"}, drivers.Settings{InstanceID: "h1"}); err == nil || !strings.Contains(err.Error(), "RBD_DEFAULTPOOL") {
 		t.Errorf("bad RBD_DEFAULTPOOL: %v", err)
 	}
 }

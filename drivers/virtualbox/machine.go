@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rexray/rexray/drivers"
 )
 
 // maxAdapters is how many network adapter slots are searched for this
@@ -15,7 +17,7 @@ import (
 // ends the search early.
 const maxAdapters = 8
 
-// InstanceID implements drivers.Driver: this VM's machine UUID.
+// InstanceID implements drivers.Identifier: this VM's machine UUID.
 func (d *Driver) InstanceID(ctx context.Context) (string, error) {
 	var id string
 	err := d.ws.do(ctx, func(o *op) error {
@@ -256,8 +258,7 @@ func (d *Driver) selfAnd(ctx context.Context, o *op, name string) (self, selfID 
 // allows.
 func (d *Driver) takeFromOthers(ctx context.Context, o *op, m medium, force bool) error {
 	if len(m.machines) > 0 && !force {
-		return fmt.Errorf("volume %s is attached to machine %s; to take it over, mount it with preempt: REXRAY_PREEMPT=true or LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PREEMPT=true",
-			m.name, strings.Join(d.machineNames(ctx, o, m.machines), ", "))
+		return &drivers.HeldError{Volume: m.name, Holder: "machine " + strings.Join(d.machineNames(ctx, o, m.machines), ", ")}
 	}
 	for _, other := range m.machines {
 		if err := d.detachFrom(ctx, o, other, m.id); err != nil {

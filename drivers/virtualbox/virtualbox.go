@@ -69,16 +69,16 @@ type Driver struct {
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
-func FromEnv(ctx context.Context, service string) (drivers.Driver, error) {
+func FromEnv(ctx context.Context, s drivers.Settings) (drivers.Driver, error) {
 	var cfg Config
-	if err := envconfig.Process(service, &cfg); err != nil {
+	if err := envconfig.Process(s.Service, &cfg); err != nil {
 		return nil, fmt.Errorf("virtualbox settings: %w", err)
 	}
 	d, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	d.settings = config.Describe(service, cfg)
+	d.settings = config.Describe(s.Service, cfg)
 	return d, nil
 }
 
@@ -278,7 +278,7 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 	return v, err
 }
 
-var errNoSnapshots = fmt.Errorf("the virtualbox driver has no volume snapshots (VirtualBox snapshots whole machines); copy a volume with the volumeName option instead: %w", errors.ErrUnsupported)
+var errNoSnapshots = fmt.Errorf("the virtualbox driver has no volume snapshots (VirtualBox snapshots whole machines); copy a volume with the volumeName option instead: %w", drivers.ErrUnsupported)
 
 // Create implements drivers.Driver: a dynamically allocated VMDK image, or
 // a clone of another volume's.
@@ -410,24 +410,6 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	return err
-}
-
-// Snapshots implements drivers.Driver: there are none.
-func (d *Driver) Snapshots(ctx context.Context) ([]drivers.Snapshot, error) { return nil, nil }
-
-// CreateSnapshot implements drivers.Driver.
-func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drivers.Snapshot, error) {
-	return drivers.Snapshot{}, fmt.Errorf("snapshot %s of %s: %w", name, volume, errNoSnapshots)
-}
-
-// InspectSnapshot implements drivers.Driver.
-func (d *Driver) InspectSnapshot(ctx context.Context, name string) (drivers.Snapshot, error) {
-	return drivers.Snapshot{}, fmt.Errorf("snapshot %s: %w", name, drivers.ErrSnapshotNotFound)
-}
-
-// RemoveSnapshot implements drivers.Driver.
-func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
-	return fmt.Errorf("snapshot %s: %w", name, drivers.ErrSnapshotNotFound)
 }
 
 // machineNames names machines by their IDs, for messages; an ID stays as

@@ -248,8 +248,8 @@ func TestTakeOverFromAnotherVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := b.d.Attach(ctx, "shared", false)
-	if err == nil || !strings.Contains(err.Error(), "volume shared is attached to machine vm-a ("+a.id+")") ||
-		!strings.Contains(err.Error(), "REXRAY_PREEMPT=true") {
+	var held *drivers.HeldError
+	if !errors.As(err, &held) || !strings.Contains(err.Error(), "volume shared is attached to machine vm-a ("+a.id+")") {
 		t.Fatalf("attach of a volume another VM holds: %v", err)
 	}
 	if _, err := b.d.Attach(ctx, "shared", true); err != nil {
@@ -311,7 +311,10 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 				return err
 			}, "the machine has no storage controller named IDE (VIRTUALBOX_CONTROLLERNAME)"},
 		{"snapshot", func(c *Config) {},
-			func(d *Driver) error { _, err := d.CreateSnapshot(ctx, "v", "s"); return err }, "VirtualBox snapshots whole machines"},
+			func(d *Driver) error {
+				_, err := d.Create(ctx, "v", drivers.CreateOptions{Size: gib, FromSnapshot: "s"})
+				return err
+			}, "VirtualBox snapshots whole machines"},
 		{"pool", func(c *Config) {},
 			func(d *Driver) error {
 				_, err := d.Create(ctx, "v", drivers.CreateOptions{Size: gib, Pool: "p"})
