@@ -142,7 +142,6 @@ func New(cfg Config) (*Driver, error) {
 // Name implements drivers.Driver.
 func (d *Driver) Name() string { return Name }
 
-
 func (d *Driver) imagePath(name string) string { return d.vols.image(name) }
 func (d *Driver) metaPath(name string) string  { return d.vols.meta(name) }
 func (d *Driver) metaTemp(name string) string  { return d.vols.temp(name) }
