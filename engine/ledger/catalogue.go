@@ -1,0 +1,182 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/rexray/rexray/drivers"
+)
+
+// PutVolume adds or replaces a volume in the catalogue; a volume of that
+// name is no longer being removed.
+func (s *Store) PutVolume(v drivers.Volume) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketRemoved).Delete([]byte(v.Name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketVolumes).Put([]byte(v.Name), b)
+	})
+}
+
+// SyncVolume puts v in the catalogue unless the entry is v already, so that
+// a lookup that finds nothing new costs no commit (a bbolt commit costs an
+// fsync). Unlike PutVolume it leaves a Remove's mark: seeing a volume is
+// not creating it.
+func (s *Store) SyncVolume(v drivers.Volume) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	prev, err := s.get(bucketVolumes, v.Name)
+	if err != nil || bytes.Equal(prev, b) {
+		return err
+	}
+	return s.set(bucketVolumes, v.Name, b)
+}
+
+// MarkRemoving records that a Remove of the volume begins, and tells
+// whether an earlier Remove began after since. A Remove that dies after the
+// driver removed the volume is retried by dockerd; the earlier mark tells
+// that retry the volume is gone because of it.
+func (s *Store) MarkRemoving(name string, at, since time.Time) (earlier bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRemoved)
+		if prev := b.Get([]byte(name)); prev != nil {
+			t, err := time.Parse(time.RFC3339Nano, string(prev))
+			earlier = err == nil && t.After(since)
+		}
+		return b.Put([]byte(name), []byte(at.UTC().Format(time.RFC3339Nano)))
+	})
+	return earlier, err
+}
+
+// ClearRemoving forgets the Remove mark of the volume.
+func (s *Store) ClearRemoving(name string) error { return s.set(bucketRemoved, name, nil) }
+
+// PruneRemoving forgets Remove marks older than before.
+func (s *Store) PruneRemoving(before time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRemoved).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if at, err := time.Parse(time.RFC3339Nano, string(v)); err != nil || at.Before(before) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteVolume removes a volume from the catalogue, with its pending marks.
+func (s *Store) DeleteVolume(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketPending).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketVolumes).Delete([]byte(name))
+	})
+}
+
+// VolumeNames returns the catalogue's names, sorted, without decoding the
+// records: what List needs, at any catalogue size.
+func (s *Store) VolumeNames() ([]string, error) {
+	var names []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketVolumes)
+		names = make([]string, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, _ []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	})
+	return names, err
+}
+
+// ReplaceVolumes makes the catalogue exactly vols.
+func (s *Store) ReplaceVolumes(vols []drivers.Volume) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketVolumes); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bucketVolumes)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			j, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(v.Name), j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetOverwrite marks (or unmarks) a volume to be formatted at its next mount.
+func (s *Store) SetOverwrite(name string, on bool) error {
+	var mark []byte
+	if on {
+		mark = []byte{1}
+	}
+	return s.set(bucketPending, name, mark)
+}
+
+// Overwrite tells whether the volume is marked to be formatted.
+func (s *Store) Overwrite(name string) (bool, error) {
+	mark, err := s.get(bucketPending, name)
+	return mark != nil, err
+}
+
+// Volume returns one catalogue entry; ok is false when there is none.
+func (s *Store) Volume(name string) (v drivers.Volume, ok bool, err error) {
+	b, err := s.get(bucketVolumes, name)
+	if err == nil && b != nil {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("catalogue entry %s: %w", name, err)
+	}
+	return v, b != nil, nil
+}
+
+// get returns a copy of key's value in bucket, nil if there is none.
+func (s *Store) get(bucket []byte, key string) (v []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucket).Get([]byte(key)))
+		return nil
+	})
+	return v, err
+}
+
+// set puts val under key in bucket, or deletes key when val is nil.
+func (s *Store) set(bucket []byte, key string, val []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if val == nil {
+			return tx.Bucket(bucket).Delete([]byte(key))
+		}
+		return tx.Bucket(bucket).Put([]byte(key), val)
+	})
+}
+
+// keyCount counts a bucket's keys. Bucket.Stats does not see the changes of
+// the transaction in progress.
+func keyCount(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
