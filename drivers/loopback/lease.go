@@ -15,8 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/internal/durable"
 )
 
 // Leases make a store shared between hosts safe: a host attaches a volume
@@ -86,29 +89,19 @@ func (d *Driver) readLease(name string) (lease, bool, error) {
 	return l, ok, err
 }
 
-// writeTemp writes v, durably, to this instance's temp file of kind.
-func (d *Driver) writeTemp(name, kind string, v any) (string, error) {
+// volumesDir opens the folder the leases are in (O_PATH), following no
+// link below the store's root; the caller closes it.
+func (d *Driver) volumesDir() (int, error) { return openDirIn(d.cfg.VolumePath, d.dir) }
+
+// writeTemp writes v, durably, to this instance's temp file of kind in the
+// folder dir, and returns the temp's name there.
+func (d *Driver) writeTemp(dir int, name, kind string, v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
-	tmp := d.tempPath(name, kind)
-	f, err := createIn(d.cfg.VolumePath, tmp, os.O_WRONLY)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	tmp := filepath.Base(d.tempPath(name, kind))
+	return tmp, durable.WriteTempAt(dir, tmp, b, 0o600)
 }
 
 func (d *Driver) newLease() lease {
@@ -117,15 +110,23 @@ func (d *Driver) newLease() lease {
 
 // createLease takes a free volume; os.ErrExist if another host was first.
 func (d *Driver) createLease(name string) error {
-	tmp, err := d.writeTemp(name, "lease", d.newLease())
+	dir, err := d.volumesDir()
 	if err != nil {
 		return fmt.Errorf("take lease: %w", err)
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, d.leasePath(name)); err != nil {
-		if errors.Is(err, os.ErrExist) {
+	defer unix.Close(dir)
+	tmp, err := d.writeTemp(dir, name, "lease", d.newLease())
+	if err != nil {
+		return fmt.Errorf("take lease: %w", err)
+	}
+	defer unix.Unlinkat(dir, tmp, 0)
+	if err := unix.Linkat(dir, tmp, dir, filepath.Base(d.leasePath(name)), 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
 			return os.ErrExist
 		}
+		return fmt.Errorf("take lease: %w", &os.LinkError{Op: "link", Old: filepath.Join(d.dir, tmp), New: d.leasePath(name), Err: err})
+	}
+	if err := durable.SyncDirAt(dir); err != nil {
 		return fmt.Errorf("take lease: %w", err)
 	}
 	return nil
@@ -145,7 +146,15 @@ func (d *Driver) renewHeld(name string) error {
 
 // renew extends this host's lease; errLost if it is not this host's.
 func (d *Driver) renew(name string) error {
-	tmp, err := d.writeTemp(name, "lease", d.newLease())
+	dir, err := d.volumesDir()
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	defer unix.Close(dir)
+	// The new lease is written before the holder is checked, so that
+	// nothing slow (the write's sync) comes between the check and the
+	// rename, while another host may break the lease.
+	tmp, err := d.writeTemp(dir, name, "lease", d.newLease())
 	if err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
@@ -153,14 +162,11 @@ func (d *Driver) renew(name string) error {
 	if err == nil && (!ok || l.Holder != d.cfg.Instance) {
 		err = errLost
 	}
-	if err == nil {
-		err = os.Rename(tmp, d.leasePath(name))
-	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(dir, tmp, 0)
 		return err
 	}
-	return nil
+	return durable.RenameAt(dir, tmp, filepath.Base(d.leasePath(name)))
 }
 
 // breakLease removes an expired lease, unless it changed since it was read.
@@ -242,11 +248,16 @@ func (d *Driver) acquire(ctx context.Context, name string, force bool) error {
 }
 
 func (d *Driver) askPreempt(name string) error {
-	tmp, err := d.writeTemp(name, "preempt", preemptRequest{By: d.cfg.Instance, At: time.Now().UTC()})
-	if err == nil {
-		err = os.Rename(tmp, d.preemptPath(name))
-	}
+	b, err := json.Marshal(preemptRequest{By: d.cfg.Instance, At: time.Now().UTC()})
 	if err != nil {
+		return fmt.Errorf("ask for preemption: %w", err)
+	}
+	dir, err := d.volumesDir()
+	if err != nil {
+		return fmt.Errorf("ask for preemption: %w", err)
+	}
+	defer unix.Close(dir)
+	if err := durable.WriteAt(dir, filepath.Base(d.preemptPath(name)), filepath.Base(d.tempPath(name, "preempt")), b, 0o600); err != nil {
 		return fmt.Errorf("ask for preemption: %w", err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/internal/durable"
 )
 
 // records is one folder of images, each with its metadata beside it: the
@@ -237,23 +238,13 @@ func (r records) write(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := createIn(r.root, r.temp(name), os.O_WRONLY)
+	dir, err := openDirIn(r.root, r.dir)
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), r.meta(name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write metadata: %w", err)
+	defer unix.Close(dir)
+	if err := durable.WriteAt(dir, filepath.Base(r.meta(name)), filepath.Base(r.temp(name)), b, 0o600); err != nil {
+		return fmt.Errorf("write metadata of %s in %s: %w", name, r.dir, err)
 	}
 	return nil
 }
