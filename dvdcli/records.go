@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rexray/rexray/internal/durable"
 )
 
 // Records keeps the mount IDs dvdcli used on this host, one empty file
@@ -33,11 +35,28 @@ func (r Records) Add(driver, volume, id string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("record mount ID: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	path := filepath.Join(dir, id)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("record mount ID: %w", err)
 	}
-	return f.Close()
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	// The record is on disk before the mount it stands for, and so are
+	// the folders MkdirAll may have just made for it: a record lost in a
+	// crash is a mount ID nothing ever releases.
+	for _, d := range []string{dir, filepath.Dir(dir), r.Dir} {
+		if err == nil {
+			err = durable.SyncDir(d)
+		}
+	}
+	if err != nil {
+		os.Remove(path) // no mount follows a failed Add
+		return fmt.Errorf("record mount ID: %w", err)
+	}
+	return nil
 }
 
 // Remove forgets id.
@@ -55,7 +74,9 @@ func (r Records) Remove(driver, volume, id string) error {
 const claimed = ".releasing"
 
 // Claim takes one recorded ID for an unmount. A rename claims it, so two
-// unmounts running at once never release the same ID.
+// unmounts running at once never release the same ID. The rename is a
+// claim, not a record: a crash that loses it leaves the ID to release, as
+// it was, so it is not synced.
 func (r Records) Claim(driver, volume string) (string, error) {
 	dir := r.dir(driver, volume)
 	entries, err := os.ReadDir(dir)
