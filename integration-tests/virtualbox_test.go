@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rexray/rexray/drivers/virtualbox/vboxfake"
+	"github.com/rexray/rexray/internal/vboxfake"
 )
 
 // The rexray/virtualbox plugin, installed in the suite's real dockerd and

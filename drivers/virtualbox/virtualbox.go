@@ -4,7 +4,7 @@
 //
 // VirtualBox cannot run on the machines this project is tested on, so the
 // driver is written against the web service's WSDL and tested against a
-// fake of the service (package vboxfake); see the README.
+// fake of the web service; see the README.
 package virtualbox
 
 import (

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
-	"github.com/rexray/rexray/drivers/virtualbox/vboxfake"
+	"github.com/rexray/rexray/internal/vboxfake"
 )
 
 // These tests run the driver against vboxfake, a FAKE of vboxwebsrv:
