@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rexray/rexray/plugin/client"
+	"github.com/rexray/rexray/api/client"
 )
 
 func numCPU() int { return runtime.NumCPU() }

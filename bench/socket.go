@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rexray/rexray/plugin/client"
+	"github.com/rexray/rexray/api/client"
 )
 
 // pluginProc is rexray run in host mode over folders of the benchmark's own.

@@ -12,25 +12,26 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rexray/rexray/api"
+	"github.com/rexray/rexray/api/client"
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/plugin"
-	"github.com/rexray/rexray/plugin/client"
-	"github.com/rexray/rexray/state"
 )
 
 // backend is what the operator commands act on: the plugin in this process,
 // or the running plugin through its socket.
 type backend interface {
-	Volumes(ctx context.Context) ([]plugin.VolumeInfo, error)
-	Volume(ctx context.Context, name string) (plugin.VolumeInfo, error)
-	CreateVolume(ctx context.Context, name string, opts map[string]string) (plugin.VolumeInfo, error)
+	Volumes(ctx context.Context) ([]api.VolumeInfo, error)
+	Volume(ctx context.Context, name string) (api.VolumeInfo, error)
+	CreateVolume(ctx context.Context, name string, opts map[string]string) (api.VolumeInfo, error)
 	RemoveVolume(ctx context.Context, name string) error
-	Attach(ctx context.Context, name string) (plugin.VolumeInfo, error)
+	Attach(ctx context.Context, name string) (api.VolumeInfo, error)
 	Detach(ctx context.Context, name string) error
-	MountVolume(ctx context.Context, name string) (plugin.VolumeInfo, error)
+	MountVolume(ctx context.Context, name string) (api.VolumeInfo, error)
 	UnmountVolume(ctx context.Context, name string) error
-	Snapshots(ctx context.Context) ([]plugin.Snapshot, error)
-	CreateSnapshot(ctx context.Context, volume, name string) (plugin.Snapshot, error)
+	Snapshots(ctx context.Context) ([]api.Snapshot, error)
+	CreateSnapshot(ctx context.Context, volume, name string) (api.Snapshot, error)
 	RemoveSnapshot(ctx context.Context, name string) error
 }
 
@@ -51,8 +52,8 @@ func (c *Command) connect(ctx context.Context) (backend, func(), error) {
 		r, err := dialHost(ctx, cfg)
 		return r, func() {}, err
 	}
-	st, err := state.Open(cfg.StateDir, ledgerWait)
-	if errors.Is(err, state.ErrInUse) {
+	st, err := ledger.Open(cfg.StateDir, ledgerWait)
+	if errors.Is(err, ledger.ErrInUse) {
 		r, err := dial(ctx, cfg.Host)
 		if r != nil {
 			r.mountPath = cfg.Ops.MountPath
@@ -64,15 +65,15 @@ func (c *Command) connect(ctx context.Context) (backend, func(), error) {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	p, err := c.assemble(ctx, cfg, st, log)
+	eng, err := c.assemble(ctx, cfg, st, log)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
 	// Reconcile as a starting plugin does: the ledger and the host agree
 	// before anything is changed.
-	p.Restore(ctx)
-	return p, func() { st.Close() }, nil
+	eng.Restore(ctx)
+	return plugin.NewAdmin(eng), func() { st.Close() }, nil
 }
 
 // managedSockets is where dockerd puts managed plugins' sockets:
@@ -153,68 +154,68 @@ func (r *remote) alive(ctx context.Context) error {
 	return err
 }
 
-func (r *remote) call(ctx context.Context, method string, req plugin.AdminRequest, out any) error {
+func (r *remote) call(ctx context.Context, method string, req api.Request, out any) error {
 	return r.cli.Admin(ctx, method, req, out)
 }
 
-func (r *remote) Volumes(ctx context.Context) ([]plugin.VolumeInfo, error) {
-	var vols []plugin.VolumeInfo
-	err := r.call(ctx, "VolumeList", plugin.AdminRequest{}, &vols)
+func (r *remote) Volumes(ctx context.Context) ([]api.VolumeInfo, error) {
+	var vols []api.VolumeInfo
+	err := r.call(ctx, "VolumeList", api.Request{}, &vols)
 	for i := range vols {
 		vols[i].Mountpoint = r.hostPath(vols[i].Mountpoint)
 	}
 	return vols, err
 }
 
-func (r *remote) volumeCall(ctx context.Context, method, name string, opts map[string]string) (plugin.VolumeInfo, error) {
-	var v plugin.VolumeInfo
-	err := r.call(ctx, method, plugin.AdminRequest{Name: name, Opts: opts}, &v)
+func (r *remote) volumeCall(ctx context.Context, method, name string, opts map[string]string) (api.VolumeInfo, error) {
+	var v api.VolumeInfo
+	err := r.call(ctx, method, api.Request{Name: name, Opts: opts}, &v)
 	v.Mountpoint = r.hostPath(v.Mountpoint)
 	return v, err
 }
 
-func (r *remote) Volume(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+func (r *remote) Volume(ctx context.Context, name string) (api.VolumeInfo, error) {
 	return r.volumeCall(ctx, "VolumeInspect", name, nil)
 }
 
-func (r *remote) CreateVolume(ctx context.Context, name string, opts map[string]string) (plugin.VolumeInfo, error) {
+func (r *remote) CreateVolume(ctx context.Context, name string, opts map[string]string) (api.VolumeInfo, error) {
 	return r.volumeCall(ctx, "VolumeCreate", name, opts)
 }
 
 func (r *remote) RemoveVolume(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeRemove", plugin.AdminRequest{Name: name}, nil)
+	return r.call(ctx, "VolumeRemove", api.Request{Name: name}, nil)
 }
 
-func (r *remote) Attach(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+func (r *remote) Attach(ctx context.Context, name string) (api.VolumeInfo, error) {
 	return r.volumeCall(ctx, "VolumeAttach", name, nil)
 }
 
 func (r *remote) Detach(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeDetach", plugin.AdminRequest{Name: name}, nil)
+	return r.call(ctx, "VolumeDetach", api.Request{Name: name}, nil)
 }
 
-func (r *remote) MountVolume(ctx context.Context, name string) (plugin.VolumeInfo, error) {
+func (r *remote) MountVolume(ctx context.Context, name string) (api.VolumeInfo, error) {
 	return r.volumeCall(ctx, "VolumeMount", name, nil)
 }
 
 func (r *remote) UnmountVolume(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeUnmount", plugin.AdminRequest{Name: name}, nil)
+	return r.call(ctx, "VolumeUnmount", api.Request{Name: name}, nil)
 }
 
-func (r *remote) Snapshots(ctx context.Context) ([]plugin.Snapshot, error) {
-	var snaps []plugin.Snapshot
-	err := r.call(ctx, "SnapshotList", plugin.AdminRequest{}, &snaps)
+func (r *remote) Snapshots(ctx context.Context) ([]api.Snapshot, error) {
+	var snaps []api.Snapshot
+	err := r.call(ctx, "SnapshotList", api.Request{}, &snaps)
 	return snaps, err
 }
 
-func (r *remote) CreateSnapshot(ctx context.Context, volume, name string) (plugin.Snapshot, error) {
-	var s plugin.Snapshot
-	err := r.call(ctx, "SnapshotCreate", plugin.AdminRequest{Volume: volume, Name: name}, &s)
+func (r *remote) CreateSnapshot(ctx context.Context, volume, name string) (api.Snapshot, error) {
+	var s api.Snapshot
+	err := r.call(ctx, "SnapshotCreate", api.Request{Volume: volume, Name: name}, &s)
 	return s, err
 }
 
 func (r *remote) RemoveSnapshot(ctx context.Context, name string) error {
-	return r.call(ctx, "SnapshotRemove", plugin.AdminRequest{Name: name}, nil)
+	return r.call(ctx, "SnapshotRemove", api.Request{Name: name}, nil)
 }
 
 // hostPath maps a managed plugin's mount point, a path in the plugin's

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rexray/rexray/api"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
-	"github.com/rexray/rexray/plugin"
 )
 
 // setup points rexray's settings at a temporary store, ledger and mount
@@ -94,7 +94,7 @@ func TestVolumeCommandsWithoutAPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, "snapshot", "create", "v", "s")
-	var vols []plugin.VolumeInfo
+	var vols []api.VolumeInfo
 	if err := json.Unmarshal([]byte(mustRun(t, "volume", "ls", "--format", "json")), &vols); err != nil {
 		t.Fatal(err)
 	}

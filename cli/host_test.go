@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rexray/rexray/api"
 	"github.com/rexray/rexray/internal/testpki"
-	"github.com/rexray/rexray/plugin"
 )
 
 // cliLedger points the commands at a ledger of their own, apart from the
@@ -34,7 +34,7 @@ func noLedger(t *testing.T, ledger string) {
 // servedVolumes lists what the plugin at REXRAY_HOST holds.
 func servedVolumes(t *testing.T) []string {
 	t.Helper()
-	var vols []plugin.VolumeInfo
+	var vols []api.VolumeInfo
 	if err := json.Unmarshal([]byte(mustRun(t, "volume", "ls", "--format", "json")), &vols); err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,12 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/engine/options"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
-	"github.com/rexray/rexray/state"
+	"github.com/rexray/rexray/plugin/listen"
 )
 
 // stateLockTimeout is how long serve waits for a ledger another process
@@ -37,20 +40,21 @@ func (c *Command) serve(ctx context.Context) error {
 	if _, _, err := cfg.Endpoint(); err != nil {
 		return err
 	}
-	st, err := state.Open(cfg.StateDir, stateLockTimeout)
+	st, err := ledger.Open(cfg.StateDir, stateLockTimeout)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	p, err := c.assemble(ctx, cfg, st, log)
+	eng, err := c.assemble(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	l, err := plugin.Listen(cfg, log)
+	l, err := listen.Listen(cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Warnf("rexray %s serving %s on %s", c.Version, strings.Join(p.ServiceNames(), ", "), cfg.Host)
+	p := plugin.New(eng, cfg.Ops.CreateImplicit)
+	log.Warnf("rexray %s serving %s on %s", c.Version, strings.Join(eng.ServiceNames(), ", "), cfg.Host)
 	if err := p.Serve(ctx, l); err != nil {
 		return err
 	}
@@ -60,9 +64,9 @@ func (c *Command) serve(ctx context.Context) error {
 	return nil
 }
 
-// assemble builds the plugin over every configured service.
-func (c *Command) assemble(ctx context.Context, cfg config.Config, st *state.Store, log logrus.FieldLogger) (*plugin.Plugin, error) {
-	if err := plugin.CheckConfig(cfg); err != nil {
+// assemble builds the engine over every configured service.
+func (c *Command) assemble(ctx context.Context, cfg config.Config, st *ledger.Store, log logrus.FieldLogger) (*engine.Engine, error) {
+	if err := options.CheckConfig(cfg); err != nil {
 		return nil, err
 	}
 	list, err := cfg.ServiceList()
@@ -73,14 +77,14 @@ func (c *Command) assemble(ctx context.Context, cfg config.Config, st *state.Sto
 	if err != nil {
 		return nil, err
 	}
-	services := make([]plugin.Service, 0, len(list))
+	services := make([]engine.Service, 0, len(list))
 	for _, s := range list {
 		drv, err := c.Registry.New(ctx, s.Driver, drivers.Settings{Service: s.Name, InstanceID: instance, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("service %s (REXRAY_DRIVER, REXRAY_SERVICES): %w", s.Name, err)
 		}
-		services = append(services, plugin.Service{Name: s.Name, Driver: drv})
+		services = append(services, engine.Service{Name: s.Name, Driver: drv})
 	}
 	mnt := &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: cfg.RootPath(), DataMode: os.FileMode(cfg.LinuxFileMode)}
-	return plugin.New(cfg, services, mnt, st, log), nil
+	return engine.New(cfg, services, mnt, st, log), nil
 }

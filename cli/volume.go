@@ -12,7 +12,7 @@ import (
 
 	"github.com/docker/go-units"
 
-	"github.com/rexray/rexray/plugin"
+	"github.com/rexray/rexray/api"
 )
 
 // opsFlags parses an operator command's flags: --format, and -o for create.
@@ -107,7 +107,7 @@ func (c *Command) volume(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
-	var v plugin.VolumeInfo
+	var v api.VolumeInfo
 	switch sub {
 	case "ls", "list":
 		vols, err := b.Volumes(ctx)
@@ -137,7 +137,7 @@ func (c *Command) volume(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.Stdout, v.Mountpoint) // the one thing a script wants
 		return nil
 	}
-	return c.printVolumes(f.format, []plugin.VolumeInfo{v})
+	return c.printVolumes(f.format, []api.VolumeInfo{v})
 }
 
 // done prints the name a command acted on, as docker volume rm does.
@@ -160,7 +160,7 @@ func (c *Command) snapshot(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.printSnapshots(f.format, []plugin.Snapshot{s})
+		return c.printSnapshots(f.format, []api.Snapshot{s})
 	case "rm", "remove":
 		return c.done(b.RemoveSnapshot(ctx, pos[0]), pos[0])
 	}
@@ -177,7 +177,7 @@ func (c *Command) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func (c *Command) printVolumes(format string, vols []plugin.VolumeInfo) error {
+func (c *Command) printVolumes(format string, vols []api.VolumeInfo) error {
 	if format == "json" {
 		return c.printJSON(vols)
 	}
@@ -189,7 +189,7 @@ func (c *Command) printVolumes(format string, vols []plugin.VolumeInfo) error {
 	return w.Flush()
 }
 
-func (c *Command) printSnapshots(format string, snaps []plugin.Snapshot) error {
+func (c *Command) printSnapshots(format string, snaps []api.Snapshot) error {
 	if format == "json" {
 		return c.printJSON(snaps)
 	}

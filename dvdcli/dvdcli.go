@@ -21,8 +21,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rexray/rexray/api/client"
 	"github.com/rexray/rexray/config"
-	"github.com/rexray/rexray/plugin/client"
 )
 
 // Command is one dvdcli run. Its fields default to the host's paths.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rexray/rexray/plugin/client"
+	"github.com/rexray/rexray/api/client"
 )
 
 // Finder finds a volume plugin by name the way dockerd finds a legacy one:

@@ -16,9 +16,10 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
-	"github.com/rexray/rexray/state"
 )
 
 // served is a real plugin (loopback store, loop devices, mkfs, mounts) on
@@ -43,14 +44,14 @@ func servePlugin(t *testing.T) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(dir, "state"), time.Second)
+	st, err := ledger.Open(filepath.Join(dir, "state"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mnt := &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: cfg.RootPath(), DataMode: 0o700}
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
-	p := plugin.New(cfg, []plugin.Service{{Name: "loopback", Driver: drv}}, mnt, st, log)
+	p := plugin.New(engine.New(cfg, []engine.Service{{Name: "loopback", Driver: drv}}, mnt, st, log), true)
 	sock := filepath.Join(dir, "rexray.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {

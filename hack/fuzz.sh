@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 targets=(
 	./drivers:FuzzValidateName:200000x
-	./plugin:FuzzParseSize:100000x
-	./plugin:FuzzParseCreate:100000x
+	./engine/options:FuzzParseSize:100000x
+	./engine/options:FuzzParseCreate:100000x
 	./drivers/loopback:FuzzMetadataDecode:2000x
 	./plugin:FuzzHTTPHandlers:1000x
 )
@@ -19,5 +19,5 @@ for t in "${targets[@]}"; do
 	limit=${FUZZTIME:-$count}
 	echo "fuzz $name in $pkg for $limit"
 	# A new interesting input is minimised for 2 s, not the default 60 s.
-	go test -run '^$' -fuzz "^$name\$" -fuzztime "$limit" -fuzzminimizetime 2s "$pkg"
+	go test -tags integration -run '^$' -fuzz "^$name\$" -fuzztime "$limit" -fuzzminimizetime 2s "$pkg"
 done

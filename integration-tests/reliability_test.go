@@ -19,7 +19,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/rexray/rexray/plugin/client"
+	"github.com/rexray/rexray/api/client"
 )
 
 // TestFaults breaks things the way hosts and daemons break, on the real

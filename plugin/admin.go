@@ -2,193 +2,122 @@ package plugin
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"slices"
+	"net/http"
 
-	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/api"
+	"github.com/rexray/rexray/engine"
 )
 
-// What the operator CLI (`rexray volume ...`) does goes through the same
-// per-volume locks and ledger as Docker's calls, so the two never race.
-// Its holds on a volume are ledger entries under these fixed mount IDs.
-const (
-	// AttachID holds a volume attached by `rexray volume attach`.
-	AttachID = "rexray-cli-attach"
-	// MountID holds a volume mounted by `rexray volume mount`.
-	MountID = "rexray-cli-mount"
-)
+// Admin is the operator's calls (package api) on an engine: what the
+// plugin serves under api.Prefix, and what the CLI runs in its own
+// process when no plugin is running.
+type Admin struct{ eng *engine.Engine }
 
-// VolumeInfo is a volume as the operator sees it: what the store holds and
-// what this host does with it.
-type VolumeInfo struct {
-	drivers.Volume
-	Device     string   `json:"device,omitempty"`
-	MountIDs   []string `json:"mountIDs,omitempty"`
-	Mountpoint string   `json:"mountpoint,omitempty"`
-}
+// NewAdmin is the operator's calls on eng.
+func NewAdmin(eng *engine.Engine) Admin { return Admin{eng} }
 
 // Volumes lists every service's volumes, fresh from the stores.
-func (p *Plugin) Volumes(ctx context.Context) ([]VolumeInfo, error) {
-	if err := p.waitReady(ctx); err != nil {
-		return nil, err
-	}
-	vols, err := p.listAll(ctx)
+func (a Admin) Volumes(ctx context.Context) ([]api.VolumeInfo, error) {
+	vols, err := a.eng.Volumes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]VolumeInfo, 0, len(vols))
-	for _, v := range vols {
-		info, err := p.info(v)
-		if err != nil {
-			return nil, err
-		}
-		infos = append(infos, info)
+	out := make([]api.VolumeInfo, len(vols))
+	for i, v := range vols {
+		out[i] = volumeInfo(v)
 	}
-	return infos, nil
+	return out, nil
 }
 
 // Volume inspects one volume, fresh from its store.
-func (p *Plugin) Volume(ctx context.Context, name string) (VolumeInfo, error) {
-	if err := p.waitReady(ctx); err != nil {
-		return VolumeInfo{}, err
-	}
-	v, err := p.lookup(ctx, name)
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("volume %s: %w", name, err)
-	}
-	svc := p.serviceOf(v)
-	v, err = svc.Driver.Inspect(ctx, name)
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("volume %s: %w", name, err)
-	}
-	v.Service = svc.Name
-	return p.info(v)
-}
-
-func (p *Plugin) info(v drivers.Volume) (VolumeInfo, error) {
-	ids, err := p.st.Mounts(v.Name)
-	if err != nil {
-		return VolumeInfo{}, err
-	}
-	info := VolumeInfo{Volume: v, Device: v.Device, MountIDs: ids}
-	if mounted, err := p.mnt.IsMounted(v.Name); err == nil && mounted {
-		info.Mountpoint = p.mnt.Path(v.Name)
-	}
-	return info, nil
+func (a Admin) Volume(ctx context.Context, name string) (api.VolumeInfo, error) {
+	return info(a.eng.Volume(ctx, name))
 }
 
 // CreateVolume creates a volume with Docker's create options.
-func (p *Plugin) CreateVolume(ctx context.Context, name string, opts map[string]string) (VolumeInfo, error) {
-	req, err := parseCreate(opts, p.defaults())
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("create volume %s: %w", name, err)
-	}
-	cctx, done, err := p.begin(ctx, "create", name)
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("create volume %s: %w", name, err)
-	}
-	err = p.create(cctx, name, req)
-	done()
-	if err != nil {
-		return VolumeInfo{}, err
-	}
-	return p.Volume(ctx, name)
+func (a Admin) CreateVolume(ctx context.Context, name string, opts map[string]string) (api.VolumeInfo, error) {
+	return info(a.eng.CreateVolume(ctx, name, opts))
 }
 
-// Attach attaches a volume to this host without mounting it, and holds it
-// attached until Detach.
-func (p *Plugin) Attach(ctx context.Context, name string) (VolumeInfo, error) {
-	actx, done, err := p.begin(ctx, "attach", name)
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("attach volume %s: %w", name, err)
-	}
-	err = p.attach(actx, name)
-	done()
-	if err != nil {
-		return VolumeInfo{}, fmt.Errorf("attach volume %s: %w", name, err)
-	}
-	return p.Volume(ctx, name)
+// RemoveVolume removes a volume.
+func (a Admin) RemoveVolume(ctx context.Context, name string) error { return a.eng.Remove(ctx, name) }
+
+// Attach attaches a volume to this host, and holds it until Detach.
+func (a Admin) Attach(ctx context.Context, name string) (api.VolumeInfo, error) {
+	return info(a.eng.Attach(ctx, name))
 }
 
-func (p *Plugin) attach(ctx context.Context, name string) error {
-	v, err := p.lookup(ctx, name)
-	if err != nil {
-		return err
-	}
-	drv := p.serviceOf(v).Driver
-	if _, err := drv.Attach(ctx, name, p.cfg.Preempting()); err != nil {
-		return howToTakeOver(err)
-	}
-	if _, _, err := p.st.AddMount(name, AttachID); err != nil {
-		if ids, lerr := p.st.Mounts(name); lerr == nil && len(ids) == 0 {
-			drv.Detach(ctx, name)
-		}
-		return err
-	}
-	return nil
-}
+// Detach releases what Attach holds.
+func (a Admin) Detach(ctx context.Context, name string) error { return a.eng.Detach(ctx, name) }
 
-// Detach releases what Attach holds. A volume containers (or `rexray
-// volume mount`) still use is refused: detaching would pull the device
-// from under them.
-func (p *Plugin) Detach(ctx context.Context, name string) error {
-	ctx, done, err := p.begin(ctx, "detach", name)
-	if err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
-	}
-	defer done()
-	if _, err := p.lookup(ctx, name); err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
-	}
-	ids, err := p.st.Mounts(name)
-	if err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
-	}
-	if others := slices.DeleteFunc(ids, func(id string) bool { return id == AttachID }); len(others) > 0 {
-		return fmt.Errorf("detach volume %s: in use by %d mount(s); stop the containers (or run rexray volume unmount) first", name, len(others))
-	}
-	if err := p.release(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
-		return fmt.Errorf("detach volume %s: %w", name, err)
-	}
-	return nil
-}
-
-// MountVolume mounts a volume on this host for the operator and returns
-// its path. It never creates the volume.
-func (p *Plugin) MountVolume(ctx context.Context, name string) (VolumeInfo, error) {
-	if _, err := p.mountFor(ctx, name, MountID, false); err != nil {
-		return VolumeInfo{}, err
-	}
-	return p.Volume(ctx, name)
+// MountVolume mounts a volume on this host for the operator.
+func (a Admin) MountVolume(ctx context.Context, name string) (api.VolumeInfo, error) {
+	return info(a.eng.MountVolume(ctx, name))
 }
 
 // UnmountVolume releases what MountVolume holds.
-func (p *Plugin) UnmountVolume(ctx context.Context, name string) error {
-	ids, err := p.st.Mounts(name)
+func (a Admin) UnmountVolume(ctx context.Context, name string) error {
+	return a.eng.UnmountVolume(ctx, name)
+}
+
+// Snapshots lists every service's snapshots.
+func (a Admin) Snapshots(ctx context.Context) ([]api.Snapshot, error) {
+	snaps, err := a.eng.Snapshots(ctx)
 	if err != nil {
-		return fmt.Errorf("unmount volume %s: %w", name, err)
+		return nil, err
 	}
-	if !slices.Contains(ids, MountID) {
-		return fmt.Errorf("unmount volume %s: not mounted by rexray volume mount", name)
+	out := make([]api.Snapshot, len(snaps))
+	for i, s := range snaps {
+		out[i] = api.Snapshot(s)
 	}
-	return p.unmountFor(ctx, name, MountID)
+	return out, nil
 }
 
-// unmountIfOnlyAttached unmounts a volume that the operator's attach is
-// the last to hold: attach holds the device, not the filesystem.
-func (p *Plugin) unmountIfOnlyAttached(ctx context.Context, name string) error {
-	ids, err := p.st.Mounts(name)
-	if err != nil || !attachedOnly(ids) {
-		return err
-	}
-	if err := p.mnt.Unmount(ctx, name); err != nil {
-		return fmt.Errorf("unmount volume %s: %w", name, err)
-	}
-	return nil
+// CreateSnapshot takes a snapshot of a volume.
+func (a Admin) CreateSnapshot(ctx context.Context, volume, name string) (api.Snapshot, error) {
+	s, err := a.eng.CreateSnapshot(ctx, volume, name)
+	return api.Snapshot(s), err
 }
 
-// attachedOnly tells whether the only hold on a volume is Attach's.
-func attachedOnly(ids []string) bool {
-	return len(ids) == 1 && ids[0] == AttachID
+// RemoveSnapshot removes a snapshot.
+func (a Admin) RemoveSnapshot(ctx context.Context, name string) error {
+	return a.eng.RemoveSnapshot(ctx, name)
+}
+
+// adminHandlers serves the operator's calls.
+func (p *Plugin) adminHandlers(mux *http.ServeMux) {
+	type req = api.Request
+	none := struct{}{}
+	a := p.Admin
+	calls := map[string]func(context.Context, *req) (any, error){
+		api.VolumeList:     func(ctx context.Context, _ *req) (any, error) { return a.Volumes(ctx) },
+		api.VolumeInspect:  func(ctx context.Context, r *req) (any, error) { return a.Volume(ctx, r.Name) },
+		api.VolumeCreate:   func(ctx context.Context, r *req) (any, error) { return a.CreateVolume(ctx, r.Name, r.Opts) },
+		api.VolumeRemove:   func(ctx context.Context, r *req) (any, error) { return none, a.RemoveVolume(ctx, r.Name) },
+		api.VolumeAttach:   func(ctx context.Context, r *req) (any, error) { return a.Attach(ctx, r.Name) },
+		api.VolumeDetach:   func(ctx context.Context, r *req) (any, error) { return none, a.Detach(ctx, r.Name) },
+		api.VolumeMount:    func(ctx context.Context, r *req) (any, error) { return a.MountVolume(ctx, r.Name) },
+		api.VolumeUnmount:  func(ctx context.Context, r *req) (any, error) { return none, a.UnmountVolume(ctx, r.Name) },
+		api.SnapshotList:   func(ctx context.Context, _ *req) (any, error) { return a.Snapshots(ctx) },
+		api.SnapshotCreate: func(ctx context.Context, r *req) (any, error) { return a.CreateSnapshot(ctx, r.Volume, r.Name) },
+		api.SnapshotRemove: func(ctx context.Context, r *req) (any, error) { return none, a.RemoveSnapshot(ctx, r.Name) },
+	}
+	for name, fn := range calls {
+		handle(mux, api.Prefix+name, fn)
+	}
+}
+
+func info(v engine.VolumeInfo, err error) (api.VolumeInfo, error) {
+	if err != nil {
+		return api.VolumeInfo{}, err
+	}
+	return volumeInfo(v), nil
+}
+
+func volumeInfo(v engine.VolumeInfo) api.VolumeInfo {
+	out := api.VolumeInfo{Volume: v.Volume, Device: v.Device, Mountpoint: v.Mountpoint}
+	for _, h := range v.Holds {
+		out.MountIDs = append(out.MountIDs, h.Key())
+	}
+	return out
 }

@@ -58,7 +58,7 @@ func TestOperatorMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Mountpoint != r.mnt.Path("v") || len(info.MountIDs) != 1 || info.MountIDs[0] != MountID {
+	if info.Mountpoint != r.mnt.Path("v") || len(info.MountIDs) != 1 || info.MountIDs[0] != "rexray-cli-mount" {
 		t.Errorf("after mount: %+v", info)
 	}
 	if err := r.p.UnmountVolume(ctx, "v"); err != nil {

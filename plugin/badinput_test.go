@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rexray/rexray/engine/options"
 )
 
 // badCase is one request through the socket and what its answer must say.
@@ -134,7 +136,7 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		n++
 		add("option "+what, create, fmt.Sprintf(`{"Name":"opt%d","Opts":%s}`, n, opts), want...)
 	}
-	accepted := "accepted options are " + strings.Join(acceptedOptions, ", ")
+	accepted := "accepted options are " + strings.Join(options.Accepted(), ", ")
 	for _, k := range []string{"color", "sizes", "fs", "mkfs", "--force", "-F", "Name", "", "new fstype", "size\x00", "mountopts", "o"} {
 		opt(fmt.Sprintf("unknown key %q", k), map[string]string{k: "x"}, "unknown option", accepted)
 	}

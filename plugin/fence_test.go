@@ -15,8 +15,9 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
-	"github.com/rexray/rexray/state"
 )
 
 // host is one plugin of two sharing a store, as two Docker hosts do.
@@ -29,16 +30,15 @@ func host(t *testing.T, ctx context.Context, store, id string, preempt bool) *Pl
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(dir, "state"), time.Second)
+	st, err := ledger.Open(filepath.Join(dir, "state"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mnt := &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: "/data", DataMode: 0o700}
 	log := logrus.New()
 	log.SetOutput(testWriter{t})
-	p := New(cfg, []Service{{Name: "loopback", Driver: drv}}, mnt, st, log.WithField("host", id))
-	p.Restore(ctx)
-	p.watch(ctx)
+	p := newPlugin(cfg, []engine.Service{{Name: "loopback", Driver: drv}}, mnt, st, log.WithField("host", id))
+	p.eng.Run(ctx)
 	t.Cleanup(func() {
 		vols, _ := drv.List(context.Background())
 		for _, v := range vols {
@@ -101,10 +101,14 @@ func TestPreemptFencesTheOldHolder(t *testing.T) {
 	if err := write(); err == nil {
 		t.Error("a's write and fsync succeeded after b took the volume")
 	}
-	if ids, _ := a.st.Mounts("v"); len(ids) != 0 {
-		t.Errorf("a's ledger still holds %v", ids)
+	info, err := a.Volume(context.Background(), "v")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if mounted, _ := a.mnt.IsMounted("v"); mounted {
+	if len(info.MountIDs) != 0 {
+		t.Errorf("a's ledger still holds %v", info.MountIDs)
+	}
+	if info.Mountpoint != "" {
 		t.Error("still mounted on a")
 	}
 	data, err := os.ReadFile(filepath.Join(got.Mountpoint, "log"))

@@ -18,6 +18,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/options"
+	"github.com/rexray/rexray/plugin/listen"
 
 	"github.com/rexray/rexray/drivers"
 )
@@ -35,9 +38,9 @@ func serveAPI(r *rig, logTo io.Writer) *apiServer {
 	r.t.Helper()
 	log := logrus.New()
 	log.SetOutput(logTo)
-	r.p = New(r.cfg, []Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
+	r.p = newPlugin(r.cfg, []engine.Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
 	sock := filepath.Join(r.dir, "rexray.sock")
-	l, err := Listen(config.Config{Host: "unix://" + sock}, log)
+	l, err := listen.Listen(config.Config{Host: "unix://" + sock}, log)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -270,12 +273,12 @@ func (r *rig) reset(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	counts, err := r.st.MountedVolumes()
+	counts, err := r.st.HeldVolumes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name := range counts {
-		if err := r.st.ClearMounts(name); err != nil {
+		if err := r.st.ClearHolds(name); err != nil {
 			t.Error(err)
 		}
 	}
@@ -323,7 +326,7 @@ func FuzzHTTPHandlers(f *testing.F) {
 			path, body := apiPaths[int(s.op)%len(apiPaths)], []byte(s.body)
 			req, decoded := apiRequest(path, body)
 			if c, ok := req.(*volume.CreateRequest); ok {
-				if cr, err := parseCreate(c.Options, r.p.defaults()); err == nil && cr.opts.Size > maxFuzzSize {
+				if cr, err := options.Parse(c.Options, options.DefaultsOf(r.cfg)); err == nil && cr.Opts.Size > maxFuzzSize {
 					continue
 				}
 			}
@@ -344,9 +347,7 @@ func FuzzHTTPHandlers(f *testing.F) {
 		}
 		// Every call has answered: a volume lock still held would make
 		// the next call on the volume wait until it times out.
-		r.p.locks.mu.Lock()
-		held := len(r.p.locks.m)
-		r.p.locks.mu.Unlock()
+		held := r.p.eng.Locked()
 		if held > 0 {
 			t.Errorf("%d volume locks held after every call answered", held)
 		}

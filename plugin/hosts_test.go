@@ -18,8 +18,9 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
-	"github.com/rexray/rexray/state"
 )
 
 func listed(t *testing.T, p *Plugin) []string {
@@ -125,15 +126,15 @@ func TestHungPlatformLeavesTheCatalogueToAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	drv := &hangingDriver{Driver: lb}
-	st, err := state.Open(filepath.Join(dir, "state"), time.Second)
+	st, err := ledger.Open(filepath.Join(dir, "state"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	log, hook := test.NewNullLogger()
 	log.AddHook(logToTest{t})
-	p := New(cfg, []Service{{Name: "loopback", Driver: drv}}, &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: "/data", DataMode: 0o700}, st, log)
-	p.Restore(context.Background())
+	p := newPlugin(cfg, []engine.Service{{Name: "loopback", Driver: drv}}, &mount.Mounter{Root: cfg.Ops.MountPath, DataDir: "/data", DataMode: 0o700}, st, log)
+	p.eng.Restore(context.Background())
 	if err := p.Create(&volume.CreateRequest{Name: "known"}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestHungPlatformLeavesTheCatalogueToAnswer(t *testing.T) {
 	if _, err := p.Get(&volume.GetRequest{Name: "known"}); err != nil {
 		t.Errorf("second Get of a known volume while the store hangs: %v", err)
 	}
-	if !errors.Is(unknownErr, ErrPlatform) {
+	if !errors.Is(unknownErr, engine.ErrPlatform) {
 		t.Errorf("Get of a volume this host never saw while the store hangs: %v, want the platform's failure", unknownErr)
 	}
 	warned := 0

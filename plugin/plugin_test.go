@@ -15,9 +15,10 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers/loopback"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/mount/mounttest"
-	"github.com/rexray/rexray/state"
 )
 
 // rig is a plugin over real parts in temporary folders: a loopback store,
@@ -29,8 +30,8 @@ type rig struct {
 	cfg config.Config
 	drv *loopback.Driver
 	// more are services beside the default "loopback" one over drv.
-	more []Service
-	st   *state.Store
+	more []engine.Service
+	st   *ledger.Store
 	p    *Plugin
 	mnt  *mount.Mounter
 }
@@ -58,7 +59,7 @@ func (r *rig) restart() {
 	if r.st != nil {
 		r.st.Close()
 	}
-	st, err := state.Open(filepath.Join(r.dir, "state"), time.Second)
+	st, err := ledger.Open(filepath.Join(r.dir, "state"), time.Second)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -66,17 +67,19 @@ func (r *rig) restart() {
 	r.mnt = &mount.Mounter{Root: r.cfg.Ops.MountPath, DataDir: r.cfg.RootPath(), DataMode: 0o700}
 	log := logrus.New()
 	log.SetOutput(testWriter{r.t})
-	r.p = New(r.cfg, append([]Service{{Name: "loopback", Driver: r.drv}}, r.more...), r.mnt, st, log)
-	r.p.Restore(context.Background())
+	r.p = newPlugin(r.cfg, append([]engine.Service{{Name: "loopback", Driver: r.drv}}, r.more...), r.mnt, st, log)
+	r.p.eng.Restore(context.Background())
 }
 
 // cleanup releases whatever a failing test left mounted or attached.
 func (r *rig) cleanup() {
 	ctx := context.Background()
-	vols, _ := r.p.listAll(ctx)
-	for _, v := range vols {
-		r.mnt.Unmount(ctx, v.Name)
-		r.p.serviceOf(v).Driver.Detach(ctx, v.Name)
+	for _, s := range append([]engine.Service{{Driver: r.drv}}, r.more...) {
+		vols, _ := s.Driver.List(ctx)
+		for _, v := range vols {
+			r.mnt.Unmount(ctx, v.Name)
+			s.Driver.Detach(ctx, v.Name)
+		}
 	}
 	r.st.Close()
 }
@@ -95,7 +98,7 @@ func (r *rig) addService(name string) *loopback.Driver {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.more = append(r.more, Service{Name: name, Driver: drv})
+	r.more = append(r.more, engine.Service{Name: name, Driver: drv})
 	r.restart()
 	return drv
 }
@@ -193,7 +196,7 @@ func TestRestoreForgetsMountsOfADeadHost(t *testing.T) {
 	r.mnt.Unmount(ctx, "v")
 	r.drv.Detach(ctx, "v")
 	r.restart()
-	if ids, _ := r.st.Mounts("v"); len(ids) != 0 {
+	if ids, _ := r.st.Holds("v"); len(ids) != 0 {
 		t.Errorf("ledger still holds %v", ids)
 	}
 	r.mount("v", "b")
@@ -208,7 +211,7 @@ func TestRestoreReleasesOrphanMounts(t *testing.T) {
 	r := newRig(t)
 	r.create("v", nil)
 	r.mount("v", "a")
-	r.st.ClearMounts("v")
+	r.st.ClearHolds("v")
 	r.restart()
 	if r.held("v") {
 		t.Fatal("orphan mount kept")
@@ -234,7 +237,7 @@ func TestConcurrentMountsAttachOnce(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if ids, _ := r.st.Mounts("v"); len(ids) != 16 {
+	if ids, _ := r.st.Holds("v"); len(ids) != 16 {
 		t.Errorf("%d IDs recorded, want 16", len(ids))
 	}
 	vols, _ := r.drv.List(context.Background())
@@ -353,7 +356,7 @@ func TestMountsWithNoIDShareOneLegacyHolder(t *testing.T) {
 	if again := r.mount("v", ""); again != path {
 		t.Errorf("second Mount with no ID: %s, want %s", again, path)
 	}
-	if ids, _ := r.st.Mounts("v"); len(ids) != 1 || ids[0] != "rexray:legacy" {
+	if ids, _ := r.st.Holds("v"); len(ids) != 1 || ids[0] != (ledger.Hold{Kind: ledger.Legacy}) {
 		t.Errorf("ledger holds %q, want the one legacy holder %q", ids, "rexray:legacy")
 	}
 	r.restart()
@@ -382,4 +385,9 @@ func TestMountsWithNoIDShareOneLegacyHolder(t *testing.T) {
 	if r.held("v") {
 		t.Fatal("a refused Mount mounted")
 	}
+}
+
+// newPlugin is a plugin over its own engine.
+func newPlugin(cfg config.Config, services []engine.Service, mnt engine.Mounter, st *ledger.Store, log logrus.FieldLogger) *Plugin {
+	return New(engine.New(cfg, services, mnt, st, log), cfg.Ops.CreateImplicit)
 }

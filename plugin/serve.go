@@ -13,15 +13,14 @@ import (
 	"time"
 
 	"github.com/docker/go-plugins-helpers/volume"
+
+	"github.com/rexray/rexray/api"
 )
 
-// Serve answers Docker on l, restoring state in the background, until ctx
-// is cancelled.
+// Serve answers Docker on l, running the engine (its restore first) in
+// the background, until ctx is cancelled.
 func (p *Plugin) Serve(ctx context.Context, l net.Listener) error {
-	go func() {
-		p.Restore(ctx)
-		p.watch(ctx)
-	}()
+	go p.eng.Run(ctx)
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -79,42 +78,9 @@ func (p *Plugin) handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusNotFound, volume.ErrorResponse{Err: fmt.Sprintf(
 			"unknown method %q: this plugin answers Plugin.Activate, VolumeDriver.{Create,Remove,Mount,Unmount,Path,Get,List,Capabilities} and the operator's %s* calls",
-			strings.TrimPrefix(r.URL.Path, "/"), strings.TrimPrefix(AdminPrefix, "/"))})
+			strings.TrimPrefix(r.URL.Path, "/"), strings.TrimPrefix(api.Prefix, "/"))})
 	})
 	return mux
-}
-
-// AdminRequest is the body of the operator CLI's calls.
-type AdminRequest struct {
-	Name   string            `json:",omitempty"`
-	Volume string            `json:",omitempty"` // the volume of a new snapshot
-	Opts   map[string]string `json:",omitempty"`
-}
-
-// AdminPrefix begins the paths of the operator CLI's calls.
-const AdminPrefix = "/Rexray."
-
-func (p *Plugin) adminHandlers(mux *http.ServeMux) {
-	type req = AdminRequest
-	none := struct{}{}
-	calls := map[string]func(context.Context, *req) (any, error){
-		"VolumeList":    func(ctx context.Context, _ *req) (any, error) { return p.Volumes(ctx) },
-		"VolumeInspect": func(ctx context.Context, r *req) (any, error) { return p.Volume(ctx, r.Name) },
-		"VolumeCreate":  func(ctx context.Context, r *req) (any, error) { return p.CreateVolume(ctx, r.Name, r.Opts) },
-		"VolumeRemove":  func(ctx context.Context, r *req) (any, error) { return none, p.RemoveVolume(ctx, r.Name) },
-		"VolumeAttach":  func(ctx context.Context, r *req) (any, error) { return p.Attach(ctx, r.Name) },
-		"VolumeDetach":  func(ctx context.Context, r *req) (any, error) { return none, p.Detach(ctx, r.Name) },
-		"VolumeMount":   func(ctx context.Context, r *req) (any, error) { return p.MountVolume(ctx, r.Name) },
-		"VolumeUnmount": func(ctx context.Context, r *req) (any, error) { return none, p.UnmountVolume(ctx, r.Name) },
-		"SnapshotList":  func(ctx context.Context, _ *req) (any, error) { return p.Snapshots(ctx) },
-		"SnapshotCreate": func(ctx context.Context, r *req) (any, error) {
-			return p.CreateSnapshot(ctx, r.Volume, r.Name)
-		},
-		"SnapshotRemove": func(ctx context.Context, r *req) (any, error) { return none, p.RemoveSnapshot(ctx, r.Name) },
-	}
-	for name, fn := range calls {
-		handle(mux, AdminPrefix+name, fn)
-	}
 }
 
 // maxBody bounds a request body.

@@ -14,6 +14,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/plugin/listen"
 )
 
 // serveBounded serves r's plugin on l with a read bound of readBound.
@@ -21,7 +23,7 @@ func serveBounded(r *rig, l net.Listener, readBound time.Duration) {
 	r.t.Helper()
 	log := logrus.New()
 	log.SetOutput(testWriter{r.t})
-	r.p = New(r.cfg, []Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
+	r.p = newPlugin(r.cfg, []engine.Service{{Name: "loopback", Driver: r.drv}}, r.mnt, r.st, log)
 	r.p.readBound = readBound
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -49,7 +51,7 @@ func stall(t *testing.T, network, addr string) net.Conn {
 // closed once the read bound runs out, instead of being held forever.
 func TestStalledRequestIsCutOff(t *testing.T) {
 	r := newRig(t)
-	l, _, err := listen(t, config.Config{Host: "unix://" + r.dir + "/rexray.sock"})
+	l, err := listenOn(t, config.Config{Host: "unix://" + r.dir + "/rexray.sock"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestTCPConnectionsAreLimited(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(&logged)
 	const limit = 2
-	l, err := listenLimited(config.Config{Host: "tcp://127.0.0.1:0", HostInsecure: true}, log, limit)
+	l, err := listen.Limited(config.Config{Host: "tcp://127.0.0.1:0", HostInsecure: true}, log, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +117,16 @@ func TestTCPConnectionsAreLimited(t *testing.T) {
 	if err := <-answered; err != nil {
 		t.Fatalf("the waiting request, once a held connection ended: %v", err)
 	}
+}
+
+// listenOn opens the endpoint cfg names until the test ends.
+func listenOn(t *testing.T, cfg config.Config) (net.Listener, error) {
+	t.Helper()
+	log := logrus.New()
+	log.SetOutput(testWriter{t})
+	l, err := listen.Listen(cfg, log)
+	if err == nil {
+		t.Cleanup(func() { l.Close() })
+	}
+	return l, err
 }

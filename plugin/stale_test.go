@@ -11,6 +11,7 @@ import (
 	"github.com/docker/go-plugins-helpers/volume"
 
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount/mounttest"
 )
 
@@ -29,9 +30,9 @@ func (r *rig) disabled(name string) {
 	r.restart()
 }
 
-func (r *rig) ids(name string) []string {
+func (r *rig) ids(name string) []ledger.Hold {
 	r.t.Helper()
-	ids, err := r.st.Mounts(name)
+	ids, err := r.st.Holds(name)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestRestoreKeepsMountsAContainerHolds(t *testing.T) {
 	c := mounttest.Bind(t, path)
 	writeFile(t, c.Dir(), "before", "x")
 	r.disabled("v")
-	if ids := r.ids("v"); !slices.Equal(ids, []string{"c"}) {
+	if ids := r.ids("v"); !slices.Equal(ids, []ledger.Hold{ledger.DockerHold("c")}) {
 		t.Errorf("ledger holds %v, want [c]", ids)
 	}
 	if !r.held("v") {
@@ -195,7 +196,7 @@ func TestOperatorHoldsAreNotJudged(t *testing.T) {
 	}
 	r.mount("w", "gone")
 	r.disabled("w")
-	if ids := r.ids("w"); !slices.Equal(ids, []string{AttachID}) || !r.attachedAnyhow("w") {
+	if ids := r.ids("w"); !slices.Equal(ids, []ledger.Hold{{Kind: ledger.OperatorAttach}}) || !r.attachedAnyhow("w") {
 		t.Errorf("ledger %v, attached %v; want the operator's attach alone, attached", ids, r.attachedAnyhow("w"))
 	}
 	if err := r.p.Detach(ctx, "w"); err != nil {

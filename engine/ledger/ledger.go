@@ -150,6 +150,17 @@ func ValidDockerID(id string) error {
 	return nil
 }
 
+// Key is the hold as the ledger keys it, and as the operator's API lists
+// it (mountIDs): a Docker mount ID as it is, the other kinds by a name
+// that begins with "rexray" (for a hold that cannot be keyed, "").
+func (h Hold) Key() string {
+	k, err := h.key()
+	if err != nil {
+		return ""
+	}
+	return string(k)
+}
+
 // key is the hold's key in its volume's bucket.
 func (h Hold) key() ([]byte, error) {
 	var k string

@@ -1,4 +1,4 @@
-package plugin
+package options
 
 import (
 	"strings"
@@ -21,35 +21,35 @@ func TestParseSize(t *testing.T) {
 		" 3 ":    3 * gib,
 	}
 	for in, want := range good {
-		got, err := parseSize(in)
+		got, err := ParseSize(in)
 		if err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "0", "-1", "abc", "1e400", "NaN", "Inf", "0MiB", "-5G", "12XB"} {
-		if got, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}
 	}
 }
 
-var testDefaults = defaults{size: "16", fsType: "ext4"}
+var testDefaults = Defaults{Size: "16", FSType: "ext4"}
 
 func TestParseCreate(t *testing.T) {
-	req, err := parseCreate(map[string]string{
+	req, err := Parse(map[string]string{
 		"Size": "1", "VolumeType": "gold", "IOPS": "100", "AvailabilityZone": "z1", "fsType": "XFS", "OverwriteFS": "true", "Pool": "fast",
 	}, testDefaults)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := drivers.CreateOptions{Size: gib, FSType: "xfs", Type: "gold", IOPS: 100, AvailabilityZone: "z1", Pool: "fast"}
-	if req.opts != want || !req.overwrite {
-		t.Errorf("parseCreate = %+v overwrite=%v, want %+v overwrite=true", req.opts, req.overwrite, want)
+	if req.Opts != want || !req.Overwrite {
+		t.Errorf("Parse = %+v overwrite=%v, want %+v overwrite=true", req.Opts, req.Overwrite, want)
 	}
 
-	req, err = parseCreate(nil, testDefaults)
-	if err != nil || req.opts.Size != 16*gib || req.opts.FSType != "ext4" {
-		t.Errorf("defaults: %+v, %v", req.opts, err)
+	req, err = Parse(nil, testDefaults)
+	if err != nil || req.Opts.Size != 16*gib || req.Opts.FSType != "ext4" {
+		t.Errorf("defaults: %+v, %v", req.Opts, err)
 	}
 }
 
@@ -72,26 +72,26 @@ func TestParseCreateErrors(t *testing.T) {
 		{map[string]string{"fstype": "ext4", "newfstype": "xfs"}, "given twice"},
 	}
 	for _, tc := range cases {
-		_, err := parseCreate(tc.opts, testDefaults)
+		_, err := Parse(tc.opts, testDefaults)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("parseCreate(%v) = %v, want an error containing %q", tc.opts, err, tc.want)
+			t.Errorf("Parse(%v) = %v, want an error containing %q", tc.opts, err, tc.want)
 		}
 	}
 }
 
 func TestConflicts(t *testing.T) {
 	existing := drivers.Volume{Name: "v", Size: gib, Meta: drivers.Meta{FSType: "ext4"}}
-	same, _ := parseCreate(map[string]string{"size": "1"}, testDefaults)
-	if d := same.conflicts(existing); len(d) != 0 {
+	same, _ := Parse(map[string]string{"size": "1"}, testDefaults)
+	if d := same.Conflicts(existing); len(d) != 0 {
 		t.Errorf("same size: conflicts %v", d)
 	}
 	// Options not given are not compared: the defaults may have changed.
-	none, _ := parseCreate(nil, testDefaults)
-	if d := none.conflicts(existing); len(d) != 0 {
+	none, _ := Parse(nil, testDefaults)
+	if d := none.Conflicts(existing); len(d) != 0 {
 		t.Errorf("no options: conflicts %v", d)
 	}
-	other, _ := parseCreate(map[string]string{"size": "2", "fstype": "xfs"}, testDefaults)
-	d := other.conflicts(existing)
+	other, _ := Parse(map[string]string{"size": "2", "fstype": "xfs"}, testDefaults)
+	d := other.Conflicts(existing)
 	if len(d) != 2 || !strings.Contains(strings.Join(d, ";"), "size is 1GiB, not 2GiB") {
 		t.Errorf("different size and fs: conflicts %v", d)
 	}

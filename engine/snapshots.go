@@ -1,4 +1,4 @@
-package plugin
+package engine
 
 import (
 	"context"
@@ -15,8 +15,8 @@ type Snapshot struct {
 }
 
 // findSnapshot finds a snapshot in whichever service holds it.
-func (p *Plugin) findSnapshot(ctx context.Context, name string) (drivers.Snapshot, Service, error) {
-	for _, s := range p.services {
+func (e *Engine) findSnapshot(ctx context.Context, name string) (drivers.Snapshot, Service, error) {
+	for _, s := range e.services {
 		sn, ok := s.Driver.(drivers.Snapshotter)
 		if !ok {
 			continue
@@ -36,47 +36,47 @@ func (p *Plugin) findSnapshot(ctx context.Context, name string) (drivers.Snapsho
 // CreateSnapshot takes a snapshot of a volume, in the volume's service. A
 // volume mounted on this host is frozen for the copy, so the snapshot is
 // never torn. Snapshot names are unique across services, as volume names.
-func (p *Plugin) CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error) {
+func (e *Engine) CreateSnapshot(ctx context.Context, volume, name string) (Snapshot, error) {
 	if err := drivers.ValidateSnapshotName(name); err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot: %w", err)
 	}
-	ctx, done, err := p.begin(ctx, "snapshot", volume)
+	ctx, done, err := e.begin(ctx, "snapshot", volume)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s: %w", name, err)
 	}
 	defer done()
-	v, err := p.lookup(ctx, volume)
+	v, err := e.lookup(ctx, volume)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
-	if _, s, err := p.findSnapshot(ctx, name); err == nil {
+	if _, s, err := e.findSnapshot(ctx, name); err == nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s: %w in service %s", name, drivers.ErrSnapshotExists, s.Name)
 	}
-	svc := p.serviceOf(v)
+	svc := e.serviceOf(v)
 	sn, err := drivers.As[drivers.Snapshotter](svc.Driver, drivers.CapSnapshots)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: service %s: %w", name, volume, svc.Name, err)
 	}
-	thaw, err := p.mnt.Freeze(volume)
+	thaw, err := e.mnt.Freeze(volume)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
 	snap, err := sn.CreateSnapshot(ctx, volume, name)
 	if terr := thaw(); terr != nil {
-		p.log.WithField("volume", volume).Errorf("after a snapshot of it: %v", terr)
+		e.logFor(ctx, volume).Errorf("after a snapshot of it: %v", terr)
 	}
 	if err != nil {
 		return Snapshot{}, err
 	}
-	p.recatalogue(ctx, svc, volume)
-	p.log.WithField("volume", volume).Infof("snapshot %s taken", name)
+	e.recatalogue(ctx, svc, volume)
+	e.logFor(ctx, volume).Infof("snapshot %s taken", name)
 	return Snapshot{snap, svc.Name}, nil
 }
 
 // Snapshots lists every service's snapshots.
-func (p *Plugin) Snapshots(ctx context.Context) ([]Snapshot, error) {
+func (e *Engine) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	var all []Snapshot
-	for _, s := range p.services {
+	for _, s := range e.services {
 		sn, ok := s.Driver.(drivers.Snapshotter)
 		if !ok {
 			continue
@@ -94,8 +94,8 @@ func (p *Plugin) Snapshots(ctx context.Context) ([]Snapshot, error) {
 
 // RemoveSnapshot removes a snapshot. Volumes made from it are copies and
 // stay.
-func (p *Plugin) RemoveSnapshot(ctx context.Context, name string) error {
-	snap, svc, err := p.findSnapshot(ctx, name)
+func (e *Engine) RemoveSnapshot(ctx context.Context, name string) error {
+	snap, svc, err := e.findSnapshot(ctx, name)
 	if err != nil {
 		return fmt.Errorf("remove snapshot: %w", err)
 	}
@@ -103,26 +103,26 @@ func (p *Plugin) RemoveSnapshot(ctx context.Context, name string) error {
 		return err
 	}
 	// Under the volume's lock, as every change to its catalogue record.
-	if ctx, done, err := p.begin(ctx, "forget snapshot", snap.VolumeName); err == nil {
-		p.recatalogue(ctx, svc, snap.VolumeName)
+	if ctx, done, err := e.begin(ctx, "forget snapshot", snap.VolumeName); err == nil {
+		e.recatalogue(ctx, svc, snap.VolumeName)
 		done()
 	}
-	p.log.WithField("volume", snap.VolumeName).Infof("snapshot %s removed", name)
+	e.logFor(ctx, snap.VolumeName).Infof("snapshot %s removed", name)
 	return nil
 }
 
 // recatalogue refreshes a volume's catalogue record from its driver, so
 // Get shows its snapshots. The caller holds the volume's lock.
-func (p *Plugin) recatalogue(ctx context.Context, svc Service, name string) {
+func (e *Engine) recatalogue(ctx context.Context, svc Service, name string) {
 	v, err := svc.Driver.Inspect(ctx, name)
 	if err != nil {
 		if !errors.Is(err, drivers.ErrNotFound) {
-			p.log.WithField("volume", name).Warnf("refresh catalogue: %v", err)
+			e.logFor(ctx, name).Warnf("refresh catalogue: %v", err)
 		}
 		return
 	}
 	v.Service = svc.Name
-	if err := p.st.PutVolume(v); err != nil {
-		p.log.WithField("volume", name).Warnf("refresh catalogue: %v", err)
+	if err := e.led.PutVolume(v); err != nil {
+		e.logFor(ctx, name).Warnf("refresh catalogue: %v", err)
 	}
 }

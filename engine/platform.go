@@ -1,4 +1,4 @@
-package plugin
+package engine
 
 import (
 	"context"
@@ -93,11 +93,11 @@ func (p *platform) answered(service string, err error) {
 }
 
 // inspect asks one service about one volume.
-func (p *Plugin) inspect(ctx context.Context, s Service, name string) (drivers.Volume, error) {
-	v, err := ask(ctx, p.platform, "inspect\x00"+s.Name+"\x00"+name, func(ctx context.Context) (drivers.Volume, error) {
+func (e *Engine) inspect(ctx context.Context, s Service, name string) (drivers.Volume, error) {
+	v, err := ask(ctx, e.platform, "inspect\x00"+s.Name+"\x00"+name, func(ctx context.Context) (drivers.Volume, error) {
 		return s.Driver.Inspect(ctx, name)
 	})
-	p.platform.answered(s.Name, err)
+	e.platform.answered(s.Name, err)
 	switch {
 	case err == nil:
 		v.Service = s.Name
@@ -110,10 +110,10 @@ func (p *Plugin) inspect(ctx context.Context, s Service, name string) (drivers.V
 
 // find asks the services about a volume: the one the catalogue names
 // first, then the others, since a name is unique across services.
-func (p *Plugin) find(ctx context.Context, name string, first Service) (drivers.Volume, error) {
+func (e *Engine) find(ctx context.Context, name string, first Service) (drivers.Volume, error) {
 	var failed error
-	for _, s := range p.servicesFrom(first) {
-		v, err := p.inspect(ctx, s, name)
+	for _, s := range e.servicesFrom(first) {
+		v, err := e.inspect(ctx, s, name)
 		switch {
 		case err == nil:
 			return v, nil
@@ -128,12 +128,12 @@ func (p *Plugin) find(ctx context.Context, name string, first Service) (drivers.
 }
 
 // servicesFrom is every service, first before the others.
-func (p *Plugin) servicesFrom(first Service) []Service {
-	all := make([]Service, 0, len(p.services))
+func (e *Engine) servicesFrom(first Service) []Service {
+	all := make([]Service, 0, len(e.services))
 	if first.Driver != nil {
 		all = append(all, first)
 	}
-	for _, s := range p.services {
+	for _, s := range e.services {
 		if s.Name != first.Name || first.Driver == nil {
 			all = append(all, s)
 		}
@@ -146,29 +146,29 @@ func (p *Plugin) servicesFrom(first Service) []Service {
 // this host has it mounted: a running container's volume is not given up
 // while it runs. A platform that does not answer leaves the catalogue to
 // answer for a volume it knows.
-func (p *Plugin) lookup(ctx context.Context, name string) (drivers.Volume, error) {
-	c, known, err := p.st.Volume(name)
+func (e *Engine) lookup(ctx context.Context, name string) (drivers.Volume, error) {
+	c, known, err := e.led.Volume(name)
 	if err != nil {
 		return c, err
 	}
 	first := Service{}
 	if known {
-		first = p.serviceOf(c)
+		first = e.serviceOf(c)
 	}
-	v, err := p.find(ctx, name, first)
+	v, err := e.find(ctx, name, first)
 	switch {
 	case err == nil:
-		if err := p.st.SyncVolume(v); err != nil {
+		if err := e.led.SyncVolume(v); err != nil {
 			return v, err
 		}
 		return v, nil
 	case !known:
 		return v, err
 	case errors.Is(err, drivers.ErrNotFound):
-		if ids, merr := p.st.Mounts(name); merr != nil || len(ids) == 0 {
+		if ids, merr := e.led.Holds(name); merr != nil || len(ids) == 0 {
 			return v, err
 		}
-		p.log.WithField("volume", name).Warn("mounted here, but its storage platform no longer has it: answering from the catalogue while it is mounted")
+		e.logFor(ctx, name).Warn("mounted here, but its storage platform no longer has it: answering from the catalogue while it is mounted")
 	}
 	return c, nil
 }
@@ -177,13 +177,13 @@ func (p *Plugin) lookup(ctx context.Context, name string) (drivers.Volume, error
 // listing bounded by platformWait. A service that does not answer is stood
 // in for by the catalogue; fromCatalogue tells which services did not
 // answer.
-func (p *Plugin) listNames(ctx context.Context) (names []string, fromCatalogue []string) {
+func (e *Engine) listNames(ctx context.Context) (names []string, fromCatalogue []string) {
 	var lists [][]string
-	for _, s := range p.services {
-		got, err := ask(ctx, p.platform, "names\x00"+s.Name, func(ctx context.Context) ([]string, error) {
+	for _, s := range e.services {
+		got, err := ask(ctx, e.platform, "names\x00"+s.Name, func(ctx context.Context) ([]string, error) {
 			return serviceNames(ctx, s.Driver)
 		})
-		p.platform.answered(s.Name, err)
+		e.platform.answered(s.Name, err)
 		if err != nil {
 			fromCatalogue = append(fromCatalogue, s.Name)
 			continue

@@ -1,4 +1,6 @@
-package plugin
+// Package options parses the options a volume is created with (Docker's
+// `-o key=value`, later CSI's parameters) into the drivers' CreateOptions.
+package options
 
 import (
 	"errors"
@@ -35,105 +37,130 @@ const (
 	optPool        = "pool" // the rbd driver's pool
 )
 
-// acceptedOptions is what an unknown key's error lists, as users spell them.
-var acceptedOptions = []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool"}
+// Accepted are the option keys, as users spell them (keys are
+// case-insensitive): what an unknown key's error lists.
+func Accepted() []string {
+	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool"}
+}
 
-// createRequest is a parsed Create: the volume's properties, which of them
+// Request is a parsed Create: the volume's properties, which of them
 // the user gave (a repeated Create is compared on those only), whether to
 // format over an existing filesystem at the first mount, and the service
 // asked for ("" for the default).
-type createRequest struct {
-	opts      drivers.CreateOptions
-	given     map[string]bool
-	overwrite bool
-	service   string
+type Request struct {
+	Opts      drivers.CreateOptions
+	Given     map[string]bool // by lower-cased option key
+	Overwrite bool
+	Service   string
 }
 
-// defaults are the properties of a volume created without options.
-type defaults struct {
-	size             string
-	fsType           string
-	volumeType       string
-	iops             int64
-	availabilityZone string
+// Defaults are the properties of a volume created without options.
+type Defaults struct {
+	Size             string
+	FSType           string
+	VolumeType       string
+	IOPS             int64
+	AvailabilityZone string
 }
 
-func parseCreate(raw map[string]string, def defaults) (createRequest, error) {
+// DefaultsOf are the defaults the settings give.
+func DefaultsOf(cfg config.Config) Defaults {
+	o := cfg.Ops
+	return Defaults{
+		Size:             o.CreateDefaultSize,
+		FSType:           cfg.DefaultFSType(),
+		VolumeType:       o.CreateDefaultType,
+		IOPS:             o.CreateDefaultIOPS,
+		AvailabilityZone: o.CreateDefaultAvailZone,
+	}
+}
+
+// Implicit are the options of a volume a mount creates: the defaults.
+func Implicit(cfg config.Config) drivers.CreateOptions {
+	d := DefaultsOf(cfg)
+	size, _ := ParseSize(d.Size) // CheckConfig refused a bad one
+	return drivers.CreateOptions{Size: size, FSType: d.FSType, Type: d.VolumeType, IOPS: d.IOPS, AvailabilityZone: d.AvailabilityZone}
+}
+
+// GaveFSType tells whether the request named a filesystem.
+func (r Request) GaveFSType() bool { return r.Given[optNewFSType] }
+
+func Parse(raw map[string]string, def Defaults) (Request, error) {
 	opts, err := lowerKeys(raw)
 	if err != nil {
-		return createRequest{}, err
+		return Request{}, err
 	}
-	req := createRequest{given: map[string]bool{}}
-	size := def.size
-	req.opts = drivers.CreateOptions{FSType: def.fsType, Type: def.volumeType, IOPS: def.iops, AvailabilityZone: def.availabilityZone}
+	req := Request{Given: map[string]bool{}}
+	size := def.Size
+	req.Opts = drivers.CreateOptions{FSType: def.FSType, Type: def.VolumeType, IOPS: def.IOPS, AvailabilityZone: def.AvailabilityZone}
 	// In a fixed order, so that the same options always get the same error.
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		v := opts[k]
 		switch k {
 		case optSize:
 			size = v
-			req.given[optSize] = true
+			req.Given[optSize] = true
 		case optVolumeType:
-			req.opts.Type = v
-			req.given[optVolumeType] = true
+			req.Opts.Type = v
+			req.Given[optVolumeType] = true
 		case optIOPS:
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return req, fmt.Errorf("invalid iops %q: give a whole number, 0 or more", v)
 			}
-			req.opts.IOPS = n
-			req.given[optIOPS] = true
+			req.Opts.IOPS = n
+			req.Given[optIOPS] = true
 		case optAZ:
-			req.opts.AvailabilityZone = v
-			req.given[optAZ] = true
+			req.Opts.AvailabilityZone = v
+			req.Given[optAZ] = true
 		case optNewFSType, optFSType:
-			if req.opts.FSType, err = mount.ParseFSType(v); err != nil {
+			if req.Opts.FSType, err = mount.ParseFSType(v); err != nil {
 				return req, fmt.Errorf("invalid options: %w", err)
 			}
-			req.given[optNewFSType] = true
+			req.Given[optNewFSType] = true
 		case optVolumeName, optVolumeID:
 			if err := drivers.ValidateName(v); err != nil {
 				return req, fmt.Errorf("source volume: %w", err)
 			}
-			req.opts.FromVolume = v
-			req.given[optVolumeName] = true
+			req.Opts.FromVolume = v
+			req.Given[optVolumeName] = true
 		case optSnapName, optSnapID:
 			if err := drivers.ValidateSnapshotName(v); err != nil {
 				return req, fmt.Errorf("source snapshot: %w", err)
 			}
-			req.opts.FromSnapshot = v
-			req.given[optSnapName] = true
+			req.Opts.FromSnapshot = v
+			req.Given[optSnapName] = true
 		case optPool:
 			if err := drivers.ValidateNameOf("pool", v); err != nil {
 				return req, fmt.Errorf("pool: %w", err)
 			}
-			req.opts.Pool = v
-			req.given[optPool] = true
+			req.Opts.Pool = v
+			req.Given[optPool] = true
 		case optService:
 			if err := drivers.ValidateName(v); err != nil {
 				return req, fmt.Errorf("service: %w", err)
 			}
-			req.service = v
+			req.Service = v
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return req, fmt.Errorf("invalid overwritefs %q: give true or false", v)
 			}
-			req.overwrite = b
+			req.Overwrite = b
 		default:
-			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(acceptedOptions, ", "))
+			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(Accepted(), ", "))
 		}
 	}
-	if req.opts.FromVolume != "" && req.opts.FromSnapshot != "" {
+	if req.Opts.FromVolume != "" && req.Opts.FromSnapshot != "" {
 		return req, errors.New("give volumeName (a copy of a volume) or snapshotName (a copy of a snapshot), not both")
 	}
-	if (req.opts.FromVolume != "" || req.opts.FromSnapshot != "") && !req.given[optSize] {
+	if (req.Opts.FromVolume != "" || req.Opts.FromSnapshot != "") && !req.Given[optSize] {
 		return req, nil // a copy keeps its source's size and filesystem
 	}
-	if req.opts.Size, err = parseSize(size); err != nil {
+	if req.Opts.Size, err = ParseSize(size); err != nil {
 		return req, err
 	}
-	if err := mount.CheckSize(req.opts.FSType, req.opts.Size); err != nil {
+	if err := mount.CheckSize(req.Opts.FSType, req.Opts.Size); err != nil {
 		return req, fmt.Errorf("invalid options: %w", err)
 	}
 	return req, nil
@@ -162,9 +189,9 @@ func lowerKeys(raw map[string]string) (map[string]string, error) {
 	return opts, nil
 }
 
-// parseSize reads a size as REX-Ray did, a bare number of GB (GiB), or with a
+// ParseSize reads a size as REX-Ray did, a bare number of GB (GiB), or with a
 // unit: 512MiB, 2G, 1.5GB (all binary multiples).
-func parseSize(s string) (int64, error) {
+func ParseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	bad := fmt.Errorf("invalid size %q: give a number of GB (16) or a size with a unit (512MiB, 2G)", s)
 	tooLarge := fmt.Errorf("invalid size %q: too large", s)
@@ -198,21 +225,21 @@ func parseSize(s string) (int64, error) {
 
 // conflicts lists how an existing volume differs from what a repeated
 // Create asks for, on the options the request gave.
-func (r createRequest) conflicts(v drivers.Volume) []string {
+func (r Request) Conflicts(v drivers.Volume) []string {
 	var diffs []string
 	add := func(key string, have, want any) {
-		if r.given[key] && have != want {
+		if r.Given[key] && have != want {
 			diffs = append(diffs, fmt.Sprintf("%s is %v, not %v", key, have, want))
 		}
 	}
-	add(optSize, size(v.Size), size(r.opts.Size))
-	add(optNewFSType, v.FSType, r.opts.FSType)
-	add(optVolumeType, v.Type, r.opts.Type)
-	add(optIOPS, v.IOPS, r.opts.IOPS)
-	add(optAZ, v.AvailabilityZone, r.opts.AvailabilityZone)
-	add(optVolumeName, v.Origin, r.opts.FromVolume)
-	add(optSnapName, v.Snapshot, r.opts.FromSnapshot)
-	add(optPool, v.Fields["pool"], r.opts.Pool)
+	add(optSize, size(v.Size), size(r.Opts.Size))
+	add(optNewFSType, v.FSType, r.Opts.FSType)
+	add(optVolumeType, v.Type, r.Opts.Type)
+	add(optIOPS, v.IOPS, r.Opts.IOPS)
+	add(optAZ, v.AvailabilityZone, r.Opts.AvailabilityZone)
+	add(optVolumeName, v.Origin, r.Opts.FromVolume)
+	add(optSnapName, v.Snapshot, r.Opts.FromSnapshot)
+	add(optPool, v.Fields["pool"], r.Opts.Pool)
 	sort.Strings(diffs)
 	return diffs
 }
@@ -225,13 +252,12 @@ func (s size) String() string { return units.BytesSize(float64(s)) }
 // CheckConfig refuses settings that would fail every Create or Mount, so
 // the plugin fails at start with the setting's name instead.
 func CheckConfig(cfg config.Config) error {
-	p := &Plugin{cfg: cfg}
-	d := p.defaults()
-	size, err := parseSize(d.size)
+	d := DefaultsOf(cfg)
+	size, err := ParseSize(d.Size)
 	if err != nil {
 		return fmt.Errorf("%s_CREATE_DEFAULT_SIZE: %w", config.OpsPrefix, err)
 	}
-	if err := mount.CheckSize(d.fsType, size); err != nil {
+	if err := mount.CheckSize(d.FSType, size); err != nil {
 		return fmt.Errorf("default size and fs type (REXRAY_FSTYPE, %s_CREATE_DEFAULT_*): %w", config.OpsPrefix, err)
 	}
 	if !filepath.IsAbs(cfg.Ops.MountPath) {

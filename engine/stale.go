@@ -1,4 +1,4 @@
-package plugin
+package engine
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -27,24 +28,24 @@ import (
 // volume, less those Mounted or Unmounted since.
 type inherited struct {
 	mu  sync.Mutex
-	ids map[string]map[string]bool
+	ids map[string]map[ledger.Hold]bool
 }
 
-func newInherited() *inherited { return &inherited{ids: map[string]map[string]bool{}} }
+func newInherited() *inherited { return &inherited{ids: map[string]map[ledger.Hold]bool{}} }
 
-func (h *inherited) add(volume string, ids []string) {
+func (h *inherited) add(volume string, holds []ledger.Hold) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range holds {
 		if h.ids[volume] == nil {
-			h.ids[volume] = map[string]bool{}
+			h.ids[volume] = map[ledger.Hold]bool{}
 		}
 		h.ids[volume][id] = true
 	}
 }
 
-// drop forgets one ID: a client sent a Mount or an Unmount for it.
-func (h *inherited) drop(volume, id string) {
+// drop forgets one hold: a client sent a Mount or an Unmount for it.
+func (h *inherited) drop(volume string, id ledger.Hold) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.ids[volume], id)
@@ -62,10 +63,10 @@ func (h *inherited) clear(volume string) {
 
 // only tells whether every Docker mount ID of ids was inherited, and
 // there is at least one.
-func (h *inherited) only(volume string, ids []string) bool {
+func (h *inherited) only(volume string, holds []ledger.Hold) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clients := dockerIDs(ids)
+	clients := dockerHolds(holds)
 	if len(clients) == 0 {
 		return false
 	}
@@ -81,47 +82,47 @@ func (h *inherited) only(volume string, ids []string) bool {
 // for a wish that only its holder ends (the operator's attach and mount, a
 // legacy client's mount, which mesos-module-dvdi unmounts when it decides
 // to), not for a mount the kernel can vouch for.
-func dockerIDs(ids []string) []string {
-	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
-		return id == AttachID || id == MountID || id == legacyID
-	})
+func dockerHolds(holds []ledger.Hold) []ledger.Hold {
+	return slices.DeleteFunc(slices.Clone(holds), func(h ledger.Hold) bool { return h.Kind != ledger.Docker })
 }
 
-// usesOwnMount tells whether a hold in ids uses the plugin's own mount of
-// the volume: then it cannot be unmounted to ask the kernel.
-func usesOwnMount(ids []string) bool {
-	return slices.Contains(ids, MountID) || slices.Contains(ids, legacyID)
+// usesOwnMount tells whether a hold uses the plugin's own mount of the
+// volume: then it cannot be unmounted to ask the kernel.
+func usesOwnMount(holds []ledger.Hold) bool {
+	return slices.ContainsFunc(holds, func(h ledger.Hold) bool {
+		return h.Kind == ledger.OperatorMount || h.Kind == ledger.Legacy
+	})
 }
 
 // forgetStale drops the inherited mount IDs of a volume that no container
 // mounts any more, and returns the IDs left. It is called with the
 // volume's lock held. While the kernel says the filesystem is still in use
 // somewhere, or cannot say, every ID is kept.
-func (p *Plugin) forgetStale(ctx context.Context, name string, ids []string) ([]string, error) {
-	if !p.inherited.only(name, ids) || usesOwnMount(ids) {
+func (e *Engine) forgetStale(ctx context.Context, name string, ids []ledger.Hold) ([]ledger.Hold, error) {
+	if !e.inherited.only(name, ids) || usesOwnMount(ids) {
 		return ids, nil
 	}
-	used, err := p.usedElsewhere(ctx, name)
+	used, err := e.usedElsewhere(ctx, name)
 	if err != nil || used {
 		return ids, err
 	}
-	stale := dockerIDs(ids)
+	stale := dockerHolds(ids)
 	for _, id := range stale {
-		if _, _, err := p.st.RemoveMount(name, id); err != nil {
+		if _, _, err := e.led.RemoveHold(name, id); err != nil {
 			return ids, fmt.Errorf("forget stale mount IDs: %w", err)
 		}
-		p.inherited.drop(name, id)
+		e.inherited.drop(name, id)
 	}
-	p.log.WithField("volume", name).Warnf("forgot %d mount ID(s) whose Unmount never came (%v): no mount of the volume is left in any namespace, so their containers are gone (removed while the plugin was disabled or down)", len(stale), stale)
-	return slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(stale, id) }), nil
+	e.logFor(ctx, name).Warnf("forgot %d mount ID(s) whose Unmount never came (%v): no mount of the volume is left in any namespace, so their containers are gone (removed while the plugin was disabled or down)", len(stale), stale)
+	return slices.DeleteFunc(ids, func(h ledger.Hold) bool { return slices.Contains(stale, h) }), nil
 }
 
 // withoutStale is forgetStale for a caller that goes on with the IDs kept
 // when the kernel cannot be asked.
-func (p *Plugin) withoutStale(ctx context.Context, name string, ids []string) []string {
-	left, err := p.forgetStale(ctx, name, ids)
+func (e *Engine) withoutStale(ctx context.Context, name string, ids []ledger.Hold) []ledger.Hold {
+	left, err := e.forgetStale(ctx, name, ids)
 	if err != nil {
-		p.log.WithField("volume", name).Errorf("cannot tell whether its %d mount ID(s) are stale, keeping them: %v", len(ids), err)
+		e.logFor(ctx, name).Errorf("cannot tell whether its %d mount ID(s) are stale, keeping them: %v", len(ids), err)
 	}
 	return left
 }
@@ -131,32 +132,32 @@ func (p *Plugin) withoutStale(ctx context.Context, name string, ids []string) []
 // back at once when the answer is yes (or unknown); a container's mount is
 // never touched. A volume whose device is not known cannot be judged and
 // counts as used.
-func (p *Plugin) usedElsewhere(ctx context.Context, name string) (bool, error) {
-	v, err := p.driverFor(ctx, name).Inspect(ctx, name)
+func (e *Engine) usedElsewhere(ctx context.Context, name string) (bool, error) {
+	v, err := e.driverFor(ctx, name).Inspect(ctx, name)
 	if err != nil {
 		return true, fmt.Errorf("is it in use: %w", err)
 	}
 	if v.Device == "" {
 		return true, nil
 	}
-	mounted, err := p.mnt.IsMounted(name)
+	mounted, err := e.mnt.IsMounted(name)
 	if err != nil {
 		return true, fmt.Errorf("is it in use: %w", err)
 	}
 	if mounted {
-		if err := p.mnt.Unmount(ctx, name); err != nil {
-			if still, serr := p.mnt.IsMounted(name); serr != nil || still {
+		if err := e.mnt.Unmount(ctx, name); err != nil {
+			if still, serr := e.mnt.IsMounted(name); serr != nil || still {
 				// Busy in the plugin's namespace or in a peer of its mount
 				// on the host: in use.
-				p.log.WithField("volume", name).Debugf("in use through the plugin's own mount: %v", err)
+				e.logFor(ctx, name).Debugf("in use through the plugin's own mount: %v", err)
 				return true, nil
 			}
 		}
 	}
-	busy, err := p.mnt.Busy(v.Device)
+	busy, err := e.mnt.Busy(v.Device)
 	if mounted && (busy || err != nil) {
 		// It was mounted a moment ago: what is there is a filesystem.
-		if _, merr := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); merr != nil {
+		if _, merr := e.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); merr != nil {
 			return true, errors.Join(err, fmt.Errorf("mount it again after asking whether it is in use: %w", merr))
 		}
 	}

@@ -1,4 +1,4 @@
-package plugin
+package engine
 
 import (
 	"context"
@@ -26,62 +26,62 @@ import (
 //
 // A device still bound to an image deleted from the store is detached,
 // unless its filesystem is still mounted: then at its last unmount.
-func (p *Plugin) Restore(ctx context.Context) {
-	defer close(p.ready)
-	log := p.log.WithField("phase", "restore")
+func (e *Engine) Restore(ctx context.Context) {
+	defer close(e.ready)
+	log := e.log.WithField("phase", "restore")
 
-	if id, err := p.instanceID(ctx); err == nil {
-		p.instance = id
+	if id, err := e.instanceID(ctx); err == nil {
+		e.instance = id
 	} else {
 		log.Warnf("instance ID: %v", err)
 	}
 
-	if err := p.st.PruneRemoving(time.Now().Add(-removeMemory)); err != nil {
+	if err := e.led.PruneRemoving(time.Now().Add(-removeMemory)); err != nil {
 		log.Warnf("prune remove marks: %v", err)
 	}
-	p.detachOrphans(ctx)
-	vols, err := p.listAll(ctx)
+	e.detachOrphans(ctx)
+	vols, err := e.listAll(ctx)
 	if err != nil {
 		// Serve from the persisted catalogue; Get must keep working.
 		log.Errorf("cannot list volumes, serving the saved catalogue: %v", err)
 		return
 	}
-	if err := p.st.ReplaceVolumes(vols); err != nil {
+	if err := e.led.ReplaceVolumes(vols); err != nil {
 		log.Errorf("save catalogue: %v", err)
 	}
 	byName := make(map[string]drivers.Volume, len(vols))
 	for _, v := range vols {
 		byName[v.Name] = v
 	}
-	counts, err := p.st.MountedVolumes()
+	counts, err := e.led.HeldVolumes()
 	if err != nil {
 		log.Errorf("read ledger: %v", err)
 		return
 	}
-	mounted, err := p.mnt.Mounted()
+	mounted, err := e.mnt.Mounted()
 	if err != nil {
 		log.Errorf("read mounts: %v", err)
 		return
 	}
 
 	for name := range counts {
-		if ids, err := p.st.Mounts(name); err == nil {
-			p.inherited.add(name, dockerIDs(ids))
+		if ids, err := e.led.Holds(name); err == nil {
+			e.inherited.add(name, dockerHolds(ids))
 		}
 	}
 	for name := range counts {
-		p.restoreHeld(ctx, byName[name], name, mounted[name] != "")
+		e.restoreHeld(ctx, byName[name], name, mounted[name] != "")
 	}
 	for name := range mounted {
 		if counts[name] == 0 {
 			log.WithField("volume", name).Warn("mounted without any container: releasing")
-			p.releaseLogged(ctx, name)
+			e.releaseLogged(ctx, name)
 		}
 	}
 	for _, v := range vols {
 		if v.Device != "" && counts[v.Name] == 0 && mounted[v.Name] == "" {
 			log.WithField("volume", v.Name).Warnf("attached as %s without any container: detaching", v.Device)
-			p.releaseLogged(ctx, v.Name)
+			e.releaseLogged(ctx, v.Name)
 		}
 	}
 }
@@ -90,31 +90,31 @@ func (p *Plugin) Restore(ctx context.Context) {
 // attached is held again (its lease renewed): a plugin restarted under
 // running containers goes on as before, unless another host took the
 // volume meanwhile, and then it is fenced here.
-func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string, mounted bool) {
-	log := p.log.WithField("volume", name)
+func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string, mounted bool) {
+	log := e.logFor(ctx, name)
 	switch {
 	case mounted && v.Device == "":
 		return // mounted from a device this driver does not report
 	case v.Name == "":
 		log.Warn("ledger holds mounts of a volume that no longer exists: forgetting them")
 	case v.Device != "":
-		if _, err := p.serviceOf(v).Driver.Attach(ctx, name, false); err != nil {
+		if _, err := e.serviceOf(v).Driver.Attach(ctx, name, false); err != nil {
 			log.Errorf("cannot hold it again (%v): fencing it here", err)
-			if err := p.fence(ctx, name); err != nil {
+			if err := e.fence(ctx, name); err != nil {
 				log.Errorf("fence: %v", err)
 			}
 			return
 		}
-		ids, err := p.st.Mounts(name)
+		ids, err := e.led.Holds(name)
 		if err != nil {
 			log.Errorf("read ledger: %v", err)
 			return
 		}
-		kept := p.withoutStale(ctx, name, ids)
+		kept := e.withoutStale(ctx, name, ids)
 		switch {
 		case len(kept) == 0:
 			log.Info("no container uses it any more: releasing")
-			p.releaseLogged(ctx, name)
+			e.releaseLogged(ctx, name)
 			return
 		case len(kept) < len(ids):
 			return // the operator's attach is left, which holds no mount
@@ -123,7 +123,7 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		case attachedOnly(kept):
 			return // attached by the operator, never mounted
 		}
-		if _, err := p.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); err != nil {
+		if _, err := e.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); err != nil {
 			log.Errorf("mount again after restart: %v", err)
 		} else {
 			log.Info("mounted again after restart")
@@ -132,12 +132,12 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 	default:
 		log.Info("device gone (host restarted?): forgetting its mounts")
 		// and the hold on it, which a host that restarted no longer has.
-		if err := p.serviceOf(v).Driver.Detach(ctx, name); err != nil {
+		if err := e.serviceOf(v).Driver.Detach(ctx, name); err != nil {
 			log.Errorf("release: %v", err)
 		}
 	}
-	p.inherited.clear(name)
-	if err := p.st.ClearMounts(name); err != nil {
+	e.inherited.clear(name)
+	if err := e.led.ClearHolds(name); err != nil {
 		log.Errorf("forget mounts: %v", err)
 	}
 }
@@ -145,18 +145,18 @@ func (p *Plugin) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 // detachOrphans lets go of the devices this host bound to volumes whose
 // image was since deleted from the store: nothing else leads to them, and
 // they would stay bound for good.
-func (p *Plugin) detachOrphans(ctx context.Context) {
-	for _, s := range p.services {
+func (e *Engine) detachOrphans(ctx context.Context) {
+	for _, s := range e.services {
 		od, ok := s.Driver.(drivers.OrphanDetacher)
 		if !ok {
 			continue
 		}
 		orphans, err := od.DetachOrphans(ctx)
 		if err != nil {
-			p.log.Errorf("service %s: %v", s.Name, err)
+			e.log.Errorf("service %s: %v", s.Name, err)
 		}
 		for _, o := range orphans {
-			log := p.log.WithField("volume", o.Volume)
+			log := e.logFor(ctx, o.Volume)
 			if o.Mounted {
 				log.Warnf("its image was deleted from the store while attached as %s, whose filesystem is still mounted: it is detached at its last unmount", o.Device)
 			} else {
@@ -167,32 +167,32 @@ func (p *Plugin) detachOrphans(ctx context.Context) {
 }
 
 // instanceID is this host's ID, as the default service's platform names it.
-func (p *Plugin) instanceID(ctx context.Context) (string, error) {
-	if id, ok := p.services[0].Driver.(drivers.Identifier); ok {
+func (e *Engine) instanceID(ctx context.Context) (string, error) {
+	if id, ok := e.services[0].Driver.(drivers.Identifier); ok {
 		return id.InstanceID(ctx)
 	}
-	return p.cfg.Instance()
+	return e.cfg.Instance()
 }
 
-func (p *Plugin) releaseLogged(ctx context.Context, name string) {
-	if err := p.release(ctx, name); err != nil {
-		p.log.WithField("volume", name).Errorf("release: %v", err)
+func (e *Engine) releaseLogged(ctx context.Context, name string) {
+	if err := e.release(ctx, name); err != nil {
+		e.logFor(ctx, name).Errorf("release: %v", err)
 	}
 }
 
 // listAll lists every service's volumes. A name two stores hold (made
 // behind rexray's back) is served from the first service only.
-func (p *Plugin) listAll(ctx context.Context) ([]drivers.Volume, error) {
+func (e *Engine) listAll(ctx context.Context) ([]drivers.Volume, error) {
 	var all []drivers.Volume
 	seen := make(map[string]string)
-	for _, s := range p.services {
+	for _, s := range e.services {
 		vols, err := s.Driver.List(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", s.Name, err)
 		}
 		for _, v := range vols {
 			if first, dup := seen[v.Name]; dup {
-				p.log.WithField("volume", v.Name).Errorf("held by services %s and %s: serving the one in %s", first, s.Name, first)
+				e.logFor(ctx, v.Name).Errorf("held by services %s and %s: serving the one in %s", first, s.Name, first)
 				continue
 			}
 			seen[v.Name] = s.Name

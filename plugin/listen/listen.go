@@ -1,4 +1,6 @@
-package plugin
+// Package listen opens the endpoint the plugin answers on, at REXRAY_HOST: a
+// root-only unix socket, or TCP with TLS (plain only when allowed).
+package listen
 
 import (
 	"crypto/tls"
@@ -18,18 +20,19 @@ import (
 // Listen opens the endpoint Docker talks to, at REXRAY_HOST: a unix socket,
 // made root-only since whoever reaches it can mount any volume; or TCP,
 // with TLS, or plain only when REXRAY_HOST_INSECURE allows it.
-// On TCP at most maxConns connections are served at once; more wait in
+// On TCP at most MaxConns connections are served at once; more wait in
 // the listen queue until one ends.
 func Listen(cfg config.Config, log logrus.FieldLogger) (net.Listener, error) {
-	return listenLimited(cfg, log, maxConns)
+	return Limited(cfg, log, MaxConns)
 }
 
-// maxConns bounds the connections a TCP endpoint serves at once. dockerd
+// MaxConns bounds the connections a TCP endpoint serves at once. dockerd
 // holds a few; a client that opens thousands must not exhaust the plugin's
 // memory or file descriptors. The unix socket is root's only.
-const maxConns = 128
+const MaxConns = 128
 
-func listenLimited(cfg config.Config, log logrus.FieldLogger, conns int) (net.Listener, error) {
+// Limited is Listen with at most conns connections served at once on TCP.
+func Limited(cfg config.Config, log logrus.FieldLogger, conns int) (net.Listener, error) {
 	network, addr, err := cfg.Endpoint()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package plugin
+package options
 
 import (
 	"regexp"
@@ -16,18 +16,18 @@ import (
 // get the same answer.
 func FuzzParseCreate(f *testing.F) {
 	known := map[string]bool{}
-	for _, k := range acceptedOptions {
+	for _, k := range Accepted() {
 		known[strings.ToLower(k)] = true
 	}
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
 		opts := map[string]string{k1: v1, k2: v2, k3: v3}
-		req, err := parseCreate(opts, testDefaults)
+		req, err := Parse(opts, testDefaults)
 		if err != nil {
 			msg := err.Error()
 			if strings.TrimSpace(msg) == "" {
 				t.Fatalf("parseCreate(%q) failed with an empty message", opts)
 			}
-			if strings.Contains(msg, "unknown option") && !strings.Contains(msg, "accepted options are "+strings.Join(acceptedOptions, ", ")) {
+			if strings.Contains(msg, "unknown option") && !strings.Contains(msg, "accepted options are "+strings.Join(Accepted(), ", ")) {
 				t.Errorf("parseCreate(%q) = %q: does not list the accepted options", opts, msg)
 			}
 		} else {
@@ -36,21 +36,21 @@ func FuzzParseCreate(f *testing.F) {
 					t.Errorf("parseCreate(%q) accepted the unknown option %q", opts, k)
 				}
 			}
-			if req.opts.Size <= 0 {
-				t.Errorf("parseCreate(%q) = size %d", opts, req.opts.Size)
+			if req.Opts.Size <= 0 {
+				t.Errorf("parseCreate(%q) = size %d", opts, req.Opts.Size)
 			}
-			if !slices.Contains(mount.FSTypes(), req.opts.FSType) {
-				t.Errorf("parseCreate(%q) = fs type %q, not one of %v", opts, req.opts.FSType, mount.FSTypes())
+			if !slices.Contains(mount.FSTypes(), req.Opts.FSType) {
+				t.Errorf("parseCreate(%q) = fs type %q, not one of %v", opts, req.Opts.FSType, mount.FSTypes())
 			}
-			if err := mount.CheckSize(req.opts.FSType, req.opts.Size); err != nil {
+			if err := mount.CheckSize(req.Opts.FSType, req.Opts.Size); err != nil {
 				t.Errorf("parseCreate(%q) accepted a volume mkfs cannot format: %v", opts, err)
 			}
 		}
 		// Docker shows the answer to the user, who runs the command again.
 		for range 4 {
-			again, err2 := parseCreate(opts, testDefaults)
-			if errString(err2) != errString(err) || err == nil && (again.opts != req.opts || again.overwrite != req.overwrite) {
-				t.Fatalf("parseCreate(%q) answered %+v, %v, then %+v, %v", opts, req.opts, err, again.opts, err2)
+			again, err2 := Parse(opts, testDefaults)
+			if errString(err2) != errString(err) || err == nil && (again.Opts != req.Opts || again.Overwrite != req.Overwrite) {
+				t.Fatalf("parseCreate(%q) answered %+v, %v, then %+v, %v", opts, req.Opts, err, again.Opts, err2)
 			}
 		}
 	})
@@ -70,23 +70,23 @@ var sizeNumber = regexp.MustCompile(`^\s*([0-9.eE+]+) ?[kKmMgGtTpP]?[iI]?[bB]?\s
 // wrong with it.
 func FuzzParseSize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseSize(s)
+		n, err := ParseSize(s)
 		if err != nil {
 			msg := err.Error()
 			if !strings.Contains(msg, "invalid size") {
-				t.Errorf("parseSize(%q) = %q: should say the size is invalid", s, msg)
+				t.Errorf("ParseSize(%q) = %q: should say the size is invalid", s, msg)
 			}
 			// Telling a user who asked for 1e30 GB that the size must be
 			// more than 0 sends them the wrong way.
 			if m := sizeNumber.FindStringSubmatch(s); m != nil && strings.Contains(msg, "more than 0") {
 				if f, err := strconv.ParseFloat(m[1], 64); err == nil && f >= 1 {
-					t.Errorf("parseSize(%q) = %q, but %g is more than 0", s, msg, f)
+					t.Errorf("ParseSize(%q) = %q, but %g is more than 0", s, msg, f)
 				}
 			}
 			return
 		}
 		if n <= 0 {
-			t.Errorf("parseSize(%q) = %d, nil: a success must be more than 0 bytes", s, n)
+			t.Errorf("ParseSize(%q) = %d, nil: a success must be more than 0 bytes", s, n)
 		}
 	})
 }

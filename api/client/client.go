@@ -1,5 +1,6 @@
-// Package client speaks Docker's volume plugin protocol to a plugin's unix
-// socket, as dockerd does: for tools and tests that drive a plugin directly.
+// Package client speaks Docker's volume plugin protocol and the operator's
+// calls (package api) to a plugin, as dockerd and the CLI do: for tools and
+// tests that drive a plugin directly.
 package client
 
 import (
@@ -13,7 +14,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/rexray/rexray/plugin"
+	"github.com/rexray/rexray/api"
 )
 
 // Client calls one plugin.
@@ -102,8 +103,8 @@ func (c *Client) Call(ctx context.Context, method string, req Request) (*Respons
 
 // Admin posts rexray's own /Rexray.<method> (the operator CLI's calls) and
 // decodes the answer into out, unless out is nil.
-func (c *Client) Admin(ctx context.Context, method string, req plugin.AdminRequest, out any) error {
-	resp, err := c.post(ctx, plugin.AdminPrefix+method, req)
+func (c *Client) Admin(ctx context.Context, method string, req api.Request, out any) error {
+	resp, err := c.post(ctx, api.Prefix+method, req)
 	if err != nil {
 		return err
 	}

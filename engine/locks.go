@@ -1,4 +1,4 @@
-package plugin
+package engine
 
 import (
 	"context"
@@ -47,4 +47,12 @@ func (l *locks) put(name string, vl *volLock) {
 	if vl.refs--; vl.refs == 0 {
 		delete(l.m, name)
 	}
+}
+
+// Locked counts the volumes whose lock is held or waited for: none once
+// every call has returned, whatever its outcome.
+func (e *Engine) Locked() int {
+	e.locks.mu.Lock()
+	defer e.locks.mu.Unlock()
+	return len(e.locks.m)
 }

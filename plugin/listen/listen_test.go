@@ -1,4 +1,4 @@
-package plugin
+package listen
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/rexray/rexray/internal/testpki"
 )
 
-func listen(t *testing.T, cfg config.Config) (net.Listener, string, error) {
+func open(t *testing.T, cfg config.Config) (net.Listener, string, error) {
 	t.Helper()
 	var logged bytes.Buffer
 	log := logrus.New()
@@ -33,7 +33,7 @@ func listen(t *testing.T, cfg config.Config) (net.Listener, string, error) {
 // Whoever reaches the socket can mount any volume: root only.
 func TestListenIsRootOnly(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "rexray.sock")
-	if _, _, err := listen(t, config.Config{Host: "unix://" + sock}); err != nil {
+	if _, _, err := open(t, config.Config{Host: "unix://" + sock}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(sock)
@@ -51,13 +51,13 @@ func TestListenIsRootOnly(t *testing.T) {
 // A stale socket from a killed predecessor must not stop the start.
 func TestListenReplacesStaleSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "rexray.sock")
-	l, _, err := listen(t, config.Config{Host: "unix://" + sock})
+	l, _, err := open(t, config.Config{Host: "unix://" + sock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 	os.WriteFile(sock, nil, 0o600) // what a kill -9 can leave
-	if _, _, err := listen(t, config.Config{Host: "unix://" + sock}); err != nil {
+	if _, _, err := open(t, config.Config{Host: "unix://" + sock}); err != nil {
 		t.Fatalf("second Listen over a stale socket: %v", err)
 	}
 }
@@ -67,7 +67,7 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 func TestListenRefusesARelativeSocket(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	_, _, err := listen(t, config.Config{Host: "unix://relative.sock"})
+	_, _, err := open(t, config.Config{Host: "unix://relative.sock"})
 	if err == nil || !strings.Contains(err.Error(), `REXRAY_HOST="unix://relative.sock"`) || !strings.Contains(err.Error(), "unix:///path/to.sock") {
 		t.Errorf("Listen(unix://relative.sock) = %v, want a refusal naming the value and what is accepted", err)
 	}
@@ -79,7 +79,7 @@ func TestListenRefusesARelativeSocket(t *testing.T) {
 // Plain TCP only when allowed, and then with a warning.
 func TestListenPlainTCP(t *testing.T) {
 	for _, host := range []string{"tcp://127.0.0.1:0", "http://x", "/no/scheme.sock", "unix://", "tcp://"} {
-		if _, _, err := listen(t, config.Config{Host: host}); err == nil || !strings.Contains(err.Error(), "REXRAY_") {
+		if _, _, err := open(t, config.Config{Host: host}); err == nil || !strings.Contains(err.Error(), "REXRAY_") {
 			t.Errorf("Listen(%q) = %v, want an error naming the setting", host, err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestListenPlainTCP(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "REXRAY_HOST_INSECURE=true") || !strings.Contains(err.Error(), "REXRAY_TLS_CERTFILE") {
 		t.Errorf("plain TCP without REXRAY_HOST_INSECURE = %v", err)
 	}
-	l, logged, err := listen(t, config.Config{Host: "tcp://127.0.0.1:0", HostInsecure: true})
+	l, logged, err := open(t, config.Config{Host: "tcp://127.0.0.1:0", HostInsecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestListenTLSRequiresClientCertificates(t *testing.T) {
 		TLSKeyFile:      filepath.Join(dir, "server-key.pem"),
 		TLSClientCAFile: filepath.Join(dir, "ca.pem"),
 	}
-	l, logged, err := listen(t, cfg)
+	l, logged, err := open(t, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestListenTLSRequiresClientCertificates(t *testing.T) {
 	}
 
 	cfg.TLSClientCAFile = ""
-	if _, logged, err := listen(t, cfg); err != nil || !strings.Contains(logged, "takes any client") {
+	if _, logged, err := open(t, cfg); err != nil || !strings.Contains(logged, "takes any client") {
 		t.Errorf("TLS without a client CA: %v, logged %q; want a warning", err, logged)
 	}
 	for _, bad := range []config.Config{
@@ -175,7 +175,7 @@ func TestListenTLSRequiresClientCertificates(t *testing.T) {
 		{Host: cfg.Host, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: filepath.Join(dir, "nope.pem")},
 		{Host: cfg.Host, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, TLSClientCAFile: cfg.TLSKeyFile},
 	} {
-		if _, _, err := listen(t, bad); err == nil || !strings.Contains(err.Error(), "REXRAY_TLS_") {
+		if _, _, err := open(t, bad); err == nil || !strings.Contains(err.Error(), "REXRAY_TLS_") {
 			t.Errorf("Listen with %+v = %v, want an error naming the setting", bad, err)
 		}
 	}

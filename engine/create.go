@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/docker/go-units"
+
+	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/options"
+)
+
+// Create makes a volume with the given create options (package options).
+// A Create of a volume that exists with the same or no options succeeds
+// and changes nothing: Docker re-sends Create for the volumes it knows.
+func (e *Engine) Create(ctx context.Context, name string, opts map[string]string) error {
+	req, err := options.Parse(opts, options.DefaultsOf(e.cfg))
+	if err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	ctx, done, err := e.begin(ctx, "create", name)
+	if err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	defer done()
+	return e.create(ctx, name, req)
+}
+
+// existing accepts a Create of a volume that exists when it asks for what
+// the volume is; drivers.ErrNotFound when there is none.
+func (e *Engine) existing(ctx context.Context, name string, req options.Request) error {
+	v, err := e.lookup(ctx, name)
+	switch {
+	case err != nil:
+		return err
+	case req.Service != "" && e.serviceOf(v).Name != req.Service:
+		return fmt.Errorf("the name is taken in service %s; volume names are unique across services", e.serviceOf(v).Name)
+	}
+	if diffs := req.Conflicts(v); len(diffs) > 0 {
+		return fmt.Errorf("it exists and differs: %v; remove it first or pick another name", diffs)
+	}
+	return nil
+}
+
+func (e *Engine) create(ctx context.Context, name string, req options.Request) error {
+	err := e.existing(ctx, name, req)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, drivers.ErrNotFound):
+		return fmt.Errorf("create volume %s: %w", name, err)
+	case e.cfg.Ops.CreateDisable:
+		return fmt.Errorf("create volume %s: creating volumes is disabled (%s_CREATE_DISABLE)", name, config.OpsPrefix)
+	}
+	var (
+		v   drivers.Volume
+		svc Service
+	)
+	switch {
+	case req.Opts.FromVolume != "":
+		v, svc, err = e.createCopy(ctx, name, req)
+	case req.Opts.FromSnapshot != "":
+		v, svc, err = e.createFromSnapshot(ctx, name, req)
+	default:
+		if svc, err = e.service(req.Service); err == nil {
+			v, err = svc.Driver.Create(ctx, name, req.Opts)
+		}
+	}
+	if errors.Is(err, drivers.ErrExists) {
+		// Another host sharing the store created it meanwhile: it is the
+		// same volume, never a second one.
+		if err := e.existing(ctx, name, req); err != nil {
+			return fmt.Errorf("create volume %s: %w", name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	v.Service = svc.Name
+	if err := e.led.PutVolume(v); err != nil {
+		svc.Driver.Remove(ctx, name)
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if req.Overwrite {
+		if err := e.led.SetOverwrite(name, true); err != nil {
+			return fmt.Errorf("create volume %s: %w", name, err)
+		}
+	}
+	e.logFor(ctx, name).Infof("created (%s, %s)", units.BytesSize(float64(v.Size)), v.FSType)
+	return nil
+}
+
+// createCopy makes a volume a copy of another in its service. A source
+// mounted on this host is frozen for the copy, so the copy is never torn.
+func (e *Engine) createCopy(ctx context.Context, name string, req options.Request) (drivers.Volume, Service, error) {
+	from := req.Opts.FromVolume
+	if from == name {
+		// Its lock is held already: taking it again would wait out ctx.
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: a volume cannot be a copy of itself", name)
+	}
+	unlock, err := e.locks.lock(ctx, from)
+	if err != nil {
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	defer unlock()
+	src, err := e.lookup(ctx, from)
+	if err != nil {
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: source volume %s: %w", name, from, err)
+	}
+	svc, err := e.sameService(name, req, e.serviceOf(src), "volume "+from)
+	if err == nil {
+		err = keepFS(name, &req, src.FSType, "volume "+from)
+	}
+	if err != nil {
+		return drivers.Volume{}, Service{}, err
+	}
+	thaw, err := e.mnt.Freeze(from)
+	if err != nil {
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	v, err := svc.Driver.Create(ctx, name, req.Opts)
+	if terr := thaw(); terr != nil {
+		e.logFor(ctx, from).Errorf("after copying it: %v", terr)
+	}
+	return v, svc, err
+}
+
+// createFromSnapshot makes a volume a copy of a snapshot, in the
+// snapshot's service.
+func (e *Engine) createFromSnapshot(ctx context.Context, name string, req options.Request) (drivers.Volume, Service, error) {
+	snap, src, err := e.findSnapshot(ctx, req.Opts.FromSnapshot)
+	if err != nil {
+		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	svc, err := e.sameService(name, req, src, "snapshot "+snap.Name)
+	if err == nil {
+		err = keepFS(name, &req, snap.FSType, "snapshot "+snap.Name)
+	}
+	if err != nil {
+		return drivers.Volume{}, Service{}, err
+	}
+	v, err := svc.Driver.Create(ctx, name, req.Opts)
+	return v, svc, err
+}
+
+// sameService checks that a copy goes where its source is: a copy is made
+// inside one store.
+func (e *Engine) sameService(name string, req options.Request, src Service, what string) (Service, error) {
+	if req.Service != "" && req.Service != src.Name {
+		return Service{}, fmt.Errorf("create volume %s: %s is in service %s, and a copy is made in its source's service; drop service=%s", name, what, src.Name, req.Service)
+	}
+	return src, nil
+}
+
+// keepFS gives a copy its source's filesystem unless another one is asked
+// for with overwritefs, which formats the copy.
+func keepFS(name string, req *options.Request, fsType, what string) error {
+	switch {
+	case !req.GaveFSType():
+		req.Opts.FSType = fsType
+	case req.Opts.FSType != fsType && !req.Overwrite:
+		return fmt.Errorf("create volume %s: a copy of %s keeps its filesystem (%s); add overwritefs=true to format it as %s instead", name, what, fsType, req.Opts.FSType)
+	}
+	return nil
+}

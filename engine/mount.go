@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/engine/options"
+	"github.com/rexray/rexray/mount"
+)
+
+// Mount mounts a volume for hold h, creating it first if implicit. The
+// first hold attaches and mounts; later ones only count.
+func (e *Engine) Mount(ctx context.Context, name string, h ledger.Hold, implicit bool) (string, error) {
+	ctx, done, err := e.begin(ctx, "mount", name)
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	defer done()
+
+	v, err := e.lookup(ctx, name)
+	if errors.Is(err, drivers.ErrNotFound) && implicit {
+		err = e.create(ctx, name, options.Request{Opts: options.Implicit(e.cfg)})
+		if err == nil {
+			v, err = e.lookup(ctx, name)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	path, err := e.mount(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := e.led.AddHold(name, h); err != nil {
+		if holds, lerr := e.led.Holds(name); lerr == nil && len(holds) == 0 {
+			e.releaseLogged(ctx, name) // mounted for nobody
+		}
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	e.inherited.drop(name, h) // its Unmount will come to this plugin
+	return path, nil
+}
+
+// mount attaches and mounts v unless it is mounted already.
+func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
+	mounted, err := e.mnt.IsMounted(v.Name)
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
+	if mounted {
+		return e.mnt.Path(v.Name), nil
+	}
+	drv := e.serviceOf(v).Driver
+	dev, err := drv.Attach(ctx, v.Name, e.cfg.Preempting())
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, howToTakeOver(err))
+	}
+	path, err := e.mountDevice(ctx, v, dev)
+	if err != nil {
+		if derr := drv.Detach(ctx, v.Name); derr != nil {
+			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", derr)
+		}
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
+	return path, nil
+}
+
+// mountDevice formats (when needed) and mounts an attached volume. The
+// decision to format rests on the volume's record as lookup found it on
+// its platform (another host may have formatted it, or made it anew, since
+// this host catalogued it): a volume whose filesystem was recorded is
+// never formatted again unless overwritefs asks for it.
+func (e *Engine) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
+	overwrite, err := e.led.Overwrite(v.Name)
+	if err != nil {
+		return "", err
+	}
+	return e.mountAs(ctx, e.serviceOf(v).Driver, v, dev, overwrite)
+}
+
+// mountAs formats (when v's record allows it) and mounts v's device.
+func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite bool) (string, error) {
+	content := e.content(ctx, drv, v, overwrite)
+	fsType := v.FSType
+	if fsType == "" {
+		// Made outside rexray (a plain `rbd create`): a filesystem already
+		// on it is found by the probe, else it gets the default one.
+		fsType = e.cfg.DefaultFSType()
+	}
+	path, err := e.mnt.Mount(ctx, dev, v.Name, fsType, content)
+	var nofs *mount.NoFilesystemError
+	if errors.As(err, &nofs) {
+		return "", unrecognised(v, fsType, dev, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if v.Formatted.IsZero() {
+		if err := e.recordFormat(ctx, drv, v); err != nil {
+			e.mnt.Unmount(ctx, v.Name)
+			return "", err
+		}
+	}
+	if !overwrite {
+		return path, nil
+	}
+	// overwritefs applies to the first mount only: later mounts keep data.
+	if err := e.led.SetOverwrite(v.Name, false); err != nil {
+		e.mnt.Unmount(ctx, v.Name)
+		return "", err
+	}
+	return path, nil
+}
+
+// content is what Mount may assume of the volume's device.
+//
+// A volume with no record either way was made before the record existed.
+// Blank, it was never mounted, and is formatted; with a filesystem, that
+// is recorded. With data and no filesystem that can be recognised it may
+// be a damaged one, or a first mkfs cut off: nothing says which, and
+// formatting the one would destroy data that fsck could recover, so its
+// mount is refused, saying how to check and how to start over.
+func (e *Engine) content(ctx context.Context, drv drivers.Driver, v drivers.Volume, overwrite bool) mount.Content {
+	switch {
+	case !overwrite && !v.Formatted.IsZero():
+		return mount.Existing
+	case e.blank(ctx, drv, v.Name):
+		return mount.Zeros
+	case overwrite:
+		return mount.Discard
+	case v.Unformatted:
+		return mount.Unknown
+	}
+	return mount.Existing
+}
+
+// blank tells whether the driver knows the volume was never written to.
+func (e *Engine) blank(ctx context.Context, drv drivers.Driver, name string) bool {
+	bc, ok := drv.(drivers.BlankChecker)
+	if !ok {
+		return false
+	}
+	blank, err := bc.Blank(ctx, name)
+	if err != nil {
+		e.logFor(ctx, name).Warnf("cannot tell whether it was ever written to: %v", err)
+	}
+	return blank
+}
+
+// recordFormat records, with the volume on its platform and in the
+// catalogue, that it holds a filesystem now.
+func (e *Engine) recordFormat(ctx context.Context, drv drivers.Driver, v drivers.Volume) error {
+	fr, ok := drv.(drivers.FormatRecorder)
+	if !ok {
+		return nil
+	}
+	now := time.Now()
+	if err := fr.RecordFormat(ctx, v.Name, now); err != nil {
+		return err
+	}
+	v.Meta = v.Meta.FormatRecord(now)
+	v.Device = ""
+	return e.led.PutVolume(v)
+}
+
+// unrecognised is the error for a volume whose device holds no filesystem
+// that can be recognised, and that is not formatted for it.
+func unrecognised(v drivers.Volume, fsType, dev string, err error) error {
+	why := "though its first mount made one (" + v.Formatted.UTC().Format(time.RFC3339) + "): it is damaged"
+	if v.Formatted.IsZero() {
+		why = "and it holds data but no record of a first format (it was made before rexray kept one): it may be a damaged filesystem"
+	}
+	target, where := dev, ""
+	if img := v.Fields["image"]; img != "" {
+		// A device is gone once the mount fails; the image stays.
+		target, where = img, " (the volume's image in the store)"
+	}
+	check, repair, hint := mount.CheckCommands(fsType, target)
+	return fmt.Errorf("%w, %s, and it is not formatted again: its data may well be recoverable. Check it with `%s`%s, repair it with `%s`%s; `rexray volume attach %s` gives it a device. To start over with an empty volume instead, remove it (`docker volume rm %s`) and create it again",
+		err, why, check, where, repair, hint, v.Name, v.Name)
+}
+
+// Unmount releases hold h on a volume. The last hold out unmounts and
+// detaches. A hold the ledger does not have is not an error.
+func (e *Engine) Unmount(ctx context.Context, name string, h ledger.Hold) error {
+	ctx, done, err := e.begin(ctx, "unmount", name)
+	if err != nil {
+		return fmt.Errorf("unmount volume %s: %w", name, err)
+	}
+	defer done()
+
+	left, removed, err := e.led.RemoveHold(name, h)
+	if err != nil {
+		return fmt.Errorf("unmount volume %s: %w", name, err)
+	}
+	if !removed {
+		e.logFor(ctx, name).Warnf("unmount of unknown %s", h)
+	}
+	e.inherited.drop(name, h)
+	if left > 0 && !e.cfg.Ops.UnmountIgnoreUsedCount {
+		holds, err := e.led.Holds(name)
+		if err != nil {
+			return fmt.Errorf("unmount volume %s: %w", name, err)
+		}
+		if len(e.withoutStale(ctx, name, holds)) > 0 {
+			return e.unmountIfOnlyAttached(ctx, name)
+		}
+	}
+	if err := e.release(ctx, name); err != nil {
+		return fmt.Errorf("unmount volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// release unmounts and detaches a volume and forgets its mount IDs.
+func (e *Engine) release(ctx context.Context, name string) error {
+	if err := e.mnt.Unmount(ctx, name); err != nil {
+		return err
+	}
+	if err := e.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+		return err
+	}
+	e.inherited.clear(name)
+	return e.led.ClearHolds(name)
+}
