@@ -14,7 +14,7 @@ PLUGIN_CONFIG = $(if $(filter loopback,$(DRIVER)),config.json,config.$(DRIVER).j
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build install plugin unit integration-test fuzz test reliability setup run bench clean
+.PHONY: build install plugin unit root-test integration-test fuzz test reliability setup run bench clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
@@ -36,10 +36,18 @@ plugin: build
 		docker plugin create $(PLUGIN) $(PLUGIN_DIR); \
 	fi
 
+# The tests that need no root, loop devices or dockerd, run as nobody when
+# make runs as root; it reports how many ran, and fails on any skip.
 unit:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go vet ./...
-	go test -count=1 ./...
+	go vet -tags integration ./...
+	hack/unit.sh
+
+# The packages' tests that need root: real loop devices, mkfs and mounts
+# (and each driver's TestConformance that needs them), as root.
+root-test:
+	go test -tags integration -count=1 $$(go list ./... | grep -v /integration-tests)
 
 # The suite on a real dockerd of DOCKER_ENGINE: 28.5 (forky's), 26.1
 # (trixie's), each from a Debian tree of its own (hack/engine.sh), or 20.10
@@ -66,8 +74,9 @@ fuzz:
 ENGINE_CHECKS := ^(TestPlugin|TestFaults|TestPluginUpgrade|TestPluginUpgradeFailureRestores|TestEngine)/^(InstallFromRegistry|CreateInspectWriteRead|SharedByTwoContainers|DisableEnableKeepsMounts|RemoveInUseAndRemoveDisable|NothingLeftBehind|DockerdRestart|HostReboot|DockerAloneLosesTheSources|RexrayKeepsEveryVolume|RemoteDoesNotExist|EnableFailsAfterTheSwap|StoreThatCannotBeSetBack|VolumeGoneAfterTheUpgrade|NewPrivilegeRefused|APINegotiation|VolumePrune|ClusterVolumeFlags)
 
 test: setup
-	@echo "=== make test: unit and fuzz tests; the integration suite on Docker 28.5; the plugin's checks on Docker 20.10 and 26.1"
+	@echo "=== make test: unit, root and fuzz tests; the integration suite on Docker 28.5; the plugin's checks on Docker 20.10 and 26.1"
 	$(MAKE) unit
+	$(MAKE) root-test
 	$(MAKE) fuzz
 	$(MAKE) integration-test DOCKER_ENGINE=28.5
 	$(MAKE) integration-test DOCKER_ENGINE=20.10 INTEGRATION_RUN='$(ENGINE_CHECKS)'

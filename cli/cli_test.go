@@ -1,3 +1,5 @@
+//go:build integration
+
 package cli
 
 import (
@@ -65,12 +67,6 @@ func serve(t *testing.T, network, addr string) {
 }
 
 // run runs one command line and returns its exit code, stdout and stderr.
-func run(ctx context.Context, args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	c := &Command{Registry: drivers.Registry{loopback.Name: loopback.FromEnv}, Version: "test", Stdout: &out, Stderr: &errOut}
-	code := c.Run(ctx, args)
-	return code, out.String(), errOut.String()
-}
 
 func mustRun(t *testing.T, args ...string) string {
 	t.Helper()

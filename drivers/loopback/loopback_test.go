@@ -1,3 +1,5 @@
+//go:build integration
+
 package loopback
 
 import (
@@ -10,8 +12,6 @@ import (
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
 )
-
-const mib = 1 << 20
 
 // newDriver gives a driver over a fresh store; it detaches whatever a
 // failing test left attached.

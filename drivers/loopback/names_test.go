@@ -12,6 +12,8 @@ import (
 // Names follows the store as another host changes it, also once it keeps
 // a listing of an unchanged folder: before a second has passed since the
 // folder last changed, and after.
+const mib = 1 << 20
+
 func TestNamesFollowTheStore(t *testing.T) {
 	ctx := context.Background()
 	store := t.TempDir()
