@@ -101,7 +101,7 @@ func (e *Engine) createCopy(ctx context.Context, name string, req options.Reques
 		// Its lock is held already: taking it again would wait out ctx.
 		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: a volume cannot be a copy of itself", name)
 	}
-	unlock, err := e.locks.lock(ctx, from)
+	unlock, err := e.locks.Lock(ctx, from)
 	if err != nil {
 		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
 	}

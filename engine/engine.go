@@ -19,6 +19,8 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/engine/locks"
+	"github.com/rexray/rexray/engine/platform"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -54,13 +56,13 @@ type Engine struct {
 	mnt      Mounter
 	led      *ledger.Store
 	log      logrus.FieldLogger
-	locks    *locks
+	locks    *locks.Set
 	instance string
 	ready    chan struct{} // closed once Restore has run
 	// inherited are the Docker mount IDs the ledger held at start, which
 	// may have lost their Unmount.
 	inherited *inherited
-	platform  *platform
+	platform  *platform.Asker
 }
 
 // New assembles an engine over one or more services, the first the
@@ -72,10 +74,10 @@ func New(cfg config.Config, services []Service, mnt Mounter, led *ledger.Store, 
 		mnt:       mnt,
 		led:       led,
 		log:       log,
-		locks:     newLocks(),
+		locks:     locks.New(),
 		ready:     make(chan struct{}),
 		inherited: newInherited(),
-		platform:  newPlatform(log),
+		platform:  platform.NewAsker(log),
 	}
 }
 
@@ -100,7 +102,7 @@ func (e *Engine) begin(parent context.Context, op, name string) (context.Context
 		cancel()
 		return nil, nil, err
 	}
-	unlock, err := e.locks.lock(ctx, name)
+	unlock, err := e.locks.Lock(ctx, name)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -275,3 +277,7 @@ func (e *Engine) Instance() string {
 		return ""
 	}
 }
+
+// Locked counts the volumes whose lock a call holds or waits for: none
+// once every call has returned, whatever its outcome.
+func (e *Engine) Locked() int { return e.locks.Len() }

@@ -22,6 +22,7 @@ import (
 	"github.com/rexray/rexray/drivers/loopback"
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/engine/platform"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -158,7 +159,7 @@ func TestHungPlatformLeavesTheCatalogueToAnswer(t *testing.T) {
 	if _, err := p.Get(&volume.GetRequest{Name: "known"}); err != nil {
 		t.Errorf("second Get of a known volume while the store hangs: %v", err)
 	}
-	if !errors.Is(unknownErr, engine.ErrPlatform) {
+	if !errors.Is(unknownErr, platform.ErrNoAnswer) {
 		t.Errorf("Get of a volume this host never saw while the store hangs: %v, want the platform's failure", unknownErr)
 	}
 	warned := 0

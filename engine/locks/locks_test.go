@@ -1,4 +1,4 @@
-package engine
+package locks
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 )
 
 func TestLocksSerialiseOneVolume(t *testing.T) {
-	l := newLocks()
+	l := New()
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			unlock, err := l.lock(context.Background(), "v")
+			unlock, err := l.Lock(context.Background(), "v")
 			if err != nil {
 				t.Error(err)
 				return
@@ -39,13 +39,13 @@ func TestLocksSerialiseOneVolume(t *testing.T) {
 }
 
 func TestLocksOtherVolumeAndTimeout(t *testing.T) {
-	l := newLocks()
-	unlock, _ := l.lock(context.Background(), "a")
+	l := New()
+	unlock, _ := l.Lock(context.Background(), "a")
 	defer unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	unlockB, err := l.lock(ctx, "b")
+	unlockB, err := l.Lock(ctx, "b")
 	if err != nil {
 		t.Fatalf("lock of another volume waited: %v", err)
 	}
@@ -53,7 +53,7 @@ func TestLocksOtherVolumeAndTimeout(t *testing.T) {
 
 	short, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel2()
-	if _, err := l.lock(short, "a"); err == nil {
+	if _, err := l.Lock(short, "a"); err == nil {
 		t.Fatal("lock of a held volume succeeded")
 	}
 }
