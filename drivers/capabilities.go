@@ -93,8 +93,11 @@ type Configured interface {
 
 // The names of the capabilities, as errors and messages give them.
 const (
-	CapSnapshots = "snapshots"
-	CapExpand    = "expand"
+	CapSnapshots    = "snapshots"
+	CapExpand       = "expand"
+	CapBlankCheck   = "blank checks"
+	CapFormatRecord = "format records"
+	CapNames        = "name listing"
 )
 
 // As finds capability T of d. A driver without it is refused with an
