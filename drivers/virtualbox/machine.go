@@ -209,6 +209,9 @@ func (d *Driver) freePort(ctx context.Context, o *op, mutable string) (int64, er
 // A medium attached to another VM is taken from it only with force; the
 // other VM loses the disk (a hot unplug), which fences it.
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return "", err
+	}
 	var id string
 	err := d.do(ctx, func(o *op) error {
 		self, selfID, m, err := d.selfAnd(ctx, o, name)
@@ -270,6 +273,9 @@ func (d *Driver) takeFromOthers(ctx context.Context, o *op, m medium, force bool
 
 // Detach implements drivers.Driver.
 func (d *Driver) Detach(ctx context.Context, name string) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
 	err := d.do(ctx, func(o *op) error {
 		_, selfID, m, err := d.selfAnd(ctx, o, name)
 		if err != nil {

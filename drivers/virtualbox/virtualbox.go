@@ -250,6 +250,23 @@ func (d *Driver) volume(m medium) drivers.Volume {
 	return v
 }
 
+// volumeHere is m's volume as this VM sees it: with its device while it
+// is attached here, which the engine mounts again after a restart.
+func (d *Driver) volumeHere(ctx context.Context, o *op, m medium) (drivers.Volume, error) {
+	v := d.volume(m)
+	if len(m.machines) == 0 {
+		return v, nil // no need to know this VM, which may be misconfigured
+	}
+	_, selfID, err := d.self(ctx, o)
+	if err != nil {
+		return v, err
+	}
+	if slices.Contains(m.machines, selfID) {
+		v.Device = d.guest.find(m.id)
+	}
+	return v, nil
+}
+
 // List implements drivers.Driver.
 func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	var vols []drivers.Volume
@@ -260,7 +277,11 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 		}
 		vols = vols[:0]
 		for _, m := range list {
-			vols = append(vols, d.volume(m))
+			v, err := d.volumeHere(ctx, o, m)
+			if err != nil {
+				return err
+			}
+			vols = append(vols, v)
 		}
 		return nil
 	})
@@ -269,10 +290,16 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 
 // Inspect implements drivers.Driver.
 func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return drivers.Volume{}, err
+	}
 	var v drivers.Volume
 	err := d.do(ctx, func(o *op) error {
 		m, err := d.find(ctx, o, name)
-		v = d.volume(m)
+		if err != nil {
+			return err
+		}
+		v, err = d.volumeHere(ctx, o, m)
 		return err
 	})
 	return v, err
@@ -392,6 +419,9 @@ func (d *Driver) discard(ctx context.Context, o *op, ref string) {
 // Remove implements drivers.Driver. A volume attached to any machine is
 // refused: deleting it would pull the disk from under that machine.
 func (d *Driver) Remove(ctx context.Context, name string) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
 	err := d.do(ctx, func(o *op) error {
 		m, err := d.find(ctx, o, name)
 		if err != nil {
@@ -429,6 +459,9 @@ func (d *Driver) machineNames(ctx context.Context, o *op, ids []string) []string
 // RecordFormat implements drivers.FormatRecorder, in the medium's
 // description.
 func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) error {
+	if err := drivers.ValidateName(name); err != nil {
+		return err
+	}
 	err := d.do(ctx, func(o *op) error {
 		m, err := d.find(ctx, o, name)
 		if err != nil {
