@@ -380,6 +380,14 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 // even one block, it is not blank. Filesystems without SEEK_DATA report
 // data everywhere, which is the safe answer.
 func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
+	if err := drivers.ValidateName(name); err != nil {
+		return false, err
+	}
+	// The record first: an image without one is no volume (a crashed
+	// Create's), and a missing volume is ErrNotFound.
+	if _, err := d.readMeta(name); err != nil {
+		return false, err
+	}
 	f, err := openIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: %w", name, err)
