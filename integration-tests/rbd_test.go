@@ -234,14 +234,23 @@ func (r *rbdEnv) testSnapshotsAndClones(t *testing.T) {
 			t.Errorf("%s holds %q, want %q", vol, out, want)
 		}
 	}
-	// A volume with snapshots is refused removal (its snapshots live in its
-	// image) and says so; without them it goes.
-	if _, err := suite.docker("volume", "rm", "rbdsrc"); err == nil || !strings.Contains(err.Error(), "snapshots") {
-		t.Errorf("volume rm of a volume with a snapshot: %v", err)
+	// A volume with snapshots goes, its snapshot stays (inside its image,
+	// kept out of the volumes' way) and still makes copies; the image goes
+	// with the last snapshot.
+	mustDocker(t, "volume", "rm", "rbdsrc")
+	if out := r.rexray(t, "snapshot", "ls"); !strings.Contains(out, "rbdsnap") {
+		t.Errorf("rexray snapshot ls after its volume's removal: %q", out)
+	}
+	mustDocker(t, "volume", "create", "-d", rbdPlugin, "-o", "snapshotName=rbdsnap", "rbdfromgone")
+	if out := mustDocker(t, "run", "--rm", "--network", "none", "-v", "rbdfromgone:/data", "busybox", "cat", "/data/f"); out != "first" {
+		t.Errorf("a copy of the snapshot of a removed volume holds %q, want first", out)
 	}
 	r.rexray(t, "snapshot", "rm", "rbdsnap")
-	for _, v := range []string{"rbdsrc", "rbdfromsnap", "rbdfromvol"} {
+	for _, v := range []string{"rbdfromsnap", "rbdfromvol", "rbdfromgone"} {
 		mustDocker(t, "volume", "rm", v)
+	}
+	if out, err := r.rbdTool("ls", "rbd"); err != nil || strings.Contains(out, "rbdsrc") {
+		t.Errorf("rbd ls after the last snapshot of rbdsrc went: %q, %v", out, err)
 	}
 }
 

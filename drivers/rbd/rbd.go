@@ -465,8 +465,9 @@ func (d *Driver) awaitOthers(ctx context.Context, pool, name string) {
 }
 
 // Remove implements drivers.Driver. A volume in use anywhere (its image has
-// watchers) or with snapshots is refused: RBD snapshots live inside their
-// image.
+// watchers) is refused. A volume's snapshots outlive it; as RBD snapshots
+// live inside their image, the image of a volume with snapshots is kept
+// under a name no volume has (removedImage) until the last goes.
 func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
@@ -479,15 +480,16 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if v.Device != "" {
 		return fmt.Errorf("remove volume %s: still attached to this host as %s", name, v.Device)
 	}
-	if len(v.Snapshots) > 0 {
-		return fmt.Errorf("remove volume %s: it has snapshots (%s), which live inside its RBD image; remove them first (rexray snapshot rm)", name, strings.Join(v.Snapshots, ", "))
-	}
 	if w, err := d.watchers(ctx, pool, name); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	} else if len(w) > 0 {
 		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
 	}
-	_, err = d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, name))
+	if len(v.Snapshots) > 0 {
+		_, err = d.ceph.run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
+	} else {
+		_, err = d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, name))
+	}
 	if errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("remove volume %s: %w", name, drivers.ErrNotFound)
 	}

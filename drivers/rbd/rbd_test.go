@@ -57,3 +57,20 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		t.Errorf("bad RBD_DEFAULTPOOL: %v", err)
 	}
 }
+
+// The image of a removed volume with snapshots is no volume (its name is
+// not one), and its snapshots go on naming the volume.
+func TestRemovedImage(t *testing.T) {
+	for _, name := range []string{"db", "db.1-x", "removed.x"} {
+		img := removedImage(name)
+		if drivers.ValidateName(img) == nil {
+			t.Errorf("removedImage(%s) = %s, a volume's name", name, img)
+		}
+		if got := volumeOf(img); got != name {
+			t.Errorf("volumeOf(%s) = %s, want %s", img, got, name)
+		}
+		if got := volumeOf(name); got != name {
+			t.Errorf("volumeOf(%s) = %s, want it unchanged", name, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,28 @@ type snapRef struct {
 }
 
 func (s snapRef) spec() string { return spec(s.pool, s.image) + "@" + s.name }
+
+// removedPfx starts the name of the image of a removed volume that still
+// has snapshots: with privatePfx, which no volume's name can start with,
+// so that it lists as no volume and a new volume may take the name.
+const removedPfx = privatePfx + "removed."
+
+// removedImage is the name the image of volume takes when the volume is
+// removed with snapshots: unique, ending with the volume's name, which
+// its snapshots go on naming.
+func removedImage(volume string) string {
+	return removedPfx + strconv.FormatInt(time.Now().UnixNano(), 36) + "." + volume
+}
+
+// volumeOf is the volume image is, or was before its removal.
+func volumeOf(image string) string {
+	rest, ok := strings.CutPrefix(image, removedPfx)
+	if !ok {
+		return image
+	}
+	_, name, _ := strings.Cut(rest, ".")
+	return name
+}
 
 // snapshots lists every user snapshot of every pool.
 func (d *Driver) snapshots(ctx context.Context) ([]snapRef, error) {
@@ -57,7 +80,7 @@ func (d *Driver) findSnapshot(ctx context.Context, name string) (snapRef, error)
 }
 
 func (d *Driver) describe(ctx context.Context, r snapRef) (drivers.Snapshot, error) {
-	s := drivers.Snapshot{Name: r.name, VolumeName: r.image, Size: r.size}
+	s := drivers.Snapshot{Name: r.name, VolumeName: volumeOf(r.image), Size: r.size}
 	raw, err := d.metaGet(ctx, r.pool, r.image, snapKeyPfx+r.name)
 	if err != nil || raw == "" {
 		return s, err
@@ -145,7 +168,26 @@ func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
 	if err := d.removeSnap(ctx, r); err != nil {
 		return fmt.Errorf("remove snapshot %s: %w", name, err)
 	}
-	return d.metaRemove(ctx, r.pool, r.image, snapKeyPfx+name)
+	if err := d.metaRemove(ctx, r.pool, r.image, snapKeyPfx+name); err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", name, err)
+	}
+	if volumeOf(r.image) != r.image {
+		if err := d.dropRemoved(ctx, r.pool, r.image); err != nil {
+			return fmt.Errorf("remove snapshot %s: the image of its removed volume: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// dropRemoved removes the image of a removed volume once it holds no
+// snapshot.
+func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
+	var snaps []json.RawMessage
+	if err := d.ceph.runJSON(ctx, &snaps, "rbd", "snap", "ls", spec(pool, image)); err != nil || len(snaps) > 0 {
+		return err
+	}
+	_, err := d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, image))
+	return err
 }
 
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {

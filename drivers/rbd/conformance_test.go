@@ -1,0 +1,91 @@
+//go:build integration
+
+package rbd
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/drivertest"
+)
+
+// The suite against a real Ceph: a throwaway cluster started for the test
+// with hack/ceph-up.sh, as the integration suite starts its own, and two
+// instances attaching with rbd-fuse and loop devices (this kernel has no
+// rbd or nbd), which needs root.
+func TestConformance(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("FUSE mounts and loop devices need root")
+	}
+	if _, err := exec.LookPath("rbd-fuse"); err != nil {
+		t.Fatal("rbd-fuse is missing: run hack/setup.sh")
+	}
+	cephUp(t)
+	fusePath := t.TempDir()
+	drivertest.Run(t, drivertest.Harness{
+		Hosts: func(t *testing.T) (a, b drivers.Driver) {
+			return conformanceHost(t, fusePath, "conform-a"), conformanceHost(t, fusePath, "conform-b")
+		},
+		CheckDevice: func(t *testing.T, host drivers.Driver, dev string) {
+			st, err := os.Stat(dev)
+			if err != nil || st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
+				t.Errorf("device %s: %v; want a block device", dev, err)
+			}
+		},
+	})
+	// Every subtest removed what it made: nothing is left in the pool, not
+	// even the image of a removed volume whose snapshots are gone.
+	out, err := tools{}.run(context.Background(), "rbd", "ls", "-p", "rbd")
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("images left in the pool: %q, %v", out, err)
+	}
+}
+
+// cephUp starts a cluster for the test and points the Ceph tools at it.
+func cephUp(t *testing.T) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ceph")
+	t.Cleanup(func() {
+		if out, err := exec.Command("../../hack/ceph-down.sh", dir).CombinedOutput(); err != nil {
+			t.Errorf("ceph-down: %v: %s", err, out)
+		}
+	})
+	cmd := exec.Command("../../hack/ceph-up.sh", dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ceph-up: %v", err)
+	}
+	t.Setenv("CEPH_CONF", strings.Split(strings.TrimSpace(string(out)), "\n")[0])
+}
+
+// conformanceHost is instance's driver. What a failed test left attached
+// is fenced at its end, after the suite's own clean-up, so that no
+// rbd-fuse outlives the cluster.
+func conformanceHost(t *testing.T, fusePath, instance string) *Driver {
+	d, err := New(Config{DefaultPool: "rbd", Attach: "fuse", FusePath: fusePath, LockCheck: time.Second}, drivers.Settings{InstanceID: instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		imgs, err := d.att.attached()
+		if err != nil {
+			t.Errorf("%s: %v", instance, err)
+		}
+		for _, pi := range imgs {
+			t.Errorf("%s: %s left attached", instance, strings.Join(pi[:], "/"))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := d.att.fence(ctx, pi[0], pi[1]); err != nil {
+				t.Errorf("%s: fence %s: %v", instance, pi[1], err)
+			}
+			cancel()
+		}
+	})
+	return d
+}
