@@ -14,7 +14,7 @@ PLUGIN_CONFIG = $(if $(filter loopback,$(DRIVER)),config.json,config.$(DRIVER).j
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build install plugin unit root-test integration-test fuzz test reliability setup run bench clean
+.PHONY: build install plugin unit root-test conformance integration-test fuzz test reliability setup run bench clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
@@ -48,6 +48,13 @@ unit:
 # (and each driver's TestConformance that needs them), as root.
 root-test:
 	go test -tags integration -count=1 $$(go list ./... | grep -v /integration-tests)
+
+# The drivers' conformance suite (drivers/drivertest) alone, on the real
+# platforms: loopback on loop devices, rbd on a Ceph cluster it starts
+# (hack/ceph-up.sh); root-test runs it too. make unit runs it on memdriver
+# and the VirtualBox fake. Needs root; about 40 s.
+conformance:
+	go test -tags integration -count=1 -v -run '^TestConformance$$' ./drivers/...
 
 # The suite on a real dockerd of DOCKER_ENGINE: 28.5 (forky's), 26.1
 # (trixie's), each from a Debian tree of its own (hack/engine.sh), or 20.10
