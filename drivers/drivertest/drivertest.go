@@ -9,7 +9,8 @@
 //
 // The suite looks at the contract from two hosts sharing one platform, as
 // the engine's users do: a volume one host makes, holds or removes is
-// seen so by the other.
+// seen so by the other. Each check's comment states the rule it holds
+// every driver to.
 package drivertest
 
 import (
@@ -30,8 +31,9 @@ type Harness struct {
 	// Hosts gives the drivers of two hosts, A and B, on one platform: what
 	// A makes, B sees. Every subtest calls it once, with its own t, so the
 	// drivers may be new each time (and cleaned up with t) while the
-	// platform is shared: each subtest uses volume names of its own, and
-	// removes what it made.
+	// platform is shared: each subtest uses names of its own (starting
+	// with "cf-"), and removes what it made. A and B are distinct hosts to
+	// the platform (instance IDs, machines).
 	Hosts func(t *testing.T) (a, b drivers.Driver)
 	// Size is the size of the volumes the suite creates, in bytes: 16 MiB
 	// if zero.
@@ -94,9 +96,9 @@ func (e *env) opts() drivers.CreateOptions {
 
 // create makes volume name on host A, and removes it when the test ends,
 // detached from both hosts first.
-func (e *env) create(name string, opts drivers.CreateOptions) drivers.Volume {
+func (e *env) create(name string) drivers.Volume {
 	e.Helper()
-	v, err := e.a.Create(e.ctx, name, opts)
+	v, err := e.a.Create(e.ctx, name, e.opts())
 	if err != nil {
 		e.Fatalf("A: Create(%s) = %v", name, err)
 	}
@@ -194,7 +196,7 @@ func (e *env) is(what string, err, target error) {
 // A new volume is as asked, empty and unformatted, and both hosts see it.
 func testCreate(e *env) {
 	const name = "cf-create"
-	v := e.create(name, e.opts())
+	v := e.create(name)
 	if v.Name != name || v.Size < e.h.Size || v.CreatedAt.IsZero() || !v.Unformatted || !v.Formatted.IsZero() || v.FSType != "ext4" || v.Device != "" {
 		e.Errorf("A: Create(%s) = %s of %d bytes, device %q, %+v; want %d bytes or more, created, unformatted, fsType ext4, not attached",
 			name, v.Name, v.Size, v.Device, v.Meta, e.h.Size)
@@ -214,7 +216,7 @@ func testCreate(e *env) {
 // and record.
 func testCreateTakenName(e *env) {
 	const name = "cf-taken"
-	v := e.create(name, e.opts())
+	v := e.create(name)
 	other := drivers.CreateOptions{Size: 2 * e.h.Size, FSType: "xfs"}
 	for host, d := range e.hosts() {
 		_, err := d.Create(e.ctx, name, other)
@@ -267,7 +269,7 @@ func testMissing(e *env) {
 // host it is attached to, only there.
 func testAttachDetach(e *env) {
 	const name = "cf-attach"
-	e.create(name, e.opts())
+	e.create(name)
 	dev := e.attach("A", e.a, name)
 	e.inspect("A", e.a, name, dev)
 	if l, ok := e.listed("A", e.a, name); !ok || l.Device != dev {
@@ -290,7 +292,7 @@ func testAttachDetach(e *env) {
 // mounted. Detached, it goes from both hosts' view.
 func testRemoveAttached(e *env) {
 	const name = "cf-remove-attached"
-	e.create(name, e.opts())
+	e.create(name)
 	dev := e.attach("A", e.a, name)
 	for host, d := range e.hosts() {
 		err := d.Remove(e.ctx, name)
@@ -321,7 +323,7 @@ type lostReport struct {
 // holds, is told it lost it.
 func testHeldByAnotherHost(e *env) {
 	const name = "cf-held"
-	e.create(name, e.opts())
+	e.create(name)
 	dev := e.attach("A", e.a, name)
 	_, err := e.b.Attach(e.ctx, name, false)
 	var held *drivers.HeldError
@@ -408,7 +410,7 @@ func testSnapshotter(e *env) {
 	if err != nil {
 		e.Fatalf("host B: %v", err)
 	}
-	v := e.create(vol, e.opts())
+	v := e.create(vol)
 	_, err = s.CreateSnapshot(e.ctx, vol, "../x")
 	e.is("CreateSnapshot named ../x", err, drivers.ErrInvalid)
 	_, err = s.CreateSnapshot(e.ctx, "cf-missing", snap)
@@ -498,7 +500,7 @@ func testExpander(e *env) {
 		e.refused(e.a, drivers.CapExpand, err)
 		return
 	}
-	v := e.create(name, e.opts())
+	v := e.create(name)
 	grown := v.Size + e.h.Size
 	got, err := x.Expand(e.ctx, name, grown)
 	if err != nil || got.Size != grown {
@@ -527,7 +529,7 @@ func testBlankChecker(e *env) {
 		e.refused(e.a, drivers.CapBlankCheck, err)
 		return
 	}
-	e.create(name, e.opts())
+	e.create(name)
 	if blank, err := bc.Blank(e.ctx, name); err != nil || !blank {
 		e.Errorf("A: Blank(%s) of a new volume = %v, %v; want true", name, blank, err)
 	}
@@ -543,7 +545,7 @@ func testFormatRecorder(e *env) {
 		e.refused(e.a, drivers.CapFormatRecord, err)
 		return
 	}
-	v := e.create(name, e.opts())
+	v := e.create(name)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	if err := fr.RecordFormat(e.ctx, name, at); err != nil {
 		e.Fatalf("A: RecordFormat(%s) = %v", name, err)
@@ -562,7 +564,7 @@ func testNameLister(e *env) {
 	}
 	made := []string{"cf-names-1", "cf-names-2"}
 	for _, name := range made {
-		e.create(name, e.opts())
+		e.create(name)
 	}
 	for host, d := range e.hosts() {
 		nl, err := drivers.As[drivers.NameLister](d, drivers.CapNames)
