@@ -71,7 +71,9 @@ func TestBrokenDriverFails(t *testing.T) {
 		}})
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenDriverFails$", "-test.v")
+	// /proc/self/exe, not os.Args[0]: the test binary may run as a user
+	// that cannot reach the folder holding it.
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestBrokenDriverFails$", "-test.v")
 	cmd.Env = append(os.Environ(), "DRIVERTEST_BROKEN=1")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
