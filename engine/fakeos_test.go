@@ -19,9 +19,9 @@ type fakeOS struct {
 	fs      map[string]string // volume → filesystem type made on it (devices differ by host)
 	// busy are the devices a container still holds elsewhere.
 	busy    map[string]bool
-	formats int                // mkfs runs
-	fenced  []string           // volumes fenced, in order
-	frozen  map[string]bool    // volumes frozen now
+	formats int             // mkfs runs
+	fenced  []string        // volumes fenced, in order
+	frozen  map[string]bool // volumes frozen now
 	mountAs map[string]mount.Content
 	// wrote is told of each volume a mkfs here writes to.
 	wrote func(name string)
