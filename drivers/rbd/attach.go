@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/drivers/rbd/ceph"
 )
 
 // Ownership across hosts is Ceph's: the instance a volume is attached to is
@@ -28,32 +29,32 @@ import (
 // attacher turns an image into a local block device. Every method is
 // idempotent and finds what an earlier process left.
 type attacher interface {
-	method() string
-	// attach returns the device of pool/image, attaching it if needed.
-	attach(ctx context.Context, pool, image string) (string, error)
-	// device is the local device of pool/image, "" if none.
-	device(ctx context.Context, pool, image string) (string, error)
-	// detach releases the device, flushing what the client holds.
-	detach(ctx context.Context, pool, image string) error
-	// fence releases the device of an image this host lost, without
+	Method() string
+	// Attach returns the device of pool/image, attaching it if needed.
+	Attach(ctx context.Context, pool, image string) (string, error)
+	// Device is the local device of pool/image, "" if none.
+	Device(ctx context.Context, pool, image string) (string, error)
+	// Detach releases the device, flushing what the client holds.
+	Detach(ctx context.Context, pool, image string) error
+	// Fence releases the device of an image this host lost, without
 	// waiting on a client that can no longer reach the cluster.
-	fence(ctx context.Context, pool, image string) error
-	// attached lists the images attached here, as pool/image.
-	attached() ([][2]string, error)
+	Fence(ctx context.Context, pool, image string) error
+	// Attached lists the images attached here, as pool/image.
+	Attached() ([][2]string, error)
 }
 
 // chooseAttacher picks the attach method from RBD_ATTACH and, for auto,
 // from what the kernel offers.
-func chooseAttacher(cfg Config, ceph tools, instance string) (attacher, error) {
+func chooseAttacher(cfg Config, t ceph.Tools, instance string) (attacher, error) {
 	m := cfg.Attach
 	if m == "auto" || m == "" {
 		m = autoMethod(exists)
 	}
 	switch m {
 	case "krbd", "nbd":
-		return &mapper{kind: m, ceph: ceph}, nil
+		return &ceph.Mapper{Kind: m, Tools: t}, nil
 	case "fuse":
-		return &fuse{root: cfg.FusePath + "/" + instance, tag: loopdev.Tag(instance), ceph: ceph}, nil
+		return &ceph.Fuse{Root: cfg.FusePath + "/" + instance, Tag: loopdev.Tag(instance), Tools: t}, nil
 	}
 	return nil, fmt.Errorf("RBD_ATTACH=%q: give auto, krbd, nbd or fuse", cfg.Attach)
 }
@@ -93,10 +94,10 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	if err := d.claim(ctx, pool, name, force); err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
-	dev, err := d.att.attach(ctx, pool, name)
+	dev, err := d.att.Attach(ctx, pool, name)
 	if err != nil {
 		d.metaRemove(context.WithoutCancel(ctx), pool, name, ownerKey)
-		return "", fmt.Errorf("attach volume %s (%s): %w", name, d.att.method(), err)
+		return "", fmt.Errorf("attach volume %s (%s): %w", name, d.att.Method(), err)
 	}
 	return dev, nil
 }
@@ -115,7 +116,7 @@ func (d *Driver) claim(ctx context.Context, pool, image string, force bool) erro
 		return nil
 	}
 	var locks []lockInfo
-	if err := d.ceph.runJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
+	if err := d.ceph.RunJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
 		return err
 	}
 	if owner != "" || len(locks) > 0 {
@@ -139,7 +140,7 @@ func (d *Driver) claim(ctx context.Context, pool, image string, force bool) erro
 // address before it breaks its lock.
 func (d *Driver) breakLocks(ctx context.Context, pool, image string, locks []lockInfo) error {
 	for _, l := range locks {
-		_, err := d.ceph.run(ctx, "rbd", "lock", "rm", spec(pool, image), l.ID, l.Locker)
+		_, err := d.ceph.Run(ctx, "rbd", "lock", "rm", spec(pool, image), l.ID, l.Locker)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -158,7 +159,7 @@ func (d *Driver) setOwner(ctx context.Context, pool, image, preempted string) er
 	if err := d.lockClaim(ctx, pool, mutex); err != nil {
 		return err
 	}
-	defer d.ceph.run(context.WithoutCancel(ctx), "rados", "-p", pool, "rm", mutex)
+	defer d.ceph.Run(context.WithoutCancel(ctx), "rados", "-p", pool, "rm", mutex)
 	owner, err := d.metaGet(ctx, pool, image, ownerKey)
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func (d *Driver) lockClaim(ctx context.Context, pool, mutex string) error {
 		return err
 	}
 	if age, ok := d.objectAge(ctx, pool, mutex); ok && age > claimStale {
-		d.ceph.run(ctx, "rados", "-p", pool, "rm", mutex)
+		d.ceph.Run(ctx, "rados", "-p", pool, "rm", mutex)
 		if err := d.createObject(ctx, pool, mutex); !errors.Is(err, syscall.EEXIST) {
 			return err
 		}
@@ -189,7 +190,7 @@ func (d *Driver) lockClaim(ctx context.Context, pool, mutex string) error {
 // createObject creates an empty RADOS object, failing with EEXIST if it
 // exists. `rados create` exits 1 then, and says "(17) File exists".
 func (d *Driver) createObject(ctx context.Context, pool, name string) error {
-	_, err := d.ceph.run(ctx, "rados", "-p", pool, "create", name)
+	_, err := d.ceph.Run(ctx, "rados", "-p", pool, "create", name)
 	if err != nil && strings.Contains(err.Error(), "(17) File exists") {
 		return fmt.Errorf("%w: %w", syscall.EEXIST, err)
 	}
@@ -200,7 +201,7 @@ func (d *Driver) createObject(ctx context.Context, pool, name string) error {
 // "POOL/NAME mtime 2006-01-02T15:04:05.000000-0700, size N" (it has no
 // JSON form).
 func (d *Driver) objectAge(ctx context.Context, pool, name string) (time.Duration, bool) {
-	out, err := d.ceph.run(ctx, "rados", "-p", pool, "stat", name)
+	out, err := d.ceph.Run(ctx, "rados", "-p", pool, "stat", name)
 	if err != nil {
 		return 0, false
 	}
@@ -228,7 +229,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if owner != "" && owner != d.instance {
-		if err := d.att.fence(ctx, pool, name); err != nil {
+		if err := d.att.Fence(ctx, pool, name); err != nil {
 			return fmt.Errorf("detach volume %s (taken by %s): %w", name, owner, err)
 		}
 		return nil
@@ -237,7 +238,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
-	if err := d.att.detach(ctx, pool, name); err != nil {
+	if err := d.att.Detach(ctx, pool, name); err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if owner == d.instance {
@@ -261,7 +262,7 @@ func (d *Driver) Fence(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("fence volume %s: %w", name, err)
 	}
-	if err := d.att.fence(ctx, pool, name); err != nil {
+	if err := d.att.Fence(ctx, pool, name); err != nil {
 		return fmt.Errorf("fence volume %s: %w", name, err)
 	}
 	return nil
@@ -269,7 +270,7 @@ func (d *Driver) Fence(ctx context.Context, name string) error {
 
 // attachedHere tells whether this host has anything attached of the image.
 func (d *Driver) attachedHere(pool, image string) (bool, error) {
-	imgs, err := d.att.attached()
+	imgs, err := d.att.Attached()
 	if err != nil {
 		return false, err
 	}
@@ -288,7 +289,7 @@ func (d *Driver) attachedHere(pool, image string) (bool, error) {
 // metadata; the plugin's start would wait as long.
 func (d *Driver) dropDeadLocks(ctx context.Context, pool, image string) error {
 	var locks []lockInfo
-	if err := d.ceph.runJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
+	if err := d.ceph.RunJSON(ctx, &locks, "rbd", "lock", "ls", spec(pool, image)); err != nil {
 		return err
 	}
 	if len(locks) == 0 {
@@ -321,7 +322,7 @@ func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 }
 
 func (d *Driver) reportLost(ctx context.Context, lost func(name string, why error)) error {
-	imgs, err := d.att.attached()
+	imgs, err := d.att.Attached()
 	if err != nil {
 		return err
 	}

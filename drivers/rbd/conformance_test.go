@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/drivertest"
+	"github.com/rexray/rexray/drivers/rbd/ceph"
 )
 
 // The suite against a real Ceph: a throwaway cluster started for the test
@@ -41,7 +42,7 @@ func TestConformance(t *testing.T) {
 	})
 	// Every subtest removed what it made: nothing is left in the pool, not
 	// even the image of a removed volume whose snapshots are gone.
-	out, err := tools{}.run(context.Background(), "rbd", "ls", "-p", "rbd")
+	out, err := ceph.Tools{}.Run(context.Background(), "rbd", "ls", "-p", "rbd")
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("images left in the pool: %q, %v", out, err)
 	}
@@ -74,14 +75,14 @@ func conformanceHost(t *testing.T, fusePath, instance string) *Driver {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		imgs, err := d.att.attached()
+		imgs, err := d.att.Attached()
 		if err != nil {
 			t.Errorf("%s: %v", instance, err)
 		}
 		for _, pi := range imgs {
 			t.Errorf("%s: %s left attached", instance, strings.Join(pi[:], "/"))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := d.att.fence(ctx, pi[0], pi[1]); err != nil {
+			if err := d.att.Fence(ctx, pi[0], pi[1]); err != nil {
 				t.Errorf("%s: fence %s: %v", instance, pi[1], err)
 			}
 			cancel()

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/rbd/ceph"
 )
 
 // Name is the driver's registry name.
@@ -58,7 +59,7 @@ type Driver struct {
 	settings []config.Setting
 	instance string
 	log      logrus.FieldLogger
-	ceph     tools
+	ceph     ceph.Tools
 	att      attacher
 }
 
@@ -89,7 +90,7 @@ func New(cfg Config, s drivers.Settings) (*Driver, error) {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
-	d := &Driver{cfg: cfg, instance: instance, log: log, ceph: tools{cephArgs: cfg.CephArgs}}
+	d := &Driver{cfg: cfg, instance: instance, log: log, ceph: ceph.Tools{CephArgs: cfg.CephArgs}}
 	att, err := chooseAttacher(cfg, d.ceph, instance)
 	if err != nil {
 		return nil, err
@@ -138,7 +139,7 @@ func spec(pool, image string) string { return pool + "/" + image }
 
 // pools lists the pools to look for volumes in, the default first.
 func (d *Driver) pools(ctx context.Context) ([]string, error) {
-	out, err := d.ceph.run(ctx, "rados", "lspools")
+	out, err := d.ceph.Run(ctx, "rados", "lspools")
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
 	}
@@ -155,7 +156,7 @@ func (d *Driver) pools(ctx context.Context) ([]string, error) {
 // own) lists nothing or fails; only the default pool must work.
 func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
 	var entries []listEntry
-	err := d.ceph.runJSON(ctx, &entries, "rbd", "ls", "-l", "-p", pool)
+	err := d.ceph.RunJSON(ctx, &entries, "rbd", "ls", "-l", "-p", pool)
 	if err != nil && pool != d.cfg.DefaultPool {
 		return nil, nil
 	}
@@ -168,7 +169,7 @@ func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
 // find is the pool holding the image name.
 func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, error) {
 	var info imageInfo
-	err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(d.cfg.DefaultPool, name))
+	err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(d.cfg.DefaultPool, name))
 	if err == nil {
 		return d.cfg.DefaultPool, info, nil
 	}
@@ -186,7 +187,7 @@ func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, erro
 		}
 		for _, e := range entries {
 			if e.Image == name && e.Snapshot == "" {
-				err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(p, name))
+				err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(p, name))
 				return p, info, err
 			}
 		}
@@ -196,7 +197,7 @@ func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, erro
 
 // metaGet reads one image-meta key; a missing key is "".
 func (d *Driver) metaGet(ctx context.Context, pool, image, key string) (string, error) {
-	out, err := d.ceph.run(ctx, "rbd", "image-meta", "get", spec(pool, image), key)
+	out, err := d.ceph.Run(ctx, "rbd", "image-meta", "get", spec(pool, image), key)
 	if errors.Is(err, syscall.ENOENT) {
 		return "", nil
 	}
@@ -206,7 +207,7 @@ func (d *Driver) metaGet(ctx context.Context, pool, image, key string) (string, 
 // metaList reads all of an image's image-meta. rbd prints nothing at all,
 // not {}, for an image without any (one made with plain `rbd create`).
 func (d *Driver) metaList(ctx context.Context, pool, image string) (map[string]string, error) {
-	out, err := d.ceph.run(ctx, "rbd", "image-meta", "list", spec(pool, image), "--format", "json")
+	out, err := d.ceph.Run(ctx, "rbd", "image-meta", "list", spec(pool, image), "--format", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +230,12 @@ func (d *Driver) metaSet(ctx context.Context, pool, image, key string, v any) er
 		}
 		val = string(b)
 	}
-	_, err := d.ceph.run(ctx, "rbd", "image-meta", "set", spec(pool, image), key, val)
+	_, err := d.ceph.Run(ctx, "rbd", "image-meta", "set", spec(pool, image), key, val)
 	return err
 }
 
 func (d *Driver) metaRemove(ctx context.Context, pool, image, key string) error {
-	_, err := d.ceph.run(ctx, "rbd", "image-meta", "remove", spec(pool, image), key)
+	_, err := d.ceph.Run(ctx, "rbd", "image-meta", "remove", spec(pool, image), key)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil
 	}
@@ -335,12 +336,12 @@ func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (driv
 	v.Fields = map[string]string{
 		"pool":         pool,
 		"image":        spec(pool, info.Name),
-		"attachMethod": d.att.method(),
+		"attachMethod": d.att.Method(),
 	}
 	if owner := all[ownerKey]; owner != "" {
 		v.Fields["attachedTo"] = owner
 	}
-	dev, err := d.att.device(ctx, pool, info.Name)
+	dev, err := d.att.Device(ctx, pool, info.Name)
 	if err != nil {
 		return v, err
 	}
@@ -384,7 +385,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		}
 		// layering and exclusive-lock only: what krbd of older kernels
 		// maps too; exclusive-lock is the lock that preemption breaks.
-		_, err = d.ceph.run(ctx, "rbd", "create", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B",
+		_, err = d.ceph.Run(ctx, "rbd", "create", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B",
 			"--image-feature", "layering", "--image-feature", "exclusive-lock")
 	}
 	if errors.Is(err, syscall.EEXIST) {
@@ -399,20 +400,20 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	undo := func(err error) (drivers.Volume, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, rerr := d.ceph.run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
+		if _, rerr := d.ceph.Run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
 			err = fmt.Errorf("%w; and removing the half-made image failed: %v (remove it with rbd rm %s)", err, rerr, spec(pool, name))
 		}
 		return fail(err)
 	}
 	var info imageInfo
-	if err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
+	if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
 		return undo(err)
 	}
 	if opts.Size > 0 && opts.Size < info.Size {
 		return undo(fmt.Errorf("size %d bytes is smaller than its source (%d bytes): a copy cannot shrink", opts.Size, info.Size))
 	}
 	if opts.Size > info.Size {
-		if _, err := d.ceph.run(ctx, "rbd", "resize", "--no-progress", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B"); err != nil {
+		if _, err := d.ceph.Run(ctx, "rbd", "resize", "--no-progress", spec(pool, name), "--size", strconv.FormatInt(opts.Size, 10)+"B"); err != nil {
 			return undo(err)
 		}
 		info.Size = opts.Size
@@ -422,7 +423,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	}
 	return drivers.Volume{
 		Name: name, Size: info.Size, Meta: m,
-		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.method()},
+		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.Method()},
 	}, nil
 }
 
@@ -446,7 +447,7 @@ func (d *Driver) awaitOthers(ctx context.Context, pool, name string) {
 	defer cancel()
 	for {
 		var info imageInfo
-		if err := d.ceph.runJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
+		if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
 			return
 		}
 		made, err := time.Parse(imageFormat, info.Created)
@@ -486,9 +487,9 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
 	}
 	if len(v.Snapshots) > 0 {
-		_, err = d.ceph.run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
+		_, err = d.ceph.Run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
 	} else {
-		_, err = d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, name))
+		_, err = d.ceph.Run(ctx, "rbd", "rm", "--no-progress", spec(pool, name))
 	}
 	if errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("remove volume %s: %w", name, drivers.ErrNotFound)
@@ -513,7 +514,7 @@ func (d *Driver) watchers(ctx context.Context, pool, image string) ([]string, er
 			Address string `json:"address"`
 		} `json:"watchers"`
 	}
-	if err := d.ceph.runJSON(ctx, &st, "rbd", "status", spec(pool, image)); err != nil {
+	if err := d.ceph.RunJSON(ctx, &st, "rbd", "status", spec(pool, image)); err != nil {
 		return nil, err
 	}
 	var addrs []string
@@ -549,7 +550,7 @@ func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("volume %s: %w", name, err)
 	}
 	var extents []json.RawMessage
-	if err := d.ceph.runJSON(ctx, &extents, "rbd", "diff", spec(pool, name)); err != nil {
+	if err := d.ceph.RunJSON(ctx, &extents, "rbd", "diff", spec(pool, name)); err != nil {
 		return false, fmt.Errorf("volume %s: %w", name, err)
 	}
 	return len(extents) == 0, nil

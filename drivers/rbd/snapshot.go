@@ -112,7 +112,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		return fail(err)
 	}
 	r := snapRef{pool: v.Fields["pool"], image: volume, name: name, size: v.Size}
-	if _, err := d.ceph.run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil {
+	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil {
 		if errors.Is(err, syscall.EEXIST) {
 			return fail(drivers.ErrSnapshotExists)
 		}
@@ -183,19 +183,19 @@ func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
 // snapshot.
 func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
 	var snaps []json.RawMessage
-	if err := d.ceph.runJSON(ctx, &snaps, "rbd", "snap", "ls", spec(pool, image)); err != nil || len(snaps) > 0 {
+	if err := d.ceph.RunJSON(ctx, &snaps, "rbd", "snap", "ls", spec(pool, image)); err != nil || len(snaps) > 0 {
 		return err
 	}
-	_, err := d.ceph.run(ctx, "rbd", "rm", "--no-progress", spec(pool, image))
+	_, err := d.ceph.Run(ctx, "rbd", "rm", "--no-progress", spec(pool, image))
 	return err
 }
 
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
 	// Unprotect fails if it was not protected (EINVAL): nothing to undo.
-	if _, err := d.ceph.run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EINVAL) {
+	if _, err := d.ceph.Run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}
-	_, err := d.ceph.run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
+	_, err := d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
 	return err
 }
 
@@ -219,13 +219,13 @@ func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) erro
 	}
 	r := snapRef{pool: srcPool, image: info.Name, name: privatePfx + "copy-" + name}
 	// A snapshot left by a crashed copy to the same name is reused.
-	if _, err := d.ceph.run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil && !errors.Is(err, syscall.EEXIST) {
+	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("snapshot of source volume %s: %w", volume, err)
 	}
 	err = d.clone(ctx, r, pool, name)
 	if rerr := d.removeSnap(context.WithoutCancel(ctx), r); rerr != nil && err == nil {
 		err = fmt.Errorf("remove the copy's snapshot %s: %w", r.spec(), rerr)
-		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", spec(pool, name))
+		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", spec(pool, name))
 	}
 	return err
 }
@@ -234,26 +234,26 @@ func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) erro
 // needs it), clone, flatten, unprotect. A clone that fails part way is
 // removed.
 func (d *Driver) clone(ctx context.Context, r snapRef, pool, name string) error {
-	if _, err := d.ceph.run(ctx, "rbd", "snap", "protect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) {
+	if _, err := d.ceph.Run(ctx, "rbd", "snap", "protect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) {
 		return fmt.Errorf("protect %s: %w", r.spec(), err) // EBUSY: protected already
 	}
 	dst := spec(pool, name)
-	if _, err := d.ceph.run(ctx, "rbd", "clone", r.spec(), dst, "--image-feature", "layering", "--image-feature", "exclusive-lock"); err != nil {
+	if _, err := d.ceph.Run(ctx, "rbd", "clone", r.spec(), dst, "--image-feature", "layering", "--image-feature", "exclusive-lock"); err != nil {
 		return err
 	}
-	if _, err := d.ceph.run(ctx, "rbd", "flatten", "--no-progress", dst); err != nil {
-		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+	if _, err := d.ceph.Run(ctx, "rbd", "flatten", "--no-progress", dst); err != nil {
+		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
 		return err
 	}
 	// A clone inherits its parent's image-meta: the records of the parent's
 	// snapshots and owner are not the clone's.
 	if err := d.dropInherited(ctx, pool, name); err != nil {
-		d.ceph.run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
 		return err
 	}
 	// Another clone of the same snapshot may be under way: it keeps the
 	// snapshot protected (EBUSY), and unprotects it when done.
-	if _, err := d.ceph.run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EINVAL) {
+	if _, err := d.ceph.Run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("unprotect %s: %w", r.spec(), err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package rbd
+package ceph
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 // /dev/rbdN) or rbd-nbd (/dev/nbdN). Untested here: this machine's kernel
 // has neither module. --exclusive keeps the image's lock with this host
 // instead of handing it over to another client that asks.
-type mapper struct {
-	kind string // krbd or nbd
-	ceph tools
+type Mapper struct {
+	Kind  string // krbd or nbd
+	Tools Tools
 }
 
-func (m *mapper) method() string { return m.kind }
+func (m *Mapper) Method() string { return m.Kind }
 
 type mapped struct {
 	Pool   string `json:"pool"`
@@ -23,28 +23,28 @@ type mapped struct {
 	Device string `json:"device"`
 }
 
-func (m *mapper) list(ctx context.Context) ([]mapped, error) {
+func (m *Mapper) list(ctx context.Context) ([]mapped, error) {
 	var list []mapped
-	err := m.ceph.runJSON(ctx, &list, "rbd", "device", "list", "-t", m.kind)
+	err := m.Tools.RunJSON(ctx, &list, "rbd", "device", "list", "-t", m.Kind)
 	return list, err
 }
 
-func (m *mapper) attach(ctx context.Context, pool, image string) (string, error) {
-	if dev, err := m.device(ctx, pool, image); err != nil || dev != "" {
+func (m *Mapper) Attach(ctx context.Context, pool, image string) (string, error) {
+	if dev, err := m.Device(ctx, pool, image); err != nil || dev != "" {
 		return dev, err
 	}
-	out, err := m.ceph.run(ctx, "rbd", "device", "map", "-t", m.kind, "--exclusive", spec(pool, image))
+	out, err := m.Tools.Run(ctx, "rbd", "device", "map", "-t", m.Kind, "--exclusive", pool+"/"+image)
 	if err != nil {
 		return "", err
 	}
 	dev := strings.TrimSpace(string(out))
 	if !strings.HasPrefix(dev, "/dev/") {
-		return "", fmt.Errorf("rbd device map %s: unexpected output %q", spec(pool, image), out)
+		return "", fmt.Errorf("rbd device map %s: unexpected output %q", pool+"/"+image, out)
 	}
 	return dev, nil
 }
 
-func (m *mapper) device(ctx context.Context, pool, image string) (string, error) {
+func (m *Mapper) Device(ctx context.Context, pool, image string) (string, error) {
 	list, err := m.list(ctx)
 	if err != nil {
 		return "", err
@@ -57,27 +57,27 @@ func (m *mapper) device(ctx context.Context, pool, image string) (string, error)
 	return "", nil
 }
 
-func (m *mapper) detach(ctx context.Context, pool, image string) error {
-	dev, err := m.device(ctx, pool, image)
+func (m *Mapper) Detach(ctx context.Context, pool, image string) error {
+	dev, err := m.Device(ctx, pool, image)
 	if err != nil || dev == "" {
 		return err
 	}
-	_, err = m.ceph.run(ctx, "rbd", "device", "unmap", "-t", m.kind, dev)
+	_, err = m.Tools.Run(ctx, "rbd", "device", "unmap", "-t", m.Kind, dev)
 	return err
 }
 
 // fence unmaps with -o force: pending I/O fails instead of waiting on a
 // cluster that blocklisted this client.
-func (m *mapper) fence(ctx context.Context, pool, image string) error {
-	dev, err := m.device(ctx, pool, image)
+func (m *Mapper) Fence(ctx context.Context, pool, image string) error {
+	dev, err := m.Device(ctx, pool, image)
 	if err != nil || dev == "" {
 		return err
 	}
-	_, err = m.ceph.run(ctx, "rbd", "device", "unmap", "-t", m.kind, "-o", "force", dev)
+	_, err = m.Tools.Run(ctx, "rbd", "device", "unmap", "-t", m.Kind, "-o", "force", dev)
 	return err
 }
 
-func (m *mapper) attached() ([][2]string, error) {
+func (m *Mapper) Attached() ([][2]string, error) {
 	list, err := m.list(context.Background())
 	if err != nil {
 		return nil, err

@@ -1,4 +1,7 @@
-package rbd
+// Package ceph runs Ceph's command-line tools for the rbd driver, and
+// holds the two ways an image becomes a block device here: the kernel's
+// mappers (krbd, rbd-nbd) and rbd-fuse with a loop device.
+package ceph
 
 import (
 	"bytes"
@@ -17,30 +20,30 @@ import (
 // process per call, but the Go module proxy reachable here does not serve
 // it, and the tools are needed in the rootfs anyway (rbd-fuse, rbd map).
 
-// toolError is a failed tool run. The rbd and rados tools exit with the
+// ToolError is a failed tool run. The rbd and rados tools exit with the
 // errno of what failed (2 for ENOENT, 16 for EBUSY, 17 for EEXIST), so the
 // error unwraps to that errno and callers test it with errors.Is.
-type toolError struct {
+type ToolError struct {
 	cmd   string
 	errno syscall.Errno
 	msg   string
 }
 
-func (e *toolError) Error() string {
+func (e *ToolError) Error() string {
 	return fmt.Sprintf("%s: %s", e.cmd, e.msg)
 }
 
-func (e *toolError) Unwrap() error { return e.errno }
+func (e *ToolError) Unwrap() error { return e.errno }
 
-// tools runs the Ceph tools with the service's extra arguments.
-type tools struct {
-	// cephArgs is RBD_CEPHARGS, handed to every tool as CEPH_ARGS, which
+// Tools runs the Ceph tools with the service's extra arguments.
+type Tools struct {
+	// CephArgs is RBD_CEPHARGS, handed to every tool as CEPH_ARGS, which
 	// librados reads on top of ceph.conf (-c, --id, --keyring, ...).
-	cephArgs string
+	CephArgs string
 }
 
-func (t tools) env(extra ...string) []string {
-	args := strings.Join(append([]string{t.cephArgs}, extra...), " ")
+func (t Tools) Env(extra ...string) []string {
+	args := strings.Join(append([]string{t.CephArgs}, extra...), " ")
 	env := os.Environ()
 	if args = strings.TrimSpace(args); args != "" {
 		env = append(env, "CEPH_ARGS="+args)
@@ -49,9 +52,9 @@ func (t tools) env(extra ...string) []string {
 }
 
 // run runs name with args and returns its standard output.
-func (t tools) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+func (t Tools) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = t.env()
+	cmd.Env = t.Env()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -66,12 +69,12 @@ func (t tools) run(ctx context.Context, name string, args ...string) ([]byte, er
 	if !errors.As(err, &exit) {
 		return nil, fmt.Errorf("%s: %w", line, err)
 	}
-	return nil, &toolError{cmd: line, errno: syscall.Errno(exit.ExitCode()), msg: lastMessage(stderr.String(), exit)}
+	return nil, &ToolError{cmd: line, errno: syscall.Errno(exit.ExitCode()), msg: lastMessage(stderr.String(), exit)}
 }
 
 // runJSON runs a tool with --format json and decodes its output into v.
-func (t tools) runJSON(ctx context.Context, v any, name string, args ...string) error {
-	out, err := t.run(ctx, name, append(args, "--format", "json")...)
+func (t Tools) RunJSON(ctx context.Context, v any, name string, args ...string) error {
+	out, err := t.Run(ctx, name, append(args, "--format", "json")...)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package rbd
+package ceph
 
 import (
 	"bytes"
@@ -28,16 +28,16 @@ import (
 // in memory: the rbd-fuse process is found by its command line in /proc and
 // the loop device by its backing file, so a restarted plugin finds what the
 // previous one left, reuses it when it works and clears it when it does not.
-type fuse struct {
-	root string // <RBD_FUSEPATH>/<instance>
-	tag  string // of this instance's loop devices
-	ceph tools
+type Fuse struct {
+	Root  string // <RBD_FUSEPATH>/<instance>
+	Tag   string // of this instance's loop devices
+	Tools Tools
 }
 
-func (f *fuse) method() string { return "rbd-fuse" }
+func (f *Fuse) Method() string { return "rbd-fuse" }
 
-func (f *fuse) mountPoint(pool, image string) string { return filepath.Join(f.root, pool, image) }
-func (f *fuse) file(pool, image string) string       { return filepath.Join(f.root, pool, image, image) }
+func (f *Fuse) mountPoint(pool, image string) string { return filepath.Join(f.Root, pool, image) }
+func (f *Fuse) file(pool, image string) string       { return filepath.Join(f.Root, pool, image, image) }
 
 // fuseCephArgs turn librbd's cache off for rbd-fuse. rbd-fuse answers an
 // fsync with success whatever rbd_flush returns, and with the cache librbd
@@ -51,20 +51,20 @@ const fuseCephArgs = "--rbd_cache=false"
 // fuseStart bounds how long rbd-fuse gets to connect and expose the image.
 const fuseStart = 20 * time.Second
 
-func (f *fuse) attach(ctx context.Context, pool, image string) (string, error) {
-	dev, err := f.device(ctx, pool, image)
+func (f *Fuse) Attach(ctx context.Context, pool, image string) (string, error) {
+	dev, err := f.Device(ctx, pool, image)
 	if err != nil || dev != "" {
 		return dev, err
 	}
 	// What a previous process left but does not work: clear it.
-	if err := f.fence(ctx, pool, image); err != nil {
+	if err := f.Fence(ctx, pool, image); err != nil {
 		return "", err
 	}
 	mnt := f.mountPoint(pool, image)
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return "", err
 	}
-	logPath := filepath.Join(f.root, pool, "."+image+".log")
+	logPath := filepath.Join(f.Root, pool, "."+image+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return "", err
@@ -74,7 +74,7 @@ func (f *fuse) attach(ctx context.Context, pool, image string) (string, error) {
 	// Not tied to ctx: it must outlive this call. Its own session, so that
 	// signals to the plugin's process group do not reach it.
 	cmd := exec.Command("rbd-fuse", "-f", "-p", pool, "-r", image, mnt)
-	cmd.Env = f.ceph.env(fuseCephArgs)
+	cmd.Env = f.Tools.Env(fuseCephArgs)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -87,24 +87,24 @@ func (f *fuse) attach(ctx context.Context, pool, image string) (string, error) {
 	defer tick.Stop()
 	deadline := time.After(fuseStart)
 	for {
-		if ok, _ := isFuse(mnt); ok && exists(file) {
+		if ok, _ := isFuse(mnt); ok && fileExists(file) {
 			break
 		}
 		select {
 		case err := <-exited:
 			return "", fmt.Errorf("rbd-fuse exited (%v): %s", err, tail(logPath))
 		case <-ctx.Done():
-			f.fence(context.WithoutCancel(ctx), pool, image)
+			f.Fence(context.WithoutCancel(ctx), pool, image)
 			return "", fmt.Errorf("rbd-fuse did not expose the image: %w; its log: %s", ctx.Err(), tail(logPath))
 		case <-deadline:
-			f.fence(context.WithoutCancel(ctx), pool, image)
+			f.Fence(context.WithoutCancel(ctx), pool, image)
 			return "", fmt.Errorf("rbd-fuse did not expose the image within %s; its log: %s", fuseStart, tail(logPath))
 		case <-tick.C:
 		}
 	}
-	dev, err = loopdev.Attach(file, f.tag, false)
+	dev, err = loopdev.Attach(file, f.Tag, false)
 	if err != nil {
-		f.fence(context.WithoutCancel(ctx), pool, image)
+		f.Fence(context.WithoutCancel(ctx), pool, image)
 		return "", fmt.Errorf("loop device over %s: %w", file, err)
 	}
 	return dev, nil
@@ -112,7 +112,7 @@ func (f *fuse) attach(ctx context.Context, pool, image string) (string, error) {
 
 // device finds the loop device over the image's file while rbd-fuse serves
 // it.
-func (f *fuse) device(ctx context.Context, pool, image string) (string, error) {
+func (f *Fuse) Device(ctx context.Context, pool, image string) (string, error) {
 	if ok, err := isFuse(f.mountPoint(pool, image)); err != nil || !ok {
 		return "", err
 	}
@@ -120,7 +120,7 @@ func (f *fuse) device(ctx context.Context, pool, image string) (string, error) {
 	if err != nil {
 		return "", nil // a dead rbd-fuse: ENOTCONN
 	}
-	bound, err := loopdev.Bound(f.tag)
+	bound, err := loopdev.Bound(f.Tag)
 	if err != nil {
 		return "", err
 	}
@@ -129,7 +129,7 @@ func (f *fuse) device(ctx context.Context, pool, image string) (string, error) {
 
 // detach unbinds the loop device, unmounts the FUSE mount, which ends
 // rbd-fuse after it flushed, and waits for it.
-func (f *fuse) detach(ctx context.Context, pool, image string) error {
+func (f *Fuse) Detach(ctx context.Context, pool, image string) error {
 	if err := f.unloop(pool, image); err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (f *fuse) detach(ctx context.Context, pool, image string) error {
 
 // fence: SIGKILL rbd-fuse (a blocklisted client never finishes its I/O),
 // lazily unmount, unbind the loop device.
-func (f *fuse) fence(ctx context.Context, pool, image string) error {
+func (f *Fuse) Fence(ctx context.Context, pool, image string) error {
 	for _, pid := range f.pids(pool, image) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -197,7 +197,7 @@ func (f *fuse) fence(ctx context.Context, pool, image string) error {
 // path (which stays when the file is unreachable). Once the dead FUSE mount
 // is detached, the kernel names the file from the FUSE root: "/IMAGE". Such
 // a device can never serve again, whoever bound it.
-func (f *fuse) unloop(pool, image string) error {
+func (f *Fuse) unloop(pool, image string) error {
 	names, err := loopdev.BoundNames()
 	if err != nil {
 		return err
@@ -214,8 +214,8 @@ func (f *fuse) unloop(pool, image string) error {
 }
 
 // attached lists the images that have an rbd-fuse process or mount here.
-func (f *fuse) attached() ([][2]string, error) {
-	dirs, err := filepath.Glob(filepath.Join(f.root, "*", "*"))
+func (f *Fuse) Attached() ([][2]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(f.Root, "*", "*"))
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (f *fuse) attached() ([][2]string, error) {
 }
 
 // pids are the rbd-fuse processes serving pool/image at our mount point.
-func (f *fuse) pids(pool, image string) []int {
+func (f *Fuse) pids(pool, image string) []int {
 	want := []string{"-p", pool, "-r", image, f.mountPoint(pool, image)}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	var pids []int
@@ -316,4 +316,9 @@ func tail(path string) string {
 		return "(empty)"
 	}
 	return s
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
