@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/fence"
 	"github.com/rexray/rexray/engine/ledger"
 )
 
@@ -109,7 +110,7 @@ func (e *Engine) attach(ctx context.Context, name string) error {
 	}
 	drv := e.serviceOf(v).Driver
 	if _, err := drv.Attach(ctx, name, e.cfg.Preempting()); err != nil {
-		return howToTakeOver(err)
+		return fence.HowToTakeOver(err)
 	}
 	if _, _, err := e.led.AddHold(name, attachHold); err != nil {
 		if ids, lerr := e.led.Holds(name); lerr == nil && len(ids) == 0 {

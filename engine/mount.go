@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/fence"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/options"
 	"github.com/rexray/rexray/mount"
@@ -57,7 +58,7 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	drv := e.serviceOf(v).Driver
 	dev, err := drv.Attach(ctx, v.Name, e.cfg.Preempting())
 	if err != nil {
-		return "", fmt.Errorf("mount volume %s: %w", v.Name, howToTakeOver(err))
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, fence.HowToTakeOver(err))
 	}
 	path, err := e.mountDevice(ctx, v, dev)
 	if err != nil {
