@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback/storefs"
 	"github.com/rexray/rexray/drivers/loopdev"
 	"github.com/rexray/rexray/internal/durable"
 )
@@ -70,7 +71,7 @@ func instanceHash(instance string) string {
 }
 
 func (d *Driver) readJSON(path string, v any) (bool, error) {
-	b, err := readIn(d.cfg.VolumePath, path)
+	b, err := storefs.ReadIn(d.cfg.VolumePath, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -91,7 +92,7 @@ func (d *Driver) readLease(name string) (lease, bool, error) {
 
 // volumesDir opens the folder the leases are in (O_PATH), following no
 // link below the store's root; the caller closes it.
-func (d *Driver) volumesDir() (int, error) { return openDirIn(d.cfg.VolumePath, d.dir) }
+func (d *Driver) volumesDir() (int, error) { return storefs.OpenDirIn(d.cfg.VolumePath, d.dir) }
 
 // writeTemp writes v, durably, to this instance's temp file of kind in the
 // folder dir, and returns the temp's name there.

@@ -24,6 +24,8 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback/imagecopy"
+	"github.com/rexray/rexray/drivers/loopback/storefs"
 	"github.com/rexray/rexray/drivers/loopdev"
 	"github.com/rexray/rexray/mount"
 )
@@ -128,7 +130,7 @@ func New(cfg Config) (*Driver, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("loopback store: %w", err)
 		}
-		fd, err := openDirIn(cfg.VolumePath, dir)
+		fd, err := storefs.OpenDirIn(cfg.VolumePath, dir)
 		if err != nil {
 			return nil, fmt.Errorf("loopback store: %w", err)
 		}
@@ -163,7 +165,7 @@ func (d *Driver) List(ctx context.Context) ([]drivers.Volume, error) {
 	vols := make([]drivers.Volume, 0, len(names))
 	for _, name := range names {
 		v, err := d.inspect(name, bound, snaps)
-		var untrusted *UntrustedError
+		var untrusted *storefs.UntrustedError
 		if errors.Is(err, drivers.ErrNotFound) || errors.As(err, &untrusted) {
 			// Removed meanwhile, or not a volume of the store: Inspect
 			// names the file that is not.
@@ -211,7 +213,7 @@ func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map
 	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
 	id, err := d.imageID(name)
-	var untrusted *UntrustedError
+	var untrusted *storefs.UntrustedError
 	switch {
 	case errors.As(err, &untrusted):
 		return drivers.Volume{}, fmt.Errorf("volume %s: %w", name, err)
@@ -223,7 +225,7 @@ func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map
 
 // imageID is the FileID of name's image, a regular file of the store.
 func (d *Driver) imageID(name string) (loopdev.FileID, error) {
-	return idIn(d.cfg.VolumePath, d.imagePath(name))
+	return storefs.IDIn(d.cfg.VolumePath, d.imagePath(name))
 }
 
 func (d *Driver) readMeta(name string) (drivers.Volume, error) {
@@ -325,12 +327,12 @@ func (d *Driver) fill(ctx context.Context, r records, name string, size int64, s
 }
 
 func (d *Driver) copyFile(ctx context.Context, dst *os.File, path string) error {
-	src, err := openIn(d.cfg.VolumePath, path, os.O_RDONLY, 0)
+	src, err := storefs.OpenIn(d.cfg.VolumePath, path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("copy of %s: %w", filepath.Base(path), err)
 	}
 	defer src.Close()
-	if err := copyImage(ctx, dst, src); err != nil {
+	if err := imagecopy.Copy(ctx, dst, src); err != nil {
 		return fmt.Errorf("copy of %s: %w", filepath.Base(path), err)
 	}
 	return nil
@@ -388,7 +390,7 @@ func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
 	if _, err := d.readMeta(name); err != nil {
 		return false, err
 	}
-	f, err := openIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDONLY, 0)
+	f, err := storefs.OpenIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: %w", name, err)
 	}
@@ -423,7 +425,7 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 
 // bind binds name's image, a regular file of the store, to a loop device.
 func (d *Driver) bind(name string) (string, error) {
-	f, err := openIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDWR, 0)
+	f, err := storefs.OpenIn(d.cfg.VolumePath, d.imagePath(name), os.O_RDWR, 0)
 	if err != nil {
 		return "", err
 	}

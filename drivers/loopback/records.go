@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback/storefs"
 	"github.com/rexray/rexray/internal/durable"
 )
 
@@ -43,7 +44,7 @@ func (r records) imageTemp(name string) string { return privateTemp(r.dir, name,
 // regular file: a link someone put in the store is never written through.
 func (r records) check(name string) error {
 	for _, p := range []string{r.image(name), r.meta(name)} {
-		if _, err := idIn(r.root, p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if _, err := storefs.IDIn(r.root, p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -115,7 +116,7 @@ func (r records) build(name string, fill func(*os.File) error) (*os.File, error)
 func (r records) lockedTemp(name string) (*os.File, error) {
 	tmp := r.imageTemp(name)
 	for range 3 {
-		f, err := createIn(r.root, tmp, os.O_RDWR)
+		f, err := storefs.CreateIn(r.root, tmp, os.O_RDWR)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +148,7 @@ func (r records) sweepTemps() {
 			continue
 		}
 		path := filepath.Join(r.dir, e.Name())
-		f, err := openIn(r.root, path, os.O_RDONLY, 0)
+		f, err := storefs.OpenIn(r.root, path, os.O_RDONLY, 0)
 		if err != nil {
 			continue
 		}
@@ -219,7 +220,7 @@ func (r records) othersFresh(name string) (creator string, fresh bool) {
 // read decodes name's metadata into v; notFound is the error when there
 // is none.
 func (r records) read(name string, v any, notFound error) error {
-	b, err := readIn(r.root, r.meta(name))
+	b, err := storefs.ReadIn(r.root, r.meta(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return notFound
 	}
@@ -238,7 +239,7 @@ func (r records) write(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	dir, err := openDirIn(r.root, r.dir)
+	dir, err := storefs.OpenDirIn(r.root, r.dir)
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}

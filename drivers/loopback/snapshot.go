@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/drivers/loopback/storefs"
 )
 
 // CreateSnapshot implements drivers.Driver: a copy of the volume's image
@@ -51,7 +52,7 @@ func (d *Driver) Snapshots(ctx context.Context) ([]drivers.Snapshot, error) {
 	snaps := make([]drivers.Snapshot, 0, len(names))
 	for _, name := range names {
 		s, err := d.readSnapshot(name)
-		var untrusted *UntrustedError
+		var untrusted *storefs.UntrustedError
 		if errors.Is(err, drivers.ErrSnapshotNotFound) || errors.As(err, &untrusted) {
 			// Removed meanwhile, or not a snapshot of the store:
 			// InspectSnapshot names the file that is not.

@@ -1,4 +1,7 @@
-package loopback
+// Package imagecopy copies a volume image into a new one: a reflink where
+// the filesystem shares blocks, else the data extents only, so holes stay
+// holes.
+package imagecopy
 
 import (
 	"context"
@@ -10,11 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copyImage fills dst, an empty file, with src's blocks: a reflink where the
+// Copy fills dst, an empty file, with src's blocks: a reflink where the
 // store's filesystem shares blocks between files (xfs with reflink=1,
 // btrfs), otherwise a copy of the data extents only, so holes stay holes.
 // A copy that outlasts ctx stops with ctx's error.
-func copyImage(ctx context.Context, dst, src *os.File) error {
+func Copy(ctx context.Context, dst, src *os.File) error {
 	err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd()))
 	if err == nil {
 		return nil

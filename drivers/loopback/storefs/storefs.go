@@ -1,4 +1,7 @@
-package loopback
+// Package storefs opens the files of a store that others may write (the
+// loopback store, shared by hosts): beneath its root, never through a
+// symbolic link, and only regular files.
+package storefs
 
 import (
 	"errors"
@@ -32,10 +35,10 @@ func (e *UntrustedError) Error() string {
 	return fmt.Sprintf("%s is %s, not a regular file of the store: refused, nothing was opened through it; remove it, or put the volume's own file there", e.Path, e.What)
 }
 
-// openIn opens path, which lies beneath root, with flag (O_CREAT and O_EXCL
+// OpenIn opens path, which lies beneath root, with flag (O_CREAT and O_EXCL
 // included); it must be a regular file. A missing file is os.ErrNotExist.
-func openIn(root, path string, flag int, perm uint32) (*os.File, error) {
-	dir, err := openDirIn(root, filepath.Dir(path))
+func OpenIn(root, path string, flag int, perm uint32) (*os.File, error) {
+	dir, err := OpenDirIn(root, filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
@@ -65,22 +68,22 @@ func openIn(root, path string, flag int, perm uint32) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// createIn makes path anew, exclusively: whatever was there (a leftover of
+// CreateIn makes path anew, exclusively: whatever was there (a leftover of
 // this host's, or a link someone put in its place) is removed first, so
 // the file written is always a new one.
-func createIn(root, path string, flag int) (*os.File, error) {
+func CreateIn(root, path string, flag int) (*os.File, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return openIn(root, path, flag|os.O_CREATE|os.O_EXCL, 0o600)
+	return OpenIn(root, path, flag|os.O_CREATE|os.O_EXCL, 0o600)
 }
 
 // maxRecord bounds a metadata or lease file: they are a few hundred bytes.
 const maxRecord = 1 << 20
 
-// readIn reads the regular file path beneath root.
-func readIn(root, path string) ([]byte, error) {
-	f, err := openIn(root, path, os.O_RDONLY, 0)
+// ReadIn reads the regular file path beneath root.
+func ReadIn(root, path string) ([]byte, error) {
+	f, err := OpenIn(root, path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +98,10 @@ func readIn(root, path string) ([]byte, error) {
 	return b, nil
 }
 
-// idIn is the loop device FileID of the regular file path beneath root,
+// IDIn is the loop device FileID of the regular file path beneath root,
 // found without opening it.
-func idIn(root, path string) (loopdev.FileID, error) {
-	dir, err := openDirIn(root, filepath.Dir(path))
+func IDIn(root, path string) (loopdev.FileID, error) {
+	dir, err := OpenDirIn(root, filepath.Dir(path))
 	if err != nil {
 		return loopdev.FileID{}, err
 	}
@@ -113,9 +116,9 @@ func idIn(root, path string) (loopdev.FileID, error) {
 	return loopdev.IDOfStat(&st), nil
 }
 
-// openDirIn opens the folder dir, root itself or beneath it, following no
+// OpenDirIn opens the folder dir, root itself or beneath it, following no
 // symbolic link below root.
-func openDirIn(root, dir string) (int, error) {
+func OpenDirIn(root, dir string) (int, error) {
 	rel, err := filepath.Rel(root, dir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return -1, fmt.Errorf("%s is not inside the store %s", dir, root)
