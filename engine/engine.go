@@ -256,7 +256,7 @@ func (e *Engine) Names(ctx context.Context) ([]Status, error) {
 		held = append(held, name)
 	}
 	slices.Sort(held)
-	names := union(listed, known, held)
+	names := platform.Union(listed, known, held)
 	out := make([]Status, len(names))
 	for i, name := range names {
 		out[i] = Status{Volume: drivers.Volume{Name: name}, Held: counts[name] > 0}

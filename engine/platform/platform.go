@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,4 +103,63 @@ func (a *Asker) answered(service string, err error) {
 	case !failed && was:
 		a.log.WithField("service", service).Info("storage platform answers again")
 	}
+}
+
+// Names lists one driver's names, sorted, cheaply where the driver
+// can.
+func Names(ctx context.Context, d drivers.Driver) ([]string, error) {
+	var names []string
+	if n, ok := d.(drivers.NameLister); ok {
+		var err error
+		if names, err = n.Names(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		vols, err := d.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names = make([]string, len(vols))
+		for i, v := range vols {
+			names[i] = v.Name
+		}
+	}
+	if !slices.IsSorted(names) {
+		slices.Sort(names)
+	}
+	return names, nil
+}
+
+// Union merges sorted lists of names into one, sorted, each name once. It
+// may reuse a list given, which the caller gives up.
+func Union(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		switch {
+		case len(l) == 0:
+		case out == nil:
+			out = slices.Compact(l)
+		default:
+			out = merge(out, l)
+		}
+	}
+	return out
+}
+
+// merge merges two sorted lists, each name once.
+func merge(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var next string
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] <= b[0]:
+			next, a = a[0], a[1:]
+		default:
+			next, b = b[0], b[1:]
+		}
+		if len(out) == 0 || out[len(out)-1] != next {
+			out = append(out, next)
+		}
+	}
+	return out
 }
