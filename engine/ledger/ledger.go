@@ -84,8 +84,15 @@ const (
 	OperatorMount Kind = "operator-mount"
 	// OperatorAttach is `rexray volume attach`.
 	OperatorAttach Kind = "operator-attach"
-	// CSI is a CSI publication; Hold.ID is its target path.
+	// CSI is a CSI publication of the volume's filesystem; Hold.ID is its
+	// target path.
 	CSI Kind = "csi"
+	// CSIBlock is a CSI publication of the volume's block device; Hold.ID
+	// is its target path.
+	CSIBlock Kind = "csi-block"
+	// CSIStage is a CSI staging of the volume on this host, which holds
+	// its device; Hold.ID is its staging target path.
+	CSIStage Kind = "csi-stage"
 )
 
 // The keys of the holds that are not a Docker mount ID. They are schema 1's
@@ -94,6 +101,8 @@ const (
 	reserved  = "rexray:" // begins every key no Docker mount ID may take
 	keyLegacy = reserved + "legacy"
 	keyCSI    = reserved + "csi:"
+	keyBlock  = reserved + "csi-block:"
+	keyStage  = reserved + "csi-stage:"
 	keyAttach = "rexray-cli-attach"
 	keyMount  = "rexray-cli-mount"
 )
@@ -130,6 +139,10 @@ func (h Hold) String() string {
 		return "operator attach"
 	case CSI:
 		return "csi publication " + h.ID
+	case CSIBlock:
+		return "csi block publication " + h.ID
+	case CSIStage:
+		return "csi staging " + h.ID
 	}
 	return string(h.Kind) + " " + h.ID
 }
@@ -170,11 +183,11 @@ func (h Hold) key() ([]byte, error) {
 			return nil, err
 		}
 		return []byte(h.ID), nil
-	case CSI:
+	case CSI, CSIBlock, CSIStage:
 		if len(h.ID) == 0 || len(h.ID) > maxCSIID {
-			return nil, invalid("invalid csi publication: target path %d bytes long, 1 to %d are accepted", len(h.ID), maxCSIID)
+			return nil, invalid("invalid %s hold: path %d bytes long, 1 to %d are accepted", h.Kind, len(h.ID), maxCSIID)
 		}
-		return []byte(keyCSI + h.ID), nil
+		return []byte(csiKeys[h.Kind] + h.ID), nil
 	case Legacy:
 		k = keyLegacy
 	case OperatorMount:
@@ -189,6 +202,9 @@ func (h Hold) key() ([]byte, error) {
 	}
 	return []byte(k), nil
 }
+
+// csiKeys are the key prefixes of the CSI kinds, whose IDs are paths.
+var csiKeys = map[Kind]string{CSI: keyCSI, CSIBlock: keyBlock, CSIStage: keyStage}
 
 // record is a hold's value in schema 2.
 type record struct {
@@ -213,6 +229,10 @@ func decode(k, v []byte) (Hold, time.Time) {
 			r.Kind = OperatorAttach
 		case strings.HasPrefix(key, keyCSI):
 			r.Kind = CSI
+		case strings.HasPrefix(key, keyBlock):
+			r.Kind = CSIBlock
+		case strings.HasPrefix(key, keyStage):
+			r.Kind = CSIStage
 		default:
 			r.Kind = Docker
 		}
@@ -220,8 +240,8 @@ func decode(k, v []byte) (Hold, time.Time) {
 	switch r.Kind {
 	case Docker:
 		return DockerHold(key), r.Since
-	case CSI:
-		return Hold{Kind: CSI, ID: strings.TrimPrefix(key, keyCSI)}, r.Since
+	case CSI, CSIBlock, CSIStage:
+		return Hold{Kind: r.Kind, ID: strings.TrimPrefix(key, csiKeys[r.Kind])}, r.Since
 	case Legacy, OperatorMount, OperatorAttach:
 		return Hold{Kind: r.Kind}, r.Since
 	}

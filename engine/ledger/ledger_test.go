@@ -202,6 +202,8 @@ func TestHoldsSurviveRestart(t *testing.T) {
 	all := []Hold{
 		DockerHold(idB), {Kind: CSI, ID: "/data/published/v"}, {Kind: Legacy},
 		DockerHold(idA), {Kind: OperatorAttach}, {Kind: OperatorMount},
+		// The same path as another kind is another hold.
+		{Kind: CSIBlock, ID: "/data/published/v"}, {Kind: CSIStage, ID: "/data/published/v"},
 	}
 	for i, h := range all {
 		n, added, err := s.AddHold("v", h)
@@ -216,7 +218,8 @@ func TestHoldsSurviveRestart(t *testing.T) {
 
 	s = open(t, dir)
 	defer s.Close()
-	wantHolds(t, s, "v", Hold{Kind: CSI, ID: "/data/published/v"}, DockerHold(idA), DockerHold(idB),
+	wantHolds(t, s, "v", Hold{Kind: CSI, ID: "/data/published/v"}, Hold{Kind: CSIBlock, ID: "/data/published/v"},
+		Hold{Kind: CSIStage, ID: "/data/published/v"}, DockerHold(idA), DockerHold(idB),
 		Hold{Kind: Legacy}, Hold{Kind: OperatorAttach}, Hold{Kind: OperatorMount})
 	if left, removed, err := s.RemoveHold("v", DockerHold("not-held")); err != nil || removed || left != len(all) {
 		t.Errorf("RemoveHold(unknown) = %d, %v, %v; want %d, false", left, removed, err, len(all))
@@ -294,7 +297,8 @@ func TestInvalidHoldsAreRefused(t *testing.T) {
 		DockerHold(""), DockerHold(strings.Repeat("a", 1025)),
 		DockerHold("rexray-cli-attach"), DockerHold("rexray-cli-mount"),
 		DockerHold("rexray:legacy"), DockerHold("rexray:csi:/x"),
-		{Kind: Legacy, ID: "x"}, {Kind: OperatorMount, ID: "x"}, {Kind: CSI}, {Kind: "nfs", ID: "x"},
+		{Kind: Legacy, ID: "x"}, {Kind: OperatorMount, ID: "x"}, {Kind: CSI}, {Kind: CSIBlock}, {Kind: CSIStage},
+		{Kind: CSIStage, ID: strings.Repeat("a", 4097)}, {Kind: "nfs", ID: "x"},
 	} {
 		if _, _, err := s.AddHold("v", h); !errors.Is(err, ErrInvalidHold) {
 			t.Errorf("AddHold(%v) = %v, want ErrInvalidHold", h, err)
@@ -356,13 +360,15 @@ func TestClearHolds(t *testing.T) {
 
 func TestHoldString(t *testing.T) {
 	for h, want := range map[Hold]string{
-		DockerHold(idA):          "docker mount 0123456789ab…",
-		DockerHold("short"):      "docker mount short",
-		{Kind: Legacy}:           "legacy mount (no mount ID)",
-		{Kind: OperatorAttach}:   "operator attach",
-		{Kind: OperatorMount}:    "operator mount",
-		{Kind: CSI, ID: "/p/v"}:  "csi publication /p/v",
-		{Kind: "nfs", ID: "srv"}: "nfs srv",
+		DockerHold(idA):              "docker mount 0123456789ab…",
+		DockerHold("short"):          "docker mount short",
+		{Kind: Legacy}:               "legacy mount (no mount ID)",
+		{Kind: OperatorAttach}:       "operator attach",
+		{Kind: OperatorMount}:        "operator mount",
+		{Kind: CSI, ID: "/p/v"}:      "csi publication /p/v",
+		{Kind: CSIBlock, ID: "/p/b"}: "csi block publication /p/b",
+		{Kind: CSIStage, ID: "/s/v"}: "csi staging /s/v",
+		{Kind: "nfs", ID: "srv"}:     "nfs srv",
 	} {
 		if got := h.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", h, got, want)
