@@ -27,6 +27,12 @@ type Expander interface {
 	Expand(ctx context.Context, name string, size int64) (Volume, error)
 }
 
+// Capacitor tells how many bytes of new volumes its platform can still
+// hold: a volume asked for more may fail to be created, or to be written.
+type Capacitor interface {
+	Capacity(ctx context.Context) (int64, error)
+}
+
 // Watcher keeps this host's hold on the volumes it attached (a lease in a
 // shared store, a lock on the platform) and reports through lost a volume
 // this host must give up: another host preempted it or its hold lapsed.
@@ -98,6 +104,7 @@ const (
 	CapBlankCheck   = "blank checks"
 	CapFormatRecord = "format records"
 	CapNames        = "name listing"
+	CapCapacity     = "capacity"
 )
 
 // As finds capability T of d. A driver without it is refused with an

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"BlankChecker", testBlankChecker},
 		{"FormatRecorder", testFormatRecorder},
 		{"NameLister", testNameLister},
+		{"Capacitor", testCapacitor},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, b := h.Hosts(t)
@@ -592,6 +593,23 @@ func testNameLister(e *env) {
 			if !slices.Contains(names, name) {
 				e.Errorf("%s: Names lacks %s", host, name)
 			}
+		}
+	}
+}
+
+// Capacity is known to every host, none of it negative.
+func testCapacitor(e *env) {
+	if _, err := drivers.As[drivers.Capacitor](e.a, drivers.CapCapacity); err != nil {
+		e.refused(e.a, drivers.CapCapacity, err)
+		return
+	}
+	for host, d := range e.hosts() {
+		c, err := drivers.As[drivers.Capacitor](d, drivers.CapCapacity)
+		if err != nil {
+			e.Fatalf("%s: %v", host, err)
+		}
+		if n, err := c.Capacity(e.ctx); err != nil || n < 0 {
+			e.Errorf("%s: Capacity = %d, %v; want a size, 0 or more", host, n, err)
 		}
 	}
 }

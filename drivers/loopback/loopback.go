@@ -549,3 +549,13 @@ func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) er
 	}
 	return nil
 }
+
+// Capacity implements drivers.Capacitor: the room left in the store's
+// filesystem. Images are sparse, so a volume takes room as it is written.
+func (d *Driver) Capacity(ctx context.Context) (int64, error) {
+	u, err := mount.UsageOf(d.dir)
+	if err != nil {
+		return 0, fmt.Errorf("loopback store capacity: %w", err)
+	}
+	return u.FreeBytes, nil
+}

@@ -28,7 +28,9 @@ const Name = "memdriver"
 // Store is one platform: the volumes and snapshots every instance made
 // from it sees, and which instance holds each volume.
 type Store struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// capacity is what the volumes and snapshots may take in all.
+	capacity  int64
 	volumes   map[string]*volume
 	snapshots map[string]snapshot
 	instances map[string]*Driver
@@ -45,9 +47,20 @@ type snapshot struct {
 	written bool
 }
 
+// DefaultCapacity is a new Store's capacity: 1 TiB.
+const DefaultCapacity = 1 << 40
+
+// SetCapacity sets what the store's volumes and snapshots may take in all.
+// It bounds only what Capacity answers: Create does not refuse more.
+func (s *Store) SetCapacity(bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.capacity = bytes
+}
+
 // NewStore is an empty platform.
 func NewStore() *Store {
-	return &Store{volumes: map[string]*volume{}, snapshots: map[string]snapshot{}, instances: map[string]*Driver{}}
+	return &Store{capacity: DefaultCapacity, volumes: map[string]*volume{}, snapshots: map[string]snapshot{}, instances: map[string]*Driver{}}
 }
 
 // Driver is the driver of the host instanceID; every call with one ID
@@ -77,8 +90,8 @@ func (s *Store) Write(name string) error {
 }
 
 // Driver is one instance's view of a Store. It implements drivers.Driver
-// and the Snapshotter, Expander, BlankChecker, FormatRecorder, NameLister
-// and Watcher capabilities.
+// and the Snapshotter, Expander, BlankChecker, FormatRecorder, NameLister,
+// Capacitor and Watcher capabilities.
 type Driver struct {
 	s        *Store
 	instance string
@@ -395,4 +408,19 @@ func (d *Driver) RemoveSnapshot(ctx context.Context, name string) error {
 	}
 	delete(d.s.snapshots, name)
 	return nil
+}
+
+// Capacity implements drivers.Capacitor: the store's capacity less what
+// its volumes and snapshots take.
+func (d *Driver) Capacity(ctx context.Context) (int64, error) {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	left := d.s.capacity
+	for _, v := range d.s.volumes {
+		left -= v.Size
+	}
+	for _, s := range d.s.snapshots {
+		left -= s.Size
+	}
+	return max(left, 0), nil
 }

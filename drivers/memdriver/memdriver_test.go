@@ -50,3 +50,20 @@ func TestWrite(t *testing.T) {
 		t.Errorf("Write of a missing volume = %v, want ErrNotFound", err)
 	}
 }
+
+// What volumes and snapshots take is capacity gone.
+func TestCapacity(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore()
+	s.SetCapacity(100)
+	d := s.Driver("a")
+	if _, err := d.Create(ctx, "v", drivers.CreateOptions{Size: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateSnapshot(ctx, "v", "s"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Driver("b").Capacity(ctx); n != 40 || err != nil {
+		t.Errorf("Capacity = %d, %v; want 40 (100 less a 30-byte volume and its snapshot)", n, err)
+	}
+}
