@@ -85,7 +85,24 @@ func Implicit(cfg config.Config) drivers.CreateOptions {
 // GaveFSType tells whether the request named a filesystem.
 func (r Request) GaveFSType() bool { return r.Given[optNewFSType] }
 
+// Parse reads create options over the defaults. Its errors match
+// drivers.ErrInvalid and say what is accepted.
 func Parse(raw map[string]string, def Defaults) (Request, error) {
+	req, err := parse(raw, def)
+	if err != nil {
+		return req, invalidOptions{err}
+	}
+	return req, nil
+}
+
+// invalidOptions is an error of Parse: its own message, matching
+// drivers.ErrInvalid.
+type invalidOptions struct{ err error }
+
+func (e invalidOptions) Error() string   { return e.err.Error() }
+func (e invalidOptions) Unwrap() []error { return []error{e.err, drivers.ErrInvalid} }
+
+func parse(raw map[string]string, def Defaults) (Request, error) {
 	opts, err := lowerKeys(raw)
 	if err != nil {
 		return Request{}, err

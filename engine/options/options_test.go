@@ -1,6 +1,7 @@
 package options
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -73,8 +74,8 @@ func TestParseCreateErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.opts, testDefaults)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Parse(%v) = %v, want an error containing %q", tc.opts, err, tc.want)
+		if !errors.Is(err, drivers.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%v) = %v, want an ErrInvalid containing %q", tc.opts, err, tc.want)
 		}
 	}
 }
