@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/rexray/rexray/drivers"
-	"github.com/rexray/rexray/engine/fence"
 	"github.com/rexray/rexray/engine/ledger"
 )
 
@@ -95,30 +94,12 @@ func (e *Engine) Attach(ctx context.Context, name string) (VolumeInfo, error) {
 	if err != nil {
 		return VolumeInfo{}, fmt.Errorf("attach volume %s: %w", name, err)
 	}
-	err = e.attach(actx, name)
+	_, err = e.attach(actx, name, attachHold)
 	done()
 	if err != nil {
 		return VolumeInfo{}, fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	return e.Volume(ctx, name)
-}
-
-func (e *Engine) attach(ctx context.Context, name string) error {
-	v, err := e.lookup(ctx, name)
-	if err != nil {
-		return err
-	}
-	drv := e.serviceOf(v).Driver
-	if _, err := drv.Attach(ctx, name, e.cfg.Preempting()); err != nil {
-		return fence.HowToTakeOver(err)
-	}
-	if _, _, err := e.led.AddHold(name, attachHold); err != nil {
-		if ids, lerr := e.led.Holds(name); lerr == nil && len(ids) == 0 {
-			drv.Detach(ctx, name)
-		}
-		return err
-	}
-	return nil
 }
 
 // Detach releases what Attach holds. A volume containers (or `rexray
@@ -138,7 +119,7 @@ func (e *Engine) Detach(ctx context.Context, name string) error {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
 	if others := slices.DeleteFunc(holds, func(h ledger.Hold) bool { return h == attachHold }); len(others) > 0 {
-		return fmt.Errorf("detach volume %s: in use by %d mount(s); stop the containers (or run rexray volume unmount) first", name, len(others))
+		return fmt.Errorf("detach volume %s: %w", name, inUseError("in use by %d mount(s); stop the containers (or run rexray volume unmount) first", len(others)))
 	}
 	if err := e.release(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return fmt.Errorf("detach volume %s: %w", name, err)
@@ -167,20 +148,15 @@ func (e *Engine) UnmountVolume(ctx context.Context, name string) error {
 	return e.Unmount(ctx, name, mountHold)
 }
 
-// unmountIfOnlyAttached unmounts a volume that the operator's attach is
-// the last to hold: attach holds the device, not the filesystem.
-func (e *Engine) unmountIfOnlyAttached(ctx context.Context, name string) error {
+// unmountIfDeviceOnly unmounts a volume whose holds left hold only its
+// device (the operator's attach, a CSI staging or block publication).
+func (e *Engine) unmountIfDeviceOnly(ctx context.Context, name string) error {
 	holds, err := e.led.Holds(name)
-	if err != nil || !attachedOnly(holds) {
+	if err != nil || !deviceOnly(holds) {
 		return err
 	}
 	if err := e.mnt.Unmount(ctx, name); err != nil {
 		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	return nil
-}
-
-// attachedOnly tells whether the only hold on a volume is Attach's.
-func attachedOnly(holds []ledger.Hold) bool {
-	return len(holds) == 1 && holds[0] == attachHold
 }

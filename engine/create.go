@@ -29,20 +29,28 @@ func (e *Engine) Create(ctx context.Context, name string, opts map[string]string
 }
 
 // existing accepts a Create of a volume that exists when it asks for what
-// the volume is; drivers.ErrNotFound when there is none.
+// the volume is, and refuses it with drivers.ErrExists when it differs;
+// drivers.ErrNotFound when there is none.
 func (e *Engine) existing(ctx context.Context, name string, req options.Request) error {
 	v, err := e.lookup(ctx, name)
 	switch {
 	case err != nil:
 		return err
 	case req.Service != "" && e.serviceOf(v).Name != req.Service:
-		return fmt.Errorf("the name is taken in service %s; volume names are unique across services", e.serviceOf(v).Name)
+		return taken{fmt.Sprintf("the name is taken in service %s; volume names are unique across services", e.serviceOf(v).Name)}
 	}
 	if diffs := req.Conflicts(v); len(diffs) > 0 {
-		return fmt.Errorf("it exists and differs: %v; remove it first or pick another name", diffs)
+		return taken{fmt.Sprintf("it exists and differs: %v; remove it first or pick another name", diffs)}
 	}
 	return nil
 }
+
+// taken refuses a Create of a name another volume has: its own message,
+// matching drivers.ErrExists.
+type taken struct{ msg string }
+
+func (e taken) Error() string        { return e.msg }
+func (e taken) Is(target error) bool { return target == drivers.ErrExists }
 
 func (e *Engine) create(ctx context.Context, name string, req options.Request) error {
 	err := e.existing(ctx, name, req)

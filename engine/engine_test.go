@@ -201,7 +201,7 @@ func TestRemoveOfAVolumeInUseIsRefused(t *testing.T) {
 	h.create("v", nil)
 	h.mount("v", docker("c1"))
 	err := h.e.Remove(context.Background(), "v")
-	if err == nil || !strings.Contains(err.Error(), "in use by 1 container mount") {
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "in use by 1 container mount") {
 		t.Fatalf("remove of a mounted volume: %v", err)
 	}
 	if _, err := h.drv.Inspect(context.Background(), "v"); err != nil {
@@ -224,7 +224,7 @@ func TestCreateAgainAcceptsTheSameAndRefusesOtherOptions(t *testing.T) {
 	b.create("v", map[string]string{"size": "2"})
 	b.create("v", nil)
 	err := b.e.Create(context.Background(), "v", map[string]string{"size": "3"})
-	if err == nil || !strings.Contains(err.Error(), "exists and differs") {
+	if !errors.Is(err, drivers.ErrExists) || !strings.Contains(err.Error(), "exists and differs") {
 		t.Fatalf("create with another size: %v", err)
 	}
 	if v, _ := a.drv.Inspect(context.Background(), "v"); v.Size != 2<<30 {

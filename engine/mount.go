@@ -14,7 +14,8 @@ import (
 )
 
 // Mount mounts a volume for hold h, creating it first if implicit. The
-// first hold attaches and mounts; later ones only count.
+// first hold attaches and mounts; later ones only count. A hold that
+// writes the device (a CSI block publication) refuses it (ErrInUse).
 func (e *Engine) Mount(ctx context.Context, name string, h ledger.Hold, implicit bool) (string, error) {
 	ctx, done, err := e.begin(ctx, "mount", name)
 	if err != nil {
@@ -28,6 +29,13 @@ func (e *Engine) Mount(ctx context.Context, name string, h ledger.Hold, implicit
 		if err == nil {
 			v, err = e.lookup(ctx, name)
 		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", name, err)
+	}
+	holds, err := e.led.Holds(name)
+	if err == nil {
+		err = sharable(name, h, holds)
 	}
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
@@ -208,7 +216,7 @@ func (e *Engine) Unmount(ctx context.Context, name string, h ledger.Hold) error 
 			return fmt.Errorf("unmount volume %s: %w", name, err)
 		}
 		if len(e.withoutStale(ctx, name, holds)) > 0 {
-			return e.unmountIfOnlyAttached(ctx, name)
+			return e.unmountIfDeviceOnly(ctx, name)
 		}
 	}
 	if err := e.release(ctx, name); err != nil {

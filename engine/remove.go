@@ -29,7 +29,7 @@ func (e *Engine) Remove(ctx context.Context, name string) error {
 	if len(ids) > 0 {
 		if !e.cfg.Ops.RemoveForce {
 			if ids = e.withoutStale(ctx, name, ids); len(ids) > 0 {
-				return fmt.Errorf("remove volume %s: in use by %d container mount(s)", name, len(ids))
+				return fmt.Errorf("remove volume %s: %w", name, inUseError("in use by %d container mount(s)", len(ids)))
 			}
 		}
 		if err := e.release(ctx, name); err != nil {

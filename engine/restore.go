@@ -120,8 +120,8 @@ func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 			return // the operator's attach is left, which holds no mount
 		case mounted:
 			return
-		case attachedOnly(kept):
-			return // attached by the operator, never mounted
+		case deviceOnly(kept):
+			return // held for its device alone, never mounted
 		}
 		if _, err := e.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); err != nil {
 			log.Errorf("mount again after restart: %v", err)

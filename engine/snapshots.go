@@ -33,6 +33,20 @@ func (e *Engine) findSnapshot(ctx context.Context, name string) (drivers.Snapsho
 	return drivers.Snapshot{}, Service{}, fmt.Errorf("snapshot %s: %w", name, drivers.ErrSnapshotNotFound)
 }
 
+// Snapshot finds a snapshot in whichever service holds it.
+func (e *Engine) Snapshot(ctx context.Context, name string) (Snapshot, error) {
+	if err := drivers.ValidateSnapshotName(name); err != nil {
+		return Snapshot{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	snap, svc, err := e.findSnapshot(ctx, name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return Snapshot{snap, svc.Name}, nil
+}
+
 // CreateSnapshot takes a snapshot of a volume, in the volume's service. A
 // volume mounted on this host is frozen for the copy, so the snapshot is
 // never torn. Snapshot names are unique across services, as volume names.
