@@ -6,6 +6,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ type Plugin struct {
 	createImplicit bool
 	// readBound bounds the reading of one request (requestRead).
 	readBound time.Duration
+	// grpc, if set, answers the endpoint's gRPC requests (ServeGRPC).
+	grpc http.Handler
 }
 
 // New is the Docker front door of eng. implicit makes a Mount of a

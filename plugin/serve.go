@@ -47,12 +47,38 @@ const idleKeep = 2 * time.Minute
 const maxHeader = 16 << 10
 
 func (p *Plugin) server() *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Handler:        p.handler(),
 		ReadTimeout:    p.readBound,
 		IdleTimeout:    idleKeep,
 		MaxHeaderBytes: maxHeader,
 	}
+	if p.grpc != nil {
+		// gRPC clients on a unix socket speak HTTP/2 without TLS from the
+		// first byte (prior knowledge); dockerd speaks HTTP/1.1.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		srv.Handler = byProtocol(p.grpc, srv.Handler)
+	}
+	return srv
+}
+
+// ServeGRPC has the endpoint answer gRPC too, with h (CSI's services,
+// built by package csi): one socket serves Docker's protocol and CSI.
+// Call it before Serve.
+func (p *Plugin) ServeGRPC(h http.Handler) { p.grpc = h }
+
+// byProtocol hands gRPC's requests (HTTP/2, content type application/grpc)
+// to grpc and every other request to docker.
+func byProtocol(grpc, docker http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			grpc.ServeHTTP(w, r)
+			return
+		}
+		docker.ServeHTTP(w, r)
+	})
 }
 
 // handler answers Docker's volume plugin protocol, and the operator CLI's
