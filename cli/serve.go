@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/config"
+	"github.com/rexray/rexray/csi"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
@@ -54,6 +55,19 @@ func (c *Command) serve(ctx context.Context) error {
 		return err
 	}
 	p := plugin.New(eng, cfg.Ops.CreateImplicit)
+	instance, err := cfg.Instance()
+	if err != nil {
+		return err
+	}
+	// CSI's gRPC on the same socket: one plugin for `docker run -v` and
+	// Swarm's cluster volumes.
+	cs := csi.New(csi.Options{Engine: eng, Config: cfg, NodeID: instance, Version: c.Version, Log: log})
+	p.ServeGRPC(cs.Handler())
+	go func() {
+		if err := cs.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			log.Errorf("csi: clean up after start: %v", err)
+		}
+	}()
 	log.Warnf("rexray %s serving %s on %s", c.Version, strings.Join(eng.ServiceNames(), ", "), cfg.Host)
 	if err := p.Serve(ctx, l); err != nil {
 		return err
