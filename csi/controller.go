@@ -74,7 +74,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *spec.CreateVolumeRequest
 			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists, of %s: outside the capacity range asked for", name, units.BytesSize(float64(st.Size)))
 		}
 		// The engine compares the other options given with the volume.
-		if err := s.eng.Create(ctx, name, opts); err != nil {
+		if err := s.eng.CreateCluster(ctx, name, opts); err != nil {
 			return nil, err
 		}
 		return &spec.CreateVolumeResponse{Volume: volume(st.Volume)}, nil
@@ -84,7 +84,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *spec.CreateVolumeRequest
 	if err := s.size(opts, required, limit); err != nil {
 		return nil, err
 	}
-	if err := s.eng.Create(ctx, name, opts); err != nil {
+	if err := s.eng.CreateCluster(ctx, name, opts); err != nil {
 		return nil, err
 	}
 	if st, err = s.eng.Get(ctx, name); err != nil {

@@ -15,8 +15,11 @@ package csi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	spec "github.com/container-storage-interface/spec/lib/go/csi"
@@ -45,7 +48,12 @@ type OS interface {
 // HostOS is the host's mounts, through package mount.
 type HostOS struct{}
 
+// Bind makes the target's parent too: swarmkit publishes at
+// /data/published/<id> and makes no /data/published.
 func (HostOS) Bind(source, target string, opts []string) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+		return fmt.Errorf("bind %s at %s: %w", source, target, err)
+	}
 	return mount.Bind(source, target, opts)
 }
 func (HostOS) Unbind(target string) error               { return mount.Unbind(target) }

@@ -50,6 +50,9 @@ type CreateOptions struct {
 	// Pool is where a driver with several pools (rbd) puts the volume; ""
 	// is its default. Drivers without pools refuse any other value.
 	Pool string
+	// Cluster makes the volume a Swarm cluster volume (created through
+	// CSI), recorded in its Meta.
+	Cluster bool
 }
 
 // Meta is how a volume was made. A driver whose platform keeps only the
@@ -73,6 +76,10 @@ type Meta struct {
 	// first mount makes its filesystem. A volume made before the format
 	// record existed has neither field.
 	Unformatted bool `json:"unformatted,omitempty"`
+	// Cluster marks a Swarm cluster volume: Docker's volume API leaves it
+	// to the swarm, which names it, so that one name never stands for a
+	// classic and a cluster volume at once.
+	Cluster bool `json:"cluster,omitempty"`
 }
 
 // NewMeta is the Meta of a volume created now with opts.
@@ -83,6 +90,7 @@ func NewMeta(opts CreateOptions) Meta {
 		Origin:    opts.FromVolume, Snapshot: opts.FromSnapshot,
 		// A copy carries its source's blocks, filesystem included.
 		Unformatted: opts.FromVolume == "" && opts.FromSnapshot == "",
+		Cluster:     opts.Cluster,
 	}
 }
 

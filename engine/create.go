@@ -16,10 +16,20 @@ import (
 // A Create of a volume that exists with the same or no options succeeds
 // and changes nothing: Docker re-sends Create for the volumes it knows.
 func (e *Engine) Create(ctx context.Context, name string, opts map[string]string) error {
+	return e.createAs(ctx, name, opts, false)
+}
+
+// CreateCluster is Create for a Swarm cluster volume (Meta.Cluster).
+func (e *Engine) CreateCluster(ctx context.Context, name string, opts map[string]string) error {
+	return e.createAs(ctx, name, opts, true)
+}
+
+func (e *Engine) createAs(ctx context.Context, name string, opts map[string]string, cluster bool) error {
 	req, err := options.Parse(opts, options.DefaultsOf(e.cfg))
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", name, err)
 	}
+	req.Opts.Cluster = cluster
 	ctx, done, err := e.begin(ctx, "create", name)
 	if err != nil {
 		return fmt.Errorf("create volume %s: %w", name, err)
@@ -38,6 +48,10 @@ func (e *Engine) existing(ctx context.Context, name string, req options.Request)
 		return err
 	case req.Service != "" && e.serviceOf(v).Name != req.Service:
 		return taken{fmt.Sprintf("the name is taken in service %s; volume names are unique across services", e.serviceOf(v).Name)}
+	case v.Cluster && !req.Opts.Cluster:
+		return taken{"the name is taken by a Swarm cluster volume; volume names are unique across classic and cluster volumes"}
+	case !v.Cluster && req.Opts.Cluster:
+		return taken{"the name is taken by a classic volume; volume names are unique across classic and cluster volumes"}
 	}
 	if diffs := req.Conflicts(v); len(diffs) > 0 {
 		return taken{fmt.Sprintf("it exists and differs: %v; remove it first or pick another name", diffs)}

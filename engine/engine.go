@@ -230,7 +230,8 @@ func (e *Engine) Get(ctx context.Context, name string) (Status, error) {
 }
 
 // Names lists the platforms' names, with the volumes this host holds, and
-// the mount point of each held one. A platform that does not answer in
+// the mount point of each held one, and whether the catalogue knows it as
+// a cluster volume. A platform that does not answer in
 // time is stood in for by this host's catalogue. No volume's record is
 // read: at any number of volumes, this is one listing per platform.
 func (e *Engine) Names(ctx context.Context) ([]Status, error) {
@@ -260,6 +261,9 @@ func (e *Engine) Names(ctx context.Context) ([]Status, error) {
 	out := make([]Status, len(names))
 	for i, name := range names {
 		out[i] = Status{Volume: drivers.Volume{Name: name}, Held: counts[name] > 0}
+		if c, known, err := e.led.Volume(name); err == nil && known {
+			out[i].Cluster = c.Cluster // what a front door shows depends on it
+		}
 		if out[i].Held {
 			out[i].Mountpoint = e.mnt.Path(name)
 		}

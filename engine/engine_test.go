@@ -334,3 +334,30 @@ func TestARestartUnderARunningContainerKeepsItsHold(t *testing.T) {
 		t.Error("the container's unmount after the restart did not release the volume")
 	}
 }
+
+func TestANameIsEitherAClassicOrAClusterVolume(t *testing.T) {
+	store := memdriver.NewStore()
+	a := newHost(t, store, "a", newFakeOS(), nil)
+	b := newHost(t, store, "b", newFakeOS(), nil)
+	if err := a.e.CreateCluster(context.Background(), "cv", nil); err != nil {
+		t.Fatal(err)
+	}
+	err := b.e.Create(context.Background(), "cv", nil)
+	if !errors.Is(err, drivers.ErrExists) || !strings.Contains(err.Error(), "taken by a Swarm cluster volume") {
+		t.Errorf("a classic create of a cluster volume's name on another host: %v", err)
+	}
+	a.create("classic", nil)
+	err = b.e.CreateCluster(context.Background(), "classic", nil)
+	if !errors.Is(err, drivers.ErrExists) || !strings.Contains(err.Error(), "taken by a classic volume") {
+		t.Errorf("a cluster create of a classic volume's name: %v", err)
+	}
+	names, err := a.e.Names(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range names {
+		if st.Cluster != (st.Name == "cv") {
+			t.Errorf("%s listed with Cluster %v", st.Name, st.Cluster)
+		}
+	}
+}

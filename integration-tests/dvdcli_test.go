@@ -169,7 +169,7 @@ func testDvdcliManaged(t *testing.T) {
 	}
 	out := dvdcli("mount", "--volumedriver=rexray", "--volumename=mesosvol", "--volumeopts=size=64MiB")
 	path := strings.TrimSpace(out)
-	want := filepath.Join(root, "plugins", id, "propagated-mount", "mesosvol", "data")
+	want := filepath.Join(root, "plugins", id, "propagated-mount", "volumes", "mesosvol", "data")
 	if out != path+"\n" || path != want {
 		t.Fatalf("dvdcli mount printed %q, want only the host path %s", out, want)
 	}

@@ -271,7 +271,7 @@ func mountsUnder(dir string) []string {
 func volumeMounts(name string) []string {
 	var found []string
 	for _, m := range mountsUnder(suite.dir) {
-		if strings.Contains(m, "/propagated-mount/"+name) {
+		if strings.Contains(m, "/propagated-mount/volumes/"+name) {
 			found = append(found, m)
 		}
 	}

@@ -33,6 +33,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("Env", testEnv)
 	t.Run("DvdcliOnTheManagedPlugin", testDvdcliManaged)
 	t.Run("SwarmService", testSwarm)
+	t.Run("ClusterVolume", testClusterVolume)
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
 	t.Run("Compose", testCompose)

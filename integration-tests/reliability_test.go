@@ -63,7 +63,7 @@ func (m managed) pid(t *testing.T) int {
 // dataPath is a mounted volume's data folder on the host, under dockerd's
 // data root; this process reaches it at inEngine(dataPath).
 func (m managed) dataPath(name string) string {
-	return filepath.Join(suite.dir, "d", "root", "plugins", m.id, "propagated-mount", name, "data")
+	return filepath.Join(suite.dir, "d", "root", "plugins", m.id, "propagated-mount", "volumes", name, "data")
 }
 
 // answering waits until a plugin other than the killed one answers, then

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/go-plugins-helpers/volume"
 	"github.com/docker/go-units"
 
+	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
 )
@@ -103,6 +104,9 @@ func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.Cluster {
+		return nil, fmt.Errorf("get volume %s: %w: it is a Swarm cluster volume, which the swarm names (docker volume ls --cluster)", r.Name, drivers.ErrNotFound)
+	}
 	return &volume.GetResponse{Volume: p.dockerVolume(st)}, nil
 }
 
@@ -113,9 +117,11 @@ func (p *Plugin) List() (*volume.ListResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, len(names))}
-	for i, st := range names {
-		resp.Volumes[i] = &volume.Volume{Name: st.Name, Mountpoint: st.Mountpoint}
+	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, 0, len(names))}
+	for _, st := range names {
+		if !st.Cluster { // the swarm lists those
+			resp.Volumes = append(resp.Volumes, &volume.Volume{Name: st.Name, Mountpoint: st.Mountpoint})
+		}
 	}
 	return resp, nil
 }

@@ -19,17 +19,28 @@ func ManagedID(addr string) string {
 	return id
 }
 
+// PropagatedMount is the managed plugin's propagated mount (config.json):
+// its classic volumes' mount root and Swarm's published volumes lie under it.
+const PropagatedMount = "/data"
+
 // HostPath maps mp, a mount point that the managed plugin id reported from
-// inside its own mount namespace (under mountPath, its propagated mount),
-// to where the host sees it: dockerd's data root, then
-// plugins/<ID>/propagated-mount. Any other path comes back as it is.
+// inside its own mount namespace, to where the host sees it: dockerd's data
+// root, then plugins/<ID>/propagated-mount. mp lies under PropagatedMount,
+// or, for a plugin of an earlier layout whose propagated mount was its
+// mount root, under mountPath. Any other path comes back as it is.
 func HostPath(id, dockerRoot, mountPath, mp string) string {
 	if id == "" || mp == "" {
 		return mp
 	}
-	rel, err := filepath.Rel(mountPath, mp)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return mp
+	for _, root := range []string{PropagatedMount, mountPath} {
+		if rel, ok := beneath(root, mp); ok {
+			return filepath.Join(dockerRoot, "plugins", id, "propagated-mount", rel)
+		}
 	}
-	return filepath.Join(dockerRoot, "plugins", id, "propagated-mount", rel)
+	return mp
+}
+
+func beneath(root, path string) (string, bool) {
+	rel, err := filepath.Rel(root, path)
+	return rel, err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
