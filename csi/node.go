@@ -34,11 +34,8 @@ func (s *Server) holds(ctx context.Context, name string) ([]ledger.Hold, error) 
 // NodeStageVolume implements spec.NodeServer.
 func (s *Server) NodeStageVolume(ctx context.Context, req *spec.NodeStageVolumeRequest) (*spec.NodeStageVolumeResponse, error) {
 	id, path := req.GetVolumeId(), req.GetStagingTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("a volume ID is required")
-	case path == "":
-		return nil, invalid("a staging target path is required")
+	if err := required(id, "a volume ID", path, "a staging target path"); err != nil {
+		return nil, err
 	}
 	a, err := accessOf(req.GetVolumeCapability())
 	if err != nil {
@@ -60,11 +57,8 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *spec.NodeStageVolumeR
 // NodeUnstageVolume implements spec.NodeServer.
 func (s *Server) NodeUnstageVolume(ctx context.Context, req *spec.NodeUnstageVolumeRequest) (*spec.NodeUnstageVolumeResponse, error) {
 	id, path := req.GetVolumeId(), req.GetStagingTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("a volume ID is required")
-	case path == "":
-		return nil, invalid("a staging target path is required")
+	if err := required(id, "a volume ID", path, "a staging target path"); err != nil {
+		return nil, err
 	}
 	if err := s.release(ctx, id, ledger.Hold{Kind: ledger.CSIStage, ID: path}); err != nil {
 		return nil, err
@@ -84,11 +78,8 @@ func (s *Server) release(ctx context.Context, id string, h ledger.Hold) error {
 // NodePublishVolume implements spec.NodeServer.
 func (s *Server) NodePublishVolume(ctx context.Context, req *spec.NodePublishVolumeRequest) (*spec.NodePublishVolumeResponse, error) {
 	id, target := req.GetVolumeId(), req.GetTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("a volume ID is required")
-	case target == "":
-		return nil, invalid("a target path is required")
+	if err := required(id, "a volume ID", target, "a target path"); err != nil {
+		return nil, err
 	}
 	a, err := accessOf(req.GetVolumeCapability())
 	if err != nil {
@@ -164,11 +155,8 @@ func (s *Server) published(target string, readOnly bool) (bool, error) {
 // goes with its last publication.
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *spec.NodeUnpublishVolumeRequest) (*spec.NodeUnpublishVolumeResponse, error) {
 	id, target := req.GetVolumeId(), req.GetTargetPath()
-	switch {
-	case id == "":
-		return nil, invalid("a volume ID is required")
-	case target == "":
-		return nil, invalid("a target path is required")
+	if err := required(id, "a volume ID", target, "a target path"); err != nil {
+		return nil, err
 	}
 	if err := s.os.Unbind(target); err != nil {
 		return nil, err
@@ -236,11 +224,8 @@ func (s *Server) Reconcile(ctx context.Context) error {
 // published at.
 func (s *Server) NodeGetVolumeStats(ctx context.Context, req *spec.NodeGetVolumeStatsRequest) (*spec.NodeGetVolumeStatsResponse, error) {
 	id, path := req.GetVolumeId(), req.GetVolumePath()
-	switch {
-	case id == "":
-		return nil, invalid("a volume ID is required")
-	case path == "":
-		return nil, invalid("a volume path is required")
+	if err := required(id, "a volume ID", path, "a volume path"); err != nil {
+		return nil, err
 	}
 	holds, err := s.holds(ctx, id)
 	if err != nil {
@@ -268,4 +253,15 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *spec.NodeGetVolume
 		{Unit: spec.VolumeUsage_BYTES, Total: u.Bytes, Used: u.UsedBytes, Available: u.FreeBytes},
 		{Unit: spec.VolumeUsage_INODES, Total: u.Inodes, Used: u.UsedInodes, Available: u.FreeInodes},
 	}}, nil
+}
+
+// required refuses the first of its (value, what) pairs whose value is
+// empty, naming what.
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i] == "" {
+			return invalid("%s is required", pairs[i+1])
+		}
+	}
+	return nil
 }
