@@ -80,11 +80,8 @@ func (e *Engine) AttachFor(ctx context.Context, name string, h ledger.Hold) (str
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	defer done()
-	dev, err := e.attach(ctx, name, h)
-	if err != nil {
-		return "", fmt.Errorf("attach volume %s: %w", name, err)
-	}
-	return dev, nil
+	// The driver's error names the volume and the step already.
+	return e.attach(ctx, name, h)
 }
 
 // attach attaches a volume for h and records h.

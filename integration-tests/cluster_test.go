@@ -138,6 +138,7 @@ const leaseTTL = 4 * time.Second
 func TestCluster(t *testing.T) {
 	c := startCluster(t, 3, "LOOPBACK_LEASETTL="+leaseTTL.String(), "REXRAY_LOGLEVEL=info")
 	t.Run("VolumeFollowsDrainedTask", func(t *testing.T) { testFollow(t, c) })
+	t.Run("ClusterVolumeFollowsDrainedTask", func(t *testing.T) { testClusterFollow(t, c) })
 	t.Run("RefusedWithoutPreempt", func(t *testing.T) { testRefused(t, c) })
 	t.Run("ListsWhatTheStoreHolds", func(t *testing.T) { testStoreListing(t, c) })
 	t.Run("PreemptFencesHolder", func(t *testing.T) { testPreempt(t, c) })
@@ -149,19 +150,57 @@ func TestCluster(t *testing.T) {
 // node it runs on is drained, the task starts elsewhere, reads the count
 // back and goes on. Until it has run on every node.
 func testFollow(t *testing.T, c *cluster) {
-	c.must(t, 1, "service", "create", "--detach", "--name", "counter", "--no-resolve-image",
-		"--restart-delay", "1s", "--stop-grace-period", "5s",
-		"--mount", "type=volume,source=count,target=/data,volume-driver="+clusterPlugin+",volume-opt=size=64MiB",
-		"busybox", "sh", "-c", `trap 'exit 0' TERM; n=$(cat /data/n 2>/dev/null || echo 0)
-while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sync; sleep 0.2 & wait $!; done`)
 	defer func() {
-		c.docker(1, "service", "rm", "counter")
-		waitFor(t, "the counter's containers to go", 60*time.Second, func() bool { k, _ := c.running("counter"); return k == 0 })
+		c.stopService(t, "counter")
 		c.docker(1, "volume", "rm", "count")
 	}()
+	follow(t, c, "counter", "type=volume,source=count,target=/data,volume-driver="+clusterPlugin+",volume-opt=size=64MiB")
+}
+
+// testClusterFollow is testFollow with a Swarm cluster volume, which the
+// swarm publishes on each node the task goes to (CSI), then drains and
+// removes.
+func testClusterFollow(t *testing.T, c *cluster) {
+	c.must(t, 1, "volume", "create", "--driver", clusterPlugin, "--type", "mount", "--sharing", "onewriter",
+		"--scope", "single", "--availability", "active", "-o", "size=64MiB", "ccount")
+	waitFor(t, "the cluster volume to be created", 90*time.Second, func() bool {
+		out, _ := c.docker(1, "volume", "ls", "--cluster")
+		return clusterStatus(out, "ccount") == "created"
+	})
+	defer func() {
+		c.stopService(t, "ccounter")
+		c.docker(1, "volume", "update", "--availability", "drain", "ccount")
+		waitFor(t, "the cluster volume to be removed", 90*time.Second, func() bool {
+			c.docker(1, "volume", "rm", "ccount")
+			out, _ := c.docker(1, "volume", "ls", "--cluster")
+			return clusterStatus(out, "ccount") == ""
+		})
+		// The swarm forgets the volume, then has its plugin delete it.
+		waitFor(t, "the cluster volume's image to go from the store", 30*time.Second, func() bool {
+			_, err := os.Stat(c.image("ccount"))
+			return os.IsNotExist(err)
+		})
+	}()
+	follow(t, c, "ccounter", "type=cluster,src=ccount,dst=/data")
+}
+
+func (c *cluster) stopService(t *testing.T, service string) {
+	c.docker(1, "service", "rm", service)
+	waitFor(t, "the "+service+"'s containers to go", 60*time.Second, func() bool { k, _ := c.running(service); return k == 0 })
+}
+
+// follow runs a counting service with mount and moves its task to every
+// node in turn, draining the others; each time the task must read on the
+// count it left.
+func follow(t *testing.T, c *cluster, service, mount string) {
+	c.must(t, 1, "service", "create", "--detach", "--name", service, "--no-resolve-image",
+		"--restart-delay", "1s", "--stop-grace-period", "5s", "--mount", mount,
+		"busybox", "sh", "-c", `trap 'exit 0' TERM; n=$(cat /data/n 2>/dev/null || echo 0)
+while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sync; sleep 0.2 & wait $!; done`)
 	last, visited := 0, map[int]bool{}
 	for target := 1; len(visited) < len(c.hosts); target++ {
 		// Drain every node but the target: the task must go there.
+		start := time.Now()
 		for k := range c.hosts {
 			if k+1 != target {
 				c.must(t, 1, "node", "update", "--availability", "drain", c.hosts[k].nodeID)
@@ -169,7 +208,7 @@ while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sy
 		}
 		var got int
 		waitFor(t, fmt.Sprintf("the task to run on h%d and count past %d", target, last), 90*time.Second, func() bool {
-			k, id := c.running("counter")
+			k, id := c.running(service)
 			if k != target {
 				return false
 			}
@@ -177,7 +216,7 @@ while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sy
 			got, _ = strconv.Atoi(out)
 			return err == nil && got > last
 		})
-		t.Logf("task on h%d reads %d (last seen %d elsewhere)", target, got, last)
+		t.Logf("task on h%d reads %d (last seen %d elsewhere), %s after the drain", target, got, last, time.Since(start).Round(100*time.Millisecond))
 		last, visited[target] = got, true
 		for k := range c.hosts {
 			c.must(t, 1, "node", "update", "--availability", "active", c.hosts[k].nodeID)

@@ -80,12 +80,13 @@ func testClusterVolume(t *testing.T) {
 }
 
 // clusterStatus is the STATUS column of a volume's row in `docker volume ls
-// --cluster`, "" if it has none.
+// --cluster` (which ignores --format), "" if it has no row.
 func clusterStatus(table, name string) string {
-	for _, line := range strings.Split(table, "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
-			_, status, _ := strings.Cut(line, "active")
-			return strings.TrimSpace(status)
+	lines := strings.Split(table, "\n")
+	col := strings.Index(lines[0], "STATUS")
+	for _, line := range lines[1:] {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name && col >= 0 && len(line) > col {
+			return strings.TrimSpace(line[col:])
 		}
 	}
 	return ""
