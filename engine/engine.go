@@ -274,12 +274,10 @@ func (e *Engine) Names(ctx context.Context) ([]Status, error) {
 // Instance is this host's ID on the default service's platform, once
 // Restore has found it.
 func (e *Engine) Instance() string {
-	select {
-	case <-e.ready:
-		return e.instance
-	default:
+	if !e.Ready() {
 		return ""
 	}
+	return e.instance
 }
 
 // Locked counts the volumes whose lock a call holds or waits for: none

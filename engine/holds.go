@@ -90,25 +90,39 @@ func (e *Engine) attach(ctx context.Context, name string, h ledger.Hold) (string
 	if err != nil {
 		return "", err
 	}
-	holds, err := e.led.Holds(name)
-	if err != nil {
+	if err := e.canHold(name, h); err != nil {
 		return "", err
 	}
-	if err := sharable(name, h, holds); err != nil {
-		return "", err
-	}
-	drv := e.serviceOf(v).Driver
-	dev, err := drv.Attach(ctx, name, e.cfg.Preempting())
+	dev, err := e.serviceOf(v).Driver.Attach(ctx, name, e.cfg.Preempting())
 	if err != nil {
 		return "", fence.HowToTakeOver(err)
 	}
-	if _, _, err := e.led.AddHold(name, h); err != nil {
-		if ids, lerr := e.led.Holds(name); lerr == nil && len(ids) == 0 {
-			drv.Detach(ctx, name)
-		}
+	if err := e.record(ctx, name, h); err != nil {
 		return "", err
 	}
 	return dev, nil
+}
+
+// canHold refuses h beside a hold of the volume it cannot share it with.
+func (e *Engine) canHold(name string, h ledger.Hold) error {
+	holds, err := e.led.Holds(name)
+	if err != nil {
+		return err
+	}
+	return sharable(name, h, holds)
+}
+
+// record records h on a volume the call has attached (and mounted) for
+// it. When that fails and nothing else holds the volume, the volume is
+// released: it would stay attached for nobody.
+func (e *Engine) record(ctx context.Context, name string, h ledger.Hold) error {
+	if _, _, err := e.led.AddHold(name, h); err != nil {
+		if holds, lerr := e.led.Holds(name); lerr == nil && len(holds) == 0 {
+			e.releaseLogged(ctx, name)
+		}
+		return err
+	}
+	return nil
 }
 
 // Held maps every volume something holds on this host to its holds.

@@ -33,21 +33,14 @@ func (e *Engine) Mount(ctx context.Context, name string, h ledger.Hold, implicit
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
 	}
-	holds, err := e.led.Holds(name)
-	if err == nil {
-		err = sharable(name, h, holds)
-	}
-	if err != nil {
+	if err := e.canHold(name, h); err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
 	}
 	path, err := e.mount(ctx, v)
 	if err != nil {
 		return "", err
 	}
-	if _, _, err := e.led.AddHold(name, h); err != nil {
-		if holds, lerr := e.led.Holds(name); lerr == nil && len(holds) == 0 {
-			e.releaseLogged(ctx, name) // mounted for nobody
-		}
+	if err := e.record(ctx, name, h); err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
 	}
 	e.inherited.drop(name, h) // its Unmount will come to this plugin

@@ -141,12 +141,3 @@ func UsageOf(path string) (Usage, error) {
 		FreeInodes: int64(st.Ffree),
 	}, nil
 }
-
-// MinSize is the smallest volume an fsType filesystem can be made on.
-func MinSize(fsType string) (int64, error) {
-	fs, ok := filesystems[fsType]
-	if !ok {
-		return 0, unknownFS(fsType)
-	}
-	return fs.minSize, nil
-}

@@ -80,14 +80,23 @@ func unknownFS(given string) error {
 	return fmt.Errorf("unknown filesystem type %q: accepted are %s", given, strings.Join(FSTypes(), ", "))
 }
 
-// CheckSize tells whether a volume of size bytes can carry fsType.
-func CheckSize(fsType string, size int64) error {
+// MinSize is the smallest volume an fsType filesystem can be made on.
+func MinSize(fsType string) (int64, error) {
 	fs, ok := filesystems[fsType]
 	if !ok {
-		return unknownFS(fsType)
+		return 0, unknownFS(fsType)
 	}
-	if size < fs.minSize {
-		return fmt.Errorf("size %d bytes is too small for %s: at least %dMiB is needed", size, fsType, fs.minSize/mib)
+	return fs.minSize, nil
+}
+
+// CheckSize tells whether a volume of size bytes can carry fsType.
+func CheckSize(fsType string, size int64) error {
+	min, err := MinSize(fsType)
+	if err != nil {
+		return err
+	}
+	if size < min {
+		return fmt.Errorf("size %d bytes is too small for %s: at least %dMiB is needed", size, fsType, min/mib)
 	}
 	return nil
 }

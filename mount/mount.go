@@ -169,13 +169,7 @@ func (m *Mounter) Mounted() (map[string]string, error) {
 }
 
 // IsMounted tells whether the volume is mounted at its target.
-func (m *Mounter) IsMounted(name string) (bool, error) {
-	ok, err := mountinfo.Mounted(m.Target(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	return ok, err
-}
+func (m *Mounter) IsMounted(name string) (bool, error) { return IsMountPoint(m.Target(name)) }
 
 // The fsfreeze ioctls, _IOWR('X', 119, int) and _IOWR('X', 120, int).
 const (
