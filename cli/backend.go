@@ -160,7 +160,7 @@ func (r *remote) call(ctx context.Context, method string, req api.Request, out a
 
 func (r *remote) Volumes(ctx context.Context) ([]api.VolumeInfo, error) {
 	var vols []api.VolumeInfo
-	err := r.call(ctx, "VolumeList", api.Request{}, &vols)
+	err := r.call(ctx, api.VolumeList, api.Request{}, &vols)
 	for i := range vols {
 		vols[i].Mountpoint = r.hostPath(vols[i].Mountpoint)
 	}
@@ -175,47 +175,47 @@ func (r *remote) volumeCall(ctx context.Context, method, name string, opts map[s
 }
 
 func (r *remote) Volume(ctx context.Context, name string) (api.VolumeInfo, error) {
-	return r.volumeCall(ctx, "VolumeInspect", name, nil)
+	return r.volumeCall(ctx, api.VolumeInspect, name, nil)
 }
 
 func (r *remote) CreateVolume(ctx context.Context, name string, opts map[string]string) (api.VolumeInfo, error) {
-	return r.volumeCall(ctx, "VolumeCreate", name, opts)
+	return r.volumeCall(ctx, api.VolumeCreate, name, opts)
 }
 
 func (r *remote) RemoveVolume(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeRemove", api.Request{Name: name}, nil)
+	return r.call(ctx, api.VolumeRemove, api.Request{Name: name}, nil)
 }
 
 func (r *remote) Attach(ctx context.Context, name string) (api.VolumeInfo, error) {
-	return r.volumeCall(ctx, "VolumeAttach", name, nil)
+	return r.volumeCall(ctx, api.VolumeAttach, name, nil)
 }
 
 func (r *remote) Detach(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeDetach", api.Request{Name: name}, nil)
+	return r.call(ctx, api.VolumeDetach, api.Request{Name: name}, nil)
 }
 
 func (r *remote) MountVolume(ctx context.Context, name string) (api.VolumeInfo, error) {
-	return r.volumeCall(ctx, "VolumeMount", name, nil)
+	return r.volumeCall(ctx, api.VolumeMount, name, nil)
 }
 
 func (r *remote) UnmountVolume(ctx context.Context, name string) error {
-	return r.call(ctx, "VolumeUnmount", api.Request{Name: name}, nil)
+	return r.call(ctx, api.VolumeUnmount, api.Request{Name: name}, nil)
 }
 
 func (r *remote) Snapshots(ctx context.Context) ([]api.Snapshot, error) {
 	var snaps []api.Snapshot
-	err := r.call(ctx, "SnapshotList", api.Request{}, &snaps)
+	err := r.call(ctx, api.SnapshotList, api.Request{}, &snaps)
 	return snaps, err
 }
 
 func (r *remote) CreateSnapshot(ctx context.Context, volume, name string) (api.Snapshot, error) {
 	var s api.Snapshot
-	err := r.call(ctx, "SnapshotCreate", api.Request{Volume: volume, Name: name}, &s)
+	err := r.call(ctx, api.SnapshotCreate, api.Request{Volume: volume, Name: name}, &s)
 	return s, err
 }
 
 func (r *remote) RemoveSnapshot(ctx context.Context, name string) error {
-	return r.call(ctx, "SnapshotRemove", api.Request{Name: name}, nil)
+	return r.call(ctx, api.SnapshotRemove, api.Request{Name: name}, nil)
 }
 
 // hostPath maps a managed plugin's mount point, a path in the plugin's
