@@ -375,3 +375,54 @@ func (s *Server) ListSnapshots(ctx context.Context, req *spec.ListSnapshotsReque
 	}
 	return resp, nil
 }
+
+// ControllerPublishVolume implements spec.ControllerServer for a CO that
+// calls it unasked (it is not offered): it checks that the node may have
+// the volume, and attaches nothing, since a driver attaches from the
+// host that uses it (NodeStageVolume). A volume another node holds is
+// refused, as staging it there would be.
+func (s *Server) ControllerPublishVolume(ctx context.Context, req *spec.ControllerPublishVolumeRequest) (*spec.ControllerPublishVolumeResponse, error) {
+	switch {
+	case req.GetVolumeId() == "":
+		return nil, invalid("a volume ID is required")
+	case req.GetNodeId() == "":
+		return nil, invalid("a node ID is required")
+	}
+	a, err := accessOf(req.GetVolumeCapability())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.eng.Get(ctx, req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.fits(st.FSType); err != nil {
+		return nil, err
+	}
+	if other := heldElsewhere(st.Fields["attachedTo"], req.GetNodeId()); other != "" {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"volume %s is attached to node %s: unpublish it there first, or set REXRAY_PREEMPT=true to take it over", req.GetVolumeId(), other)
+	}
+	return &spec.ControllerPublishVolumeResponse{}, nil
+}
+
+// heldElsewhere is the holder, among a driver's comma-separated
+// attachedTo field, that is not node.
+func heldElsewhere(attachedTo, node string) string {
+	for h := range strings.SplitSeq(attachedTo, ",") {
+		if h = strings.TrimSpace(h); h != "" && h != node {
+			return h
+		}
+	}
+	return ""
+}
+
+// ControllerUnpublishVolume implements spec.ControllerServer: the node
+// detaches a volume itself when its last staging goes
+// (NodeUnstageVolume), so there is nothing left to undo here.
+func (s *Server) ControllerUnpublishVolume(ctx context.Context, req *spec.ControllerUnpublishVolumeRequest) (*spec.ControllerUnpublishVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, invalid("a volume ID is required")
+	}
+	return &spec.ControllerUnpublishVolumeResponse{}, nil
+}

@@ -168,5 +168,16 @@ func TestErrorsMapToCodes(t *testing.T) {
 		mountCap(spec.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY, "")}})
 	code("a multi-node access mode", err, codes.InvalidArgument)
 	_, err = h.ctl.ControllerPublishVolume(ctx, &spec.ControllerPublishVolumeRequest{VolumeId: "v", NodeId: "b", VolumeCapability: writer})
-	code("ControllerPublishVolume, not offered", err, codes.Unimplemented)
+	code("publish to node b of a volume node a holds", err, codes.FailedPrecondition)
+	if err == nil || !strings.Contains(err.Error(), "attached to node a") {
+		t.Errorf("the refusal %v does not name the holder", err)
+	}
+	_, err = h.ctl.ControllerPublishVolume(ctx, &spec.ControllerPublishVolumeRequest{VolumeId: "v", NodeId: "a", VolumeCapability: writer})
+	code("publish to the node that holds it", err, codes.OK)
+	_, err = h.ctl.ControllerPublishVolume(ctx, &spec.ControllerPublishVolumeRequest{VolumeId: "nosuch", NodeId: "a", VolumeCapability: writer})
+	code("publish of a missing volume", err, codes.NotFound)
+	_, err = h.ctl.ControllerPublishVolume(ctx, &spec.ControllerPublishVolumeRequest{VolumeId: "v", VolumeCapability: writer})
+	code("publish without a node", err, codes.InvalidArgument)
+	_, err = h.ctl.ControllerUnpublishVolume(ctx, &spec.ControllerUnpublishVolumeRequest{VolumeId: "v", NodeId: "b"})
+	code("unpublish from a node that has nothing", err, codes.OK)
 }

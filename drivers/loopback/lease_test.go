@@ -53,8 +53,9 @@ func TestLeaseRefusesAnotherHost(t *testing.T) {
 	}
 	// One kernel, two instances: h2 must not take h1's loop device for
 	// its own.
-	if v, _ := h2.Inspect(ctx, "v"); v.Device != "" {
-		t.Errorf("h2 sees h1's device %s as its own", v.Device)
+	v, err := h2.Inspect(ctx, "v")
+	if err != nil || v.Device != "" || v.Fields["attachedTo"] != "h1" {
+		t.Errorf("h2's inspect = device %q, attachedTo %q, %v; want no device of its own, attached to h1", v.Device, v.Fields["attachedTo"], err)
 	}
 	_, err = h2.Attach(ctx, "v", false)
 	var held *drivers.HeldError
@@ -78,6 +79,9 @@ func TestLeaseRefusesAnotherHost(t *testing.T) {
 	}
 	if _, err := os.Stat(h2.leasePath("v")); !os.IsNotExist(err) {
 		t.Errorf("lease left after detach: %v", err)
+	}
+	if v, _ := h1.Inspect(ctx, "v"); v.Fields["attachedTo"] != "" {
+		t.Errorf("a detached volume is shown attached to %q", v.Fields["attachedTo"])
 	}
 }
 

@@ -212,6 +212,11 @@ func (d *Driver) inspect(name string, bound map[loopdev.FileID]string, snaps map
 	}
 	v.Snapshots = snaps[name]
 	v.Fields = map[string]string{"image": d.imagePath(name)}
+	// A lease that ran out tells nothing: its host is gone or will find
+	// it lost.
+	if l, ok, err := d.readLease(name); err == nil && ok && time.Now().Before(l.Expires) {
+		v.Fields["attachedTo"] = l.Holder
+	}
 	id, err := d.imageID(name)
 	var untrusted *storefs.UntrustedError
 	switch {
