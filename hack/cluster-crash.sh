@@ -14,6 +14,7 @@ host=$dir/h$2/
 # The host's mounts are in its engine's mount namespace, if it has one.
 task=()
 [[ -s $host/d/engine.mntns ]] && task=(--task "$(cat "$host/d/dockerd.pid")")
-loops=$(findmnt "${task[@]}" -rn -o SOURCE,TARGET | awk -v h="$host" 'index($2, h) == 1 && $1 ~ /^\/dev\/loop/ { print $1 }' | sort -u)
+# A bind mount of a folder of the device reads /dev/loopN[/folder].
+loops=$(findmnt "${task[@]}" -rn -o SOURCE,TARGET | awk -v h="$host" 'index($2, h) == 1 && $1 ~ /^\/dev\/loop/ { sub(/\[.*/, "", $1); print $1 }' | sort -u)
 nsenter --net="/run/netns/$(netns "$2")" "$repo/hack/engine.sh" crash "$host/d"
 for dev in $loops; do losetup -d "$dev"; done

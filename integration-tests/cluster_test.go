@@ -133,8 +133,9 @@ const leaseTTL = 4 * time.Second
 // TestCluster runs the multi-host stories on 3 hosts: a Swarm task's
 // volume follows it, a second host is refused while the first holds the
 // volume, every host lists what the shared store holds, preemption fences
-// the holder, a dead holder's volume is taken
-// after its lease, and one volume moves between random hosts under load.
+// the holder, a dead holder's volume is taken after its lease (a classic
+// one, and a cluster volume once the swarm lets its task go), and one
+// volume moves between random hosts under load.
 func TestCluster(t *testing.T) {
 	c := startCluster(t, 3, "LOOPBACK_LEASETTL="+leaseTTL.String(), "REXRAY_LOGLEVEL=info")
 	t.Run("VolumeFollowsDrainedTask", func(t *testing.T) { testFollow(t, c) })
@@ -144,6 +145,8 @@ func TestCluster(t *testing.T) {
 	t.Run("PreemptFencesHolder", func(t *testing.T) { testPreempt(t, c) })
 	t.Run("MovesUnderLoad", func(t *testing.T) { testMoves(t, c) })
 	t.Run("DeadHolderAfterLease", func(t *testing.T) { testDeadHolder(t, c) })
+	// Last: it removes h2 from the swarm.
+	t.Run("ClusterVolumeOfDeadNode", func(t *testing.T) { testClusterVolumeOfDeadNode(t, c) })
 }
 
 // testFollow: a one-replica service counts in a file on its volume; the

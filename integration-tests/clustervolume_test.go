@@ -12,10 +12,21 @@ import (
 // testClusterVolume: a Swarm cluster volume through the same installed
 // plugin as the classic volumes: created by the swarm's CSI controller,
 // published to the task's node, written by the task, then drained and
-// removed with nothing left behind.
+// removed with nothing left behind. The plugin is enabled after the node
+// joined, so the swarm's node description never carries its CSI node ID
+// (swarmkit takes it at registration): rexray must not need it.
 func testClusterVolume(t *testing.T) {
+	mustDocker(t, "plugin", "disable", plugin)
+	enabled := false
+	defer func() {
+		if !enabled {
+			suite.docker("plugin", "enable", plugin)
+		}
+	}()
 	mustDocker(t, "swarm", "init", "--advertise-addr", "127.0.0.1")
 	defer suite.docker("swarm", "leave", "--force")
+	mustDocker(t, "plugin", "enable", plugin)
+	enabled = true
 	mustDocker(t, "volume", "create", "--driver", plugin, "--type", "mount", "--sharing", "onewriter",
 		"--scope", "single", "--availability", "active", "-o", "size=1", "cv")
 	// "pending creation" until the swarm's CSI CreateVolume succeeds; the
