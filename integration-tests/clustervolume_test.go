@@ -16,7 +16,8 @@ import (
 // joined, so the swarm's node description never carries its CSI node ID
 // (swarmkit takes it at registration): rexray must not need it.
 func testClusterVolume(t *testing.T) {
-	mustDocker(t, "plugin", "disable", plugin)
+	// -f: earlier steps' volumes keep references to the plugin.
+	mustDocker(t, "plugin", "disable", "-f", plugin)
 	enabled := false
 	defer func() {
 		if !enabled {
