@@ -7,34 +7,59 @@ export PATH := /usr/local/go/bin:$(PATH)
 # (config.virtualbox.json).
 DRIVER  ?= loopback
 PLUGIN  ?= rexray/$(DRIVER):latest
+# ARCH: the architecture built for (amd64 or arm64), the host's by default;
+# another's binary goes to bin/linux-ARCH/rexray, its plugin's folder ends
+# in -ARCH, and its rootfs holds Debian's ARCH packages (hack/arch-tree.sh).
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || go env GOARCH)
+ARCH ?= $(HOST_ARCH)
+BIN  := $(if $(filter $(HOST_ARCH),$(ARCH)),bin/rexray,bin/linux-$(ARCH)/rexray)
+ARCH_SUFFIX := $(if $(filter $(HOST_ARCH),$(ARCH)),,-$(ARCH))
 # Each driver's plugin has its own folder, so building one never replaces
 # another that a test is about to push.
-PLUGIN_DIR ?= $(if $(filter loopback,$(DRIVER)),build/plugin,build/plugin-$(DRIVER))
+PLUGIN_DIR ?= $(if $(filter loopback,$(DRIVER)),build/plugin,build/plugin-$(DRIVER))$(ARCH_SUFFIX)
 PLUGIN_CONFIG = $(if $(filter loopback,$(DRIVER)),config.json,config.$(DRIVER).json)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build install plugin unit root-test conformance integration-test fuzz test reliability setup run bench clean
+.PHONY: build install plugin release test-arm64 unit root-test conformance integration-test fuzz test reliability setup run bench clean
 
 build:
-	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o bin/rexray .
+	CGO_ENABLED=0 GOARCH=$(ARCH) go build $(GOFLAGS_BUILD) -o $(BIN) .
 
 # Host mode and Mesos: the binary, and dvdcli as a link to it.
 PREFIX ?= /usr
 install: build
-	install -D -m 0755 bin/rexray $(DESTDIR)$(PREFIX)/bin/rexray
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/rexray
 	ln -sf rexray $(DESTDIR)$(PREFIX)/bin/dvdcli
 
 # $(PLUGIN_DIR) is what `docker plugin create` takes; with DOCKER_HOST set
 # the plugin is created there as $(PLUGIN).
 plugin: build
 	@test -f $(PLUGIN_CONFIG) || { echo "no $(PLUGIN_CONFIG): DRIVER is loopback, rbd or virtualbox"; exit 1; }
-	hack/plugin-rootfs.sh bin/rexray $(PLUGIN_DIR)/rootfs $(DRIVER)
+	hack/plugin-rootfs.sh $(BIN) $(PLUGIN_DIR)/rootfs $(DRIVER) $(ARCH)
 	cp $(PLUGIN_CONFIG) $(PLUGIN_DIR)/config.json
 	@if [ -n "$$DOCKER_HOST" ]; then \
 		docker plugin rm -f $(PLUGIN) >/dev/null 2>&1 || true; \
 		docker plugin create $(PLUGIN) $(PLUGIN_DIR); \
 	fi
+
+# Every driver's plugin for every architecture, pushed to REGISTRY as
+# REGISTRY/rexray/DRIVER:VERSION-ARCH through DOCKER_HOST's dockerd (a
+# Docker plugin has one architecture: there is no multi-arch tag).
+RELEASE_DRIVERS ?= loopback rbd virtualbox
+RELEASE_ARCHS   ?= amd64 arm64
+release:
+	@test -n "$(REGISTRY)" || { echo "make release needs REGISTRY=host:port"; exit 1; }
+	hack/release.sh "$(REGISTRY)" "$(VERSION)" "$(RELEASE_DRIVERS)" "$(RELEASE_ARCHS)"
+
+# The arm64 build on this host, emulated (qemu-user-static in binfmt_misc,
+# hack/binfmt.sh): the unit tests under qemu-user, then make release into
+# the suite's registry and the arm64 plugin installed from it on a real
+# dockerd (TestArm64Plugin).
+test-arm64: setup plugin
+	hack/binfmt.sh arm64
+	GOARCH=arm64 hack/unit.sh
+	DOCKER_ENGINE=$(DOCKER_ENGINE) go test -tags integration,emulated -count=1 -v -timeout 10m -run '^TestArm64Plugin$$' ./integration-tests/
 
 # The tests that need no root, loop devices or dockerd, run as nobody when
 # make runs as root; it reports how many ran, and fails on any skip.
@@ -81,13 +106,14 @@ fuzz:
 ENGINE_CHECKS := ^(TestPlugin|TestFaults|TestPluginUpgrade|TestPluginUpgradeFailureRestores|TestEngine)/^(InstallFromRegistry|CreateInspectWriteRead|SharedByTwoContainers|DisableEnableKeepsMounts|RemoveInUseAndRemoveDisable|NothingLeftBehind|DockerdRestart|HostReboot|DockerAloneLosesTheSources|RexrayKeepsEveryVolume|RemoteDoesNotExist|EnableFailsAfterTheSwap|StoreThatCannotBeSetBack|VolumeGoneAfterTheUpgrade|NewPrivilegeRefused|APINegotiation|VolumePrune|ClusterVolumeFlags)
 
 test: setup
-	@echo "=== make test: unit, root and fuzz tests; the integration suite on Docker 28.5; the plugin's checks on Docker 20.10 and 26.1"
+	@echo "=== make test: unit, root and fuzz tests; the integration suite on Docker 28.5; the plugin's checks on Docker 20.10 and 26.1; the arm64 build, emulated"
 	$(MAKE) unit
 	$(MAKE) root-test
 	$(MAKE) fuzz
 	$(MAKE) integration-test DOCKER_ENGINE=28.5
 	$(MAKE) integration-test DOCKER_ENGINE=20.10 INTEGRATION_RUN='$(ENGINE_CHECKS)'
 	$(MAKE) integration-test DOCKER_ENGINE=26.1 INTEGRATION_RUN='$(ENGINE_CHECKS)'
+	$(MAKE) test-arm64
 
 # The long form of the reliability suite: more kill points, a longer soak,
 # ten minutes of fuzzing per target.
