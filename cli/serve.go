@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -29,13 +30,10 @@ func (c *Command) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logrus.New()
-	log.SetOutput(c.Stderr)
-	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	log, err := newLogger(cfg, c.Stderr)
 	if err != nil {
-		return fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
+		return err
 	}
-	log.SetLevel(lvl)
 	// Fail fast, before listening, when another process holds the ledger;
 	// and on a REXRAY_HOST that cannot be served, before opening it.
 	if _, _, err := cfg.Endpoint(); err != nil {
@@ -76,6 +74,27 @@ func (c *Command) serve(ctx context.Context) error {
 	// or a stop looks like a crash in its log.
 	log.Warnf("rexray stopping: %v", context.Cause(ctx))
 	return nil
+}
+
+// newLogger is serve's logger: REXRAY_LOGLEVEL's level, REXRAY_LOGFORMAT's
+// format, to w.
+func newLogger(cfg config.Config, w io.Writer) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(w)
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
+	}
+	log.SetLevel(lvl)
+	switch cfg.LogFormat {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, fmt.Errorf("REXRAY_LOGFORMAT=%q: give text or json", cfg.LogFormat)
+	}
+	return log, nil
 }
 
 // assemble builds the engine over every configured service.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	spec "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -134,6 +135,7 @@ type host struct {
 	id     spec.IdentityClient
 	ctl    spec.ControllerClient
 	node   spec.NodeClient
+	logs   *test.Hook // every line the host logs, debug ones too
 }
 
 // newHost serves driver d (a memdriver instance, or one wrapping it).
@@ -147,8 +149,9 @@ func newHost(t *testing.T, d drivers.Driver) *host {
 	t.Cleanup(func() { led.Close() })
 	cfg := config.Config{FSType: "ext4", InstanceID: "a", LinuxRootPath: "/data"}
 	cfg.Ops = config.Operations{MountPath: "/fake/mnt", CreateDefaultSize: "1"}
-	log, _ := test.NewNullLogger()
-	h := &host{t: t, os: &fakeOS{binds: map[string]bind{}}, mounts: &fakeMounts{mounted: map[string]string{}}, drv: d, led: led}
+	log, hook := test.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	h := &host{t: t, os: &fakeOS{binds: map[string]bind{}}, mounts: &fakeMounts{mounted: map[string]string{}}, drv: d, led: led, logs: hook}
 	h.eng = engine.New(cfg, []engine.Service{{Name: "mem", Driver: d}}, h.mounts, led, log)
 	h.srv = New(Options{Engine: h.eng, Config: cfg, NodeID: "a", Version: "test", OS: h.os, Log: log})
 	p := plugin.New(h.eng, false)

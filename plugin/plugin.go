@@ -46,13 +46,17 @@ func (p *Plugin) Capabilities() *volume.CapabilitiesResponse {
 }
 
 // Create implements volume.Driver.
-func (p *Plugin) Create(r *volume.CreateRequest) error {
-	return p.eng.Create(context.Background(), r.Name, r.Options)
+func (p *Plugin) Create(r *volume.CreateRequest) error { return p.create(context.Background(), r) }
+
+func (p *Plugin) create(ctx context.Context, r *volume.CreateRequest) error {
+	return p.eng.Create(ctx, r.Name, r.Options)
 }
 
 // Remove implements volume.Driver.
-func (p *Plugin) Remove(r *volume.RemoveRequest) error {
-	return p.eng.Remove(context.Background(), r.Name)
+func (p *Plugin) Remove(r *volume.RemoveRequest) error { return p.remove(context.Background(), r) }
+
+func (p *Plugin) remove(ctx context.Context, r *volume.RemoveRequest) error {
+	return p.eng.Remove(ctx, r.Name)
 }
 
 // hold is the ledger's hold for the mount ID a client sent: dockerd's are
@@ -69,11 +73,15 @@ func hold(id string) (ledger.Hold, error) {
 
 // Mount implements volume.Driver.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
+	return p.mount(context.Background(), r)
+}
+
+func (p *Plugin) mount(ctx context.Context, r *volume.MountRequest) (*volume.MountResponse, error) {
 	h, err := hold(r.ID)
 	if err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
 	}
-	path, err := p.eng.Mount(context.Background(), r.Name, h, p.createImplicit)
+	path, err := p.eng.Mount(ctx, r.Name, h, p.createImplicit)
 	if err != nil {
 		return nil, err
 	}
@@ -81,17 +89,23 @@ func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 }
 
 // Unmount implements volume.Driver. An unknown ID is not an error.
-func (p *Plugin) Unmount(r *volume.UnmountRequest) error {
+func (p *Plugin) Unmount(r *volume.UnmountRequest) error { return p.unmount(context.Background(), r) }
+
+func (p *Plugin) unmount(ctx context.Context, r *volume.UnmountRequest) error {
 	h, err := hold(r.ID)
 	if err != nil {
 		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
 	}
-	return p.eng.Unmount(context.Background(), r.Name, h)
+	return p.eng.Unmount(ctx, r.Name, h)
 }
 
 // Path implements volume.Driver.
 func (p *Plugin) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
-	v, err := p.Get(&volume.GetRequest{Name: r.Name})
+	return p.path(context.Background(), r)
+}
+
+func (p *Plugin) path(ctx context.Context, r *volume.PathRequest) (*volume.PathResponse, error) {
+	v, err := p.get(ctx, &volume.GetRequest{Name: r.Name})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +114,11 @@ func (p *Plugin) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
 
 // Get implements volume.Driver, fresh from the volume's platform.
 func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
-	st, err := p.eng.Get(context.Background(), r.Name)
+	return p.get(context.Background(), r)
+}
+
+func (p *Plugin) get(ctx context.Context, r *volume.GetRequest) (*volume.GetResponse, error) {
+	st, err := p.eng.Get(ctx, r.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +130,10 @@ func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 
 // List implements volume.Driver. As the protocol defines it, List carries
 // names and mount points: dockerd asks Get for the rest.
-func (p *Plugin) List() (*volume.ListResponse, error) {
-	names, err := p.eng.Names(context.Background())
+func (p *Plugin) List() (*volume.ListResponse, error) { return p.list(context.Background()) }
+
+func (p *Plugin) list(ctx context.Context) (*volume.ListResponse, error) {
+	names, err := p.eng.Names(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -425,6 +425,9 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 		d.release(name)
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
+	if log := drivers.LogFrom(ctx, nil); log != nil {
+		log.Debugf("loopback: %s bound to %s", d.imagePath(name), dev)
+	}
 	return dev, nil
 }
 
@@ -450,6 +453,9 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if v.Device != "" {
 		if err := loopdev.Detach(v.Device); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
+		if log := drivers.LogFrom(ctx, nil); log != nil {
+			log.Debugf("loopback: %s detached", v.Device)
 		}
 		d.settle(ctx, name, v.Device)
 	}
