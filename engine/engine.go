@@ -16,6 +16,7 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/locks"
 	"github.com/rexray/rexray/engine/platform"
@@ -62,6 +63,8 @@ type Engine struct {
 	// may have lost their Unmount.
 	inherited *inherited
 	platform  *platform.Asker
+	// observers are told of every event (Observe).
+	observers []events.Observer
 }
 
 // New assembles an engine over one or more services, the first the

@@ -261,3 +261,6 @@ func Busy(device string) (bool, error) {
 
 // Busy is the package's Busy, for callers that hold a Mounter.
 func (m *Mounter) Busy(device string) (bool, error) { return Busy(device) }
+
+// Usage is the use of the volume's filesystem, mounted at its target.
+func (m *Mounter) Usage(name string) (Usage, error) { return UsageOf(m.Target(name)) }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -67,6 +68,13 @@ type Driver struct {
 	dir      string           // <store>/volumes
 	vols     records
 	snaps    records
+	// renewals and renewFailures count the Watcher's lease renewals.
+	renewals, renewFailures atomic.Uint64
+}
+
+// LeaseCounts implements drivers.LeaseCounter.
+func (d *Driver) LeaseCounts() drivers.LeaseCounts {
+	return drivers.LeaseCounts{Renewals: d.renewals.Load(), Failures: d.renewFailures.Load()}
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
