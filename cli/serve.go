@@ -16,6 +16,7 @@ import (
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/options"
+	"github.com/rexray/rexray/metrics"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
 	"github.com/rexray/rexray/plugin/listen"
@@ -57,9 +58,18 @@ func (c *Command) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	opts := csi.Options{Engine: eng, Config: cfg, NodeID: instance, Version: c.Version, Log: log}
+	if cfg.MetricsAddr != "" {
+		m, err := serveMetrics(ctx, cfg.MetricsAddr, eng, log)
+		if err != nil {
+			return err
+		}
+		p.Record(m)
+		opts.Metrics = m
+	}
 	// CSI's gRPC on the same socket: one plugin for `docker run -v` and
 	// Swarm's cluster volumes.
-	cs := csi.New(csi.Options{Engine: eng, Config: cfg, NodeID: instance, Version: c.Version, Log: log})
+	cs := csi.New(opts)
 	p.ServeGRPC(cs.Handler())
 	go func() {
 		if err := cs.Reconcile(ctx); err != nil && ctx.Err() == nil {
@@ -74,6 +84,24 @@ func (c *Command) serve(ctx context.Context) error {
 	// or a stop looks like a crash in its log.
 	log.Warnf("rexray stopping: %v", context.Cause(ctx))
 	return nil
+}
+
+// serveMetrics serves eng's metrics at addr (REXRAY_METRICS_ADDR) until
+// ctx ends; an address that cannot be opened stops serve.
+func serveMetrics(ctx context.Context, addr string, eng *engine.Engine, log logrus.FieldLogger) (*metrics.Metrics, error) {
+	l, err := metrics.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New(eng)
+	eng.Observe(m)
+	go func() {
+		if err := m.Serve(ctx, l); err != nil {
+			log.Errorf("metrics on %s: %v", addr, err)
+		}
+	}()
+	log.Warnf("metrics on http://%s/metrics", l.Addr())
+	return m, nil
 }
 
 // newLogger is serve's logger: REXRAY_LOGLEVEL's level, REXRAY_LOGFORMAT's

@@ -76,6 +76,13 @@ type Options struct {
 	// OS is the host's mounts; nil is HostOS.
 	OS  OS
 	Log logrus.FieldLogger
+	// Metrics, if set, counts the calls (door csi).
+	Metrics Recorder
+}
+
+// Recorder counts a front door's calls (package metrics).
+type Recorder interface {
+	Request(door, op string, err error, took time.Duration)
 }
 
 // Server implements CSI's Identity, Controller and Node services.
@@ -90,6 +97,7 @@ type Server struct {
 	version string
 	os      OS
 	log     logrus.FieldLogger
+	rec     Recorder
 }
 
 // New is the CSI front door of o.Engine.
@@ -100,7 +108,7 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
-	return &Server{eng: o.Engine, cfg: o.Config, node: o.NodeID, version: o.Version, os: o.OS, log: o.Log}
+	return &Server{eng: o.Engine, cfg: o.Config, node: o.NodeID, version: o.Version, os: o.OS, log: o.Log, rec: o.Metrics}
 }
 
 // Handler is the gRPC server of the three services, as an http.Handler
@@ -124,6 +132,9 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	grpc.SetHeader(ctx, metadata.Pairs(reqid.MetadataKey, id))
 	ctx = reqid.With(context.WithoutCancel(ctx), id)
 	res, err := handler(ctx, req)
+	if s.rec != nil {
+		s.rec.Request("csi", path.Base(info.FullMethod), err, time.Since(start))
+	}
 	log := s.logFor(ctx, volumeOf(req)).WithField("op", path.Base(info.FullMethod))
 	if err != nil {
 		st := statusOf(err)

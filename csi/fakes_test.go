@@ -22,6 +22,7 @@ import (
 	"github.com/rexray/rexray/drivers/memdriver"
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/metrics"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
 )
@@ -136,6 +137,7 @@ type host struct {
 	ctl    spec.ControllerClient
 	node   spec.NodeClient
 	logs   *test.Hook // every line the host logs, debug ones too
+	met    *metrics.Metrics
 }
 
 // newHost serves driver d (a memdriver instance, or one wrapping it).
@@ -153,8 +155,11 @@ func newHost(t *testing.T, d drivers.Driver) *host {
 	log.SetLevel(logrus.DebugLevel)
 	h := &host{t: t, os: &fakeOS{binds: map[string]bind{}}, mounts: &fakeMounts{mounted: map[string]string{}}, drv: d, led: led, logs: hook}
 	h.eng = engine.New(cfg, []engine.Service{{Name: "mem", Driver: d}}, h.mounts, led, log)
-	h.srv = New(Options{Engine: h.eng, Config: cfg, NodeID: "a", Version: "test", OS: h.os, Log: log})
+	h.met = metrics.New(h.eng)
+	h.eng.Observe(h.met)
+	h.srv = New(Options{Engine: h.eng, Config: cfg, NodeID: "a", Version: "test", OS: h.os, Log: log, Metrics: h.met})
 	p := plugin.New(h.eng, false)
+	p.Record(h.met)
 	p.ServeGRPC(h.srv.Handler())
 	h.sock = filepath.Join(dir, "rexray.sock")
 	l, err := net.Listen("unix", h.sock)

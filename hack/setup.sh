@@ -6,7 +6,8 @@ set -euo pipefail
 # ceph-*, rbd-fuse: the rbd driver, its plugin rootfs and its test cluster.
 # docker-compose: Compose v1, which the suite runs the README's Compose file with.
 # debootstrap: the trees of the newer Docker engines (hack/engine.sh).
-pkgs=(docker.io docker-compose docker-registry debootstrap busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
+# prometheus: promtool, which checks the plugin's /metrics.
+pkgs=(docker.io docker-compose docker-registry debootstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
 	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
 missing=()
 for p in "${pkgs[@]}"; do

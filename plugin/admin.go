@@ -103,7 +103,7 @@ func (p *Plugin) adminHandlers(mux *http.ServeMux) {
 		api.SnapshotRemove: func(ctx context.Context, r *req) (any, error) { return none, a.RemoveSnapshot(ctx, r.Name) },
 	}
 	for name, fn := range calls {
-		handle(mux, api.Prefix+name, fn)
+		handle(p, mux, "admin", api.Prefix+name, fn)
 	}
 }
 

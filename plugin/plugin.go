@@ -29,7 +29,18 @@ type Plugin struct {
 	readBound time.Duration
 	// grpc, if set, answers the endpoint's gRPC requests (ServeGRPC).
 	grpc http.Handler
+	// rec, if set, counts the calls (Record).
+	rec Recorder
 }
+
+// Recorder counts a front door's calls (package metrics): door is docker
+// for Docker's volume API, admin for the operator's calls.
+type Recorder interface {
+	Request(door, op string, err error, took time.Duration)
+}
+
+// Record has r count every call from now on. Call it before Serve.
+func (p *Plugin) Record(r Recorder) { p.rec = r }
 
 // New is the Docker front door of eng. implicit makes a Mount of a
 // missing volume create it (CREATE_IMPLICIT).
