@@ -54,6 +54,7 @@ func (c *Command) serve(ctx context.Context) error {
 		return err
 	}
 	p := plugin.New(eng, cfg.Ops.CreateImplicit)
+	p.LogTo(log)
 	instance, err := cfg.Instance()
 	if err != nil {
 		return err

@@ -12,9 +12,11 @@ import (
 
 	"github.com/docker/go-plugins-helpers/volume"
 	"github.com/docker/go-units"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
 )
 
@@ -31,7 +33,16 @@ type Plugin struct {
 	grpc http.Handler
 	// rec, if set, counts the calls (Record).
 	rec Recorder
+	// log, if set, logs the calls that fail (LogTo).
+	log logrus.FieldLogger
+	// bus hands the engine's events to the operator's followers.
+	bus *events.Bus
 }
+
+// LogTo has every failed call logged on log, under its request ID: its
+// caller (dockerd) keeps the error in its own log only. Call it before
+// Serve.
+func (p *Plugin) LogTo(log logrus.FieldLogger) { p.log = log }
 
 // Recorder counts a front door's calls (package metrics): door is docker
 // for Docker's volume API, admin for the operator's calls.
@@ -45,7 +56,9 @@ func (p *Plugin) Record(r Recorder) { p.rec = r }
 // New is the Docker front door of eng. implicit makes a Mount of a
 // missing volume create it (CREATE_IMPLICIT).
 func New(eng *engine.Engine, implicit bool) *Plugin {
-	return &Plugin{Admin: NewAdmin(eng), eng: eng, createImplicit: implicit, readBound: requestRead}
+	bus := events.NewBus()
+	eng.Observe(bus)
+	return &Plugin{Admin: NewAdmin(eng), eng: eng, createImplicit: implicit, readBound: requestRead, bus: bus}
 }
 
 var _ volume.Driver = (*Plugin)(nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/go-plugins-helpers/volume"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/api"
 	"github.com/rexray/rexray/internal/reqid"
@@ -140,6 +141,9 @@ func handle[Req any](p *Plugin, mux *http.ServeMux, door, path string, fn func(c
 			p.rec.Request(door, method, err, time.Since(start))
 		}
 		if err != nil {
+			if p.log != nil {
+				p.log.WithFields(logrus.Fields{"req": id, "op": method}).Warnf("%s failed: %v", method, err)
+			}
 			answer(w, http.StatusInternalServerError, volume.ErrorResponse{Err: reqid.Annotate(ctx, err).Error()})
 			return
 		}
