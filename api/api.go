@@ -3,7 +3,10 @@
 // plugin API: a client imports this package, never the server's.
 package api
 
-import "github.com/rexray/rexray/drivers"
+import (
+	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
+)
 
 // Prefix begins the paths of the operator's calls: POST Prefix+method.
 const Prefix = "/Rexray."
@@ -21,7 +24,13 @@ const (
 	SnapshotList   = "SnapshotList"
 	SnapshotCreate = "SnapshotCreate"
 	SnapshotRemove = "SnapshotRemove"
+	// Events streams what the plugin does, one JSON Event a line, until
+	// the caller goes away.
+	Events = "Events"
 )
+
+// Event is one thing the plugin did (rexray events).
+type Event = events.Event
 
 // Request is the body of every operator call; unused fields are left out.
 type Request struct {

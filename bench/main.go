@@ -29,7 +29,7 @@ func main() {
 	out := flag.String("out", "bench.json", "JSON report")
 	runs := flag.Int("runs", 5, "repetitions of each timed step")
 	dockerRuns := flag.Int("docker-runs", 30, "repetitions of each docker command (section 3): one varies by tens of ms")
-	only := flag.String("sections", "1,2,3,4,5,6,7", "sections to run")
+	only := flag.String("sections", "1,2,3,4,5,6,7,8", "sections to run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -69,6 +69,7 @@ func (b *bench) benchmark(out, only string) error {
 		{"5", b.dataPath},
 		{"6", b.peer},
 		{"7", func() error { return b.withPlugin(b.csiOps) }},
+		{"8", b.metricsOverhead},
 	}
 	for _, s := range sections {
 		if !strings.Contains(only, s.id) {

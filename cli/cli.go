@@ -26,6 +26,8 @@ const usage = `usage: rexray [command]
   env [--format json]          the effective settings and where each came from
   volume ls|inspect|create|rm|attach|detach|mount|unmount [NAME] [--format json]
   snapshot ls | create VOLUME SNAPSHOT | rm SNAPSHOT [--format json]
+  events [--format json]       follow what the running plugin does, one line
+                               an event, until interrupted
   plugin upgrade [--grant-all-permissions] [--skip-remote-check] PLUGIN [REMOTE]
                                docker plugin upgrade that keeps mount sources,
                                device paths and settings (through DOCKER_HOST)
@@ -55,6 +57,8 @@ func (c *Command) Run(ctx context.Context, args []string) int {
 		err = c.snapshot(ctx, rest)
 	case "plugin":
 		err = c.plugin(ctx, rest)
+	case "events":
+		err = c.events(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.Stdout, usage)
 	default:

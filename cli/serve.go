@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/options"
+	"github.com/rexray/rexray/metrics"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
 	"github.com/rexray/rexray/plugin/listen"
@@ -29,13 +31,10 @@ func (c *Command) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logrus.New()
-	log.SetOutput(c.Stderr)
-	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	log, err := newLogger(cfg, c.Stderr)
 	if err != nil {
-		return fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
+		return err
 	}
-	log.SetLevel(lvl)
 	// Fail fast, before listening, when another process holds the ledger;
 	// and on a REXRAY_HOST that cannot be served, before opening it.
 	if _, _, err := cfg.Endpoint(); err != nil {
@@ -55,13 +54,23 @@ func (c *Command) serve(ctx context.Context) error {
 		return err
 	}
 	p := plugin.New(eng, cfg.Ops.CreateImplicit)
+	p.LogTo(log)
 	instance, err := cfg.Instance()
 	if err != nil {
 		return err
 	}
+	opts := csi.Options{Engine: eng, Config: cfg, NodeID: instance, Version: c.Version, Log: log}
+	if cfg.MetricsAddr != "" {
+		m, err := serveMetrics(ctx, cfg.MetricsAddr, eng, log)
+		if err != nil {
+			return err
+		}
+		p.Record(m)
+		opts.Metrics = m
+	}
 	// CSI's gRPC on the same socket: one plugin for `docker run -v` and
 	// Swarm's cluster volumes.
-	cs := csi.New(csi.Options{Engine: eng, Config: cfg, NodeID: instance, Version: c.Version, Log: log})
+	cs := csi.New(opts)
 	p.ServeGRPC(cs.Handler())
 	go func() {
 		if err := cs.Reconcile(ctx); err != nil && ctx.Err() == nil {
@@ -76,6 +85,45 @@ func (c *Command) serve(ctx context.Context) error {
 	// or a stop looks like a crash in its log.
 	log.Warnf("rexray stopping: %v", context.Cause(ctx))
 	return nil
+}
+
+// serveMetrics serves eng's metrics at addr (REXRAY_METRICS_ADDR) until
+// ctx ends; an address that cannot be opened stops serve.
+func serveMetrics(ctx context.Context, addr string, eng *engine.Engine, log logrus.FieldLogger) (*metrics.Metrics, error) {
+	l, err := metrics.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New(eng)
+	eng.Observe(m)
+	go func() {
+		if err := m.Serve(ctx, l); err != nil {
+			log.Errorf("metrics on %s: %v", addr, err)
+		}
+	}()
+	log.Warnf("metrics on http://%s/metrics", l.Addr())
+	return m, nil
+}
+
+// newLogger is serve's logger: REXRAY_LOGLEVEL's level, REXRAY_LOGFORMAT's
+// format, to w.
+func newLogger(cfg config.Config, w io.Writer) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(w)
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("REXRAY_LOGLEVEL=%q: %w", cfg.LogLevel, err)
+	}
+	log.SetLevel(lvl)
+	switch cfg.LogFormat {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, fmt.Errorf("REXRAY_LOGFORMAT=%q: give text or json", cfg.LogFormat)
+	}
+	return log, nil
 }
 
 // assemble builds the engine over every configured service.

@@ -32,8 +32,14 @@ type Config struct {
 	// service named after REXRAY_DRIVER.
 	Services []string `envconfig:"REXRAY_SERVICES"`
 	LogLevel string   `envconfig:"REXRAY_LOGLEVEL" default:"warn"`
-	FSType   string   `envconfig:"REXRAY_FSTYPE" default:"ext4"`
-	Preempt  bool     `envconfig:"REXRAY_PREEMPT"`
+	// LogFormat is how log lines are written: text (logfmt-like key=value
+	// pairs) or json (one object a line), both with the fields req, op and
+	// volume.
+	LogFormat string `envconfig:"REXRAY_LOGFORMAT" default:"text"`
+	// MetricsAddr is where /metrics is served (host:port); empty is off.
+	MetricsAddr string `envconfig:"REXRAY_METRICS_ADDR"`
+	FSType      string `envconfig:"REXRAY_FSTYPE" default:"ext4"`
+	Preempt     bool   `envconfig:"REXRAY_PREEMPT"`
 	// InstanceID names this host to every platform (leases, lock owners);
 	// Instance falls back to the host name.
 	InstanceID string `envconfig:"REXRAY_INSTANCEID"`

@@ -26,9 +26,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/internal/reqid"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -73,6 +76,13 @@ type Options struct {
 	// OS is the host's mounts; nil is HostOS.
 	OS  OS
 	Log logrus.FieldLogger
+	// Metrics, if set, counts the calls (door csi).
+	Metrics Recorder
+}
+
+// Recorder counts a front door's calls (package metrics).
+type Recorder interface {
+	Request(door, op string, err error, took time.Duration)
 }
 
 // Server implements CSI's Identity, Controller and Node services.
@@ -87,6 +97,7 @@ type Server struct {
 	version string
 	os      OS
 	log     logrus.FieldLogger
+	rec     Recorder
 }
 
 // New is the CSI front door of o.Engine.
@@ -97,7 +108,7 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
-	return &Server{eng: o.Engine, cfg: o.Config, node: o.NodeID, version: o.Version, os: o.OS, log: o.Log}
+	return &Server{eng: o.Engine, cfg: o.Config, node: o.NodeID, version: o.Version, os: o.OS, log: o.Log, rec: o.Metrics}
 }
 
 // Handler is the gRPC server of the three services, as an http.Handler
@@ -112,14 +123,19 @@ func (s *Server) Handler() http.Handler {
 
 // intercept runs every call to its end (or the engine's bound on it) even
 // when its caller goes away, as Docker's front door does: half an attach
-// helps nobody. It maps the errors to gRPC codes and logs the failures.
+// helps nobody. It gives the call its request ID (the caller's, from the
+// metadata key x-request-id, when it sent one), maps the errors to gRPC
+// codes with the ID in their message, and logs the failures.
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	res, err := handler(context.WithoutCancel(ctx), req)
-	log := s.log.WithField("op", path.Base(info.FullMethod))
-	if v := volumeOf(req); v != "" {
-		log = log.WithField("volume", v)
+	id := reqid.Given(callerID(ctx))
+	grpc.SetHeader(ctx, metadata.Pairs(reqid.MetadataKey, id))
+	ctx = reqid.With(context.WithoutCancel(ctx), id)
+	res, err := handler(ctx, req)
+	if s.rec != nil {
+		s.rec.Request("csi", path.Base(info.FullMethod), err, time.Since(start))
 	}
+	log := s.logFor(ctx, volumeOf(req)).WithField("op", path.Base(info.FullMethod))
 	if err != nil {
 		st := statusOf(err)
 		log = log.WithField("code", st.Code())
@@ -130,10 +146,32 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 		default:
 			log.Warnf("failed after %s: %s", time.Since(start), st.Message())
 		}
-		return nil, st.Err()
+		return nil, status.Error(st.Code(), st.Message()+" (request "+id+")")
 	}
 	log.Debugf("took %s", time.Since(start))
 	return res, nil
+}
+
+// callerID is the request ID the caller sent in its metadata, or "".
+func callerID(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if ids := md.Get(reqid.MetadataKey); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// logFor is the logger of the call in ctx (its request ID), for a volume
+// when one is named.
+func (s *Server) logFor(ctx context.Context, volume string) logrus.FieldLogger {
+	log := s.log
+	if id := reqid.From(ctx); id != "" {
+		log = log.WithField("req", id)
+	}
+	if volume != "" {
+		log = log.WithField("volume", volume)
+	}
+	return log
 }
 
 // volumeOf is the volume a request is about, for the log.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	spec "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +22,7 @@ import (
 	"github.com/rexray/rexray/drivers/memdriver"
 	"github.com/rexray/rexray/engine"
 	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/metrics"
 	"github.com/rexray/rexray/mount"
 	"github.com/rexray/rexray/plugin"
 )
@@ -134,6 +136,8 @@ type host struct {
 	id     spec.IdentityClient
 	ctl    spec.ControllerClient
 	node   spec.NodeClient
+	logs   *test.Hook // every line the host logs, debug ones too
+	met    *metrics.Metrics
 }
 
 // newHost serves driver d (a memdriver instance, or one wrapping it).
@@ -147,11 +151,15 @@ func newHost(t *testing.T, d drivers.Driver) *host {
 	t.Cleanup(func() { led.Close() })
 	cfg := config.Config{FSType: "ext4", InstanceID: "a", LinuxRootPath: "/data"}
 	cfg.Ops = config.Operations{MountPath: "/fake/mnt", CreateDefaultSize: "1"}
-	log, _ := test.NewNullLogger()
-	h := &host{t: t, os: &fakeOS{binds: map[string]bind{}}, mounts: &fakeMounts{mounted: map[string]string{}}, drv: d, led: led}
+	log, hook := test.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	h := &host{t: t, os: &fakeOS{binds: map[string]bind{}}, mounts: &fakeMounts{mounted: map[string]string{}}, drv: d, led: led, logs: hook}
 	h.eng = engine.New(cfg, []engine.Service{{Name: "mem", Driver: d}}, h.mounts, led, log)
-	h.srv = New(Options{Engine: h.eng, Config: cfg, NodeID: "a", Version: "test", OS: h.os, Log: log})
+	h.met = metrics.New(h.eng)
+	h.eng.Observe(h.met)
+	h.srv = New(Options{Engine: h.eng, Config: cfg, NodeID: "a", Version: "test", OS: h.os, Log: log, Metrics: h.met})
 	p := plugin.New(h.eng, false)
+	p.Record(h.met)
 	p.ServeGRPC(h.srv.Handler())
 	h.sock = filepath.Join(dir, "rexray.sock")
 	l, err := net.Listen("unix", h.sock)

@@ -186,7 +186,7 @@ func (s *Server) unstageUnpublished(ctx context.Context, id string) error {
 		if err := s.eng.Unmount(ctx, id, h); err != nil {
 			return err
 		}
-		s.log.WithField("volume", id).Infof("unstaged from %s with its last publication", h.ID)
+		s.logFor(ctx, id).Infof("unstaged from %s with its last publication", h.ID)
 	}
 	return nil
 }
@@ -210,7 +210,7 @@ func (s *Server) Reconcile(ctx context.Context) error {
 				errs = append(errs, err)
 				continue
 			}
-			s.log.WithField("volume", id).Warnf("%s is bound no more: releasing it", h)
+			s.logFor(ctx, id).Warnf("%s is bound no more: releasing it", h)
 			errs = append(errs, s.os.Unbind(h.ID), s.eng.Unmount(ctx, id, h))
 		}
 		if slices.ContainsFunc(holds, func(h ledger.Hold) bool { return h.Kind == ledger.CSIStage }) {

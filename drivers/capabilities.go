@@ -116,3 +116,15 @@ func As[T any](d Driver, capability string) (T, error) {
 	}
 	return c, nil
 }
+
+// LeaseCounter tells how often the driver renewed this host's holds on
+// its volumes (leases), and how often a renewal failed, since it started:
+// for the metrics.
+type LeaseCounter interface {
+	LeaseCounts() LeaseCounts
+}
+
+// LeaseCounts are a LeaseCounter's counts.
+type LeaseCounts struct {
+	Renewals, Failures uint64
+}

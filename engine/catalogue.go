@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/platform"
 )
 
@@ -81,7 +82,9 @@ func (e *Engine) lookup(ctx context.Context, name string) (drivers.Volume, error
 			return v, err
 		}
 		e.logFor(ctx, name).Warn("mounted here, but its storage platform no longer has it: answering from the catalogue while it is mounted")
+		return c, nil
 	}
+	e.emit(ctx, events.Event{Kind: events.Catalogue, Volume: name, Service: c.Service, Detail: err.Error()})
 	return c, nil
 }
 
@@ -97,6 +100,7 @@ func (e *Engine) listNames(ctx context.Context) (names []string, fromCatalogue [
 		})
 		if err != nil {
 			fromCatalogue = append(fromCatalogue, s.Name)
+			e.emit(ctx, events.Event{Kind: events.Catalogue, Service: s.Name, Detail: err.Error()})
 			continue
 		}
 		// Callers at the same moment share got; union may reuse its list.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/docker/go-units"
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/options"
 )
 
@@ -80,6 +82,7 @@ func (e *Engine) create(ctx context.Context, name string, req options.Request) e
 		v   drivers.Volume
 		svc Service
 	)
+	start := time.Now()
 	switch {
 	case req.Opts.FromVolume != "":
 		v, svc, err = e.createCopy(ctx, name, req)
@@ -112,6 +115,10 @@ func (e *Engine) create(ctx context.Context, name string, req options.Request) e
 		}
 	}
 	e.logFor(ctx, name).Infof("created (%s, %s)", units.BytesSize(float64(v.Size)), v.FSType)
+	e.emit(ctx, events.Event{Kind: events.Create, Volume: name, Service: svc.Name, Bytes: v.Size})
+	if from := req.Opts.FromVolume + req.Opts.FromSnapshot; from != "" {
+		e.emit(ctx, events.Event{Kind: events.Copy, Volume: name, Service: svc.Name, From: from, Bytes: v.Size, Seconds: time.Since(start).Seconds()})
+	}
 	return nil
 }
 

@@ -7,8 +7,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,9 +16,11 @@ import (
 
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/locks"
 	"github.com/rexray/rexray/engine/platform"
+	"github.com/rexray/rexray/internal/reqid"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -63,6 +63,8 @@ type Engine struct {
 	// may have lost their Unmount.
 	inherited *inherited
 	platform  *platform.Asker
+	// observers are told of every event (Observe).
+	observers []events.Observer
 }
 
 // New assembles an engine over one or more services, the first the
@@ -114,26 +116,29 @@ func (e *Engine) begin(parent context.Context, op, name string) (context.Context
 	}, nil
 }
 
-// withLog is ctx with the logger of one call. A call inside another (a
-// mount's implicit create) keeps the outer call's request ID.
+// withLog is ctx with the logger of one call, under the request ID its
+// front door gave it (a new one for a call no front door made: a fence).
+// A call inside another (a mount's implicit create) keeps the outer
+// call's logger.
 func (e *Engine) withLog(ctx context.Context, op, name string) context.Context {
+	ctx, id := reqid.Ensure(ctx)
 	log := drivers.LogFrom(ctx, nil)
 	if log == nil {
-		log = e.log.WithField("req", newRequestID())
+		log = e.log.WithField("req", id)
 	}
 	return drivers.WithLog(ctx, log.WithFields(logrus.Fields{"op": op, "volume": name}))
 }
 
 // logFor is the logger of the call in ctx, or the engine's, for a volume.
 func (e *Engine) logFor(ctx context.Context, name string) logrus.FieldLogger {
-	return drivers.LogFrom(ctx, e.log).WithField("volume", name)
-}
-
-// newRequestID tells the lines of one call from another's.
-func newRequestID() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	log := drivers.LogFrom(ctx, nil)
+	if log == nil {
+		log = e.log
+		if id := reqid.From(ctx); id != "" {
+			log = log.WithField("req", id)
+		}
+	}
+	return log.WithField("volume", name)
 }
 
 func (e *Engine) waitReady(ctx context.Context) error {

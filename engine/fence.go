@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/fence"
 )
 
@@ -23,6 +24,7 @@ func (e *Engine) giveUp(name string, why error) {
 	ctx := e.withLog(context.Background(), "fence", name)
 	log := e.logFor(ctx, name)
 	log.Warnf("another host takes it over (%v): fencing it here", why)
+	e.emit(ctx, events.Event{Kind: events.LeaseLost, Volume: name, Detail: why.Error()})
 	cutErr := fence.Cut(ctx, e.driverFor(ctx, name), name)
 	ctx, done, err := e.begin(ctx, "fence", name)
 	if err != nil {
@@ -35,11 +37,16 @@ func (e *Engine) giveUp(name string, why error) {
 		return
 	}
 	log.Warn("fenced: containers here that still use it get I/O errors")
+	e.emit(ctx, events.Event{Kind: events.Fence, Volume: name})
 }
 
 // fence runs every step, for a caller that holds the volume's lock.
 func (e *Engine) fence(ctx context.Context, name string) error {
-	return errors.Join(fence.Cut(ctx, e.driverFor(ctx, name), name), e.shutDown(ctx, name))
+	err := errors.Join(fence.Cut(ctx, e.driverFor(ctx, name), name), e.shutDown(ctx, name))
+	if err == nil {
+		e.emit(ctx, events.Event{Kind: events.Fence, Volume: name})
+	}
+	return err
 }
 
 // shutDown is fence's steps 2 to 4.

@@ -93,7 +93,7 @@ func (e *Engine) attach(ctx context.Context, name string, h ledger.Hold) (string
 	if err := e.canHold(name, h); err != nil {
 		return "", err
 	}
-	dev, err := e.serviceOf(v).Driver.Attach(ctx, name, e.cfg.Preempting())
+	dev, err := e.attachDevice(ctx, e.serviceOf(v).Driver, v, h.String())
 	if err != nil {
 		return "", fence.HowToTakeOver(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/fence"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/options"
@@ -44,6 +45,7 @@ func (e *Engine) Mount(ctx context.Context, name string, h ledger.Hold, implicit
 		return "", fmt.Errorf("mount volume %s: %w", name, err)
 	}
 	e.inherited.drop(name, h) // its Unmount will come to this plugin
+	e.emit(ctx, events.Event{Kind: events.Mount, Volume: name, Service: e.serviceOf(v).Name, Hold: h.String(), Detail: path})
 	return path, nil
 }
 
@@ -57,7 +59,7 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 		return e.mnt.Path(v.Name), nil
 	}
 	drv := e.serviceOf(v).Driver
-	dev, err := drv.Attach(ctx, v.Name, e.cfg.Preempting())
+	dev, err := e.attachDevice(ctx, drv, v, "")
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, fence.HowToTakeOver(err))
 	}
@@ -201,6 +203,8 @@ func (e *Engine) Unmount(ctx context.Context, name string, h ledger.Hold) error 
 	}
 	if !removed {
 		e.logFor(ctx, name).Warnf("unmount of unknown %s", h)
+	} else {
+		e.emit(ctx, events.Event{Kind: events.Unmount, Volume: name, Hold: h.String()})
 	}
 	e.inherited.drop(name, h)
 	if left > 0 && !e.cfg.Ops.UnmountIgnoreUsedCount {
@@ -226,6 +230,7 @@ func (e *Engine) release(ctx context.Context, name string) error {
 	if err := e.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return err
 	}
+	e.emit(ctx, events.Event{Kind: events.Detach, Volume: name})
 	e.inherited.clear(name)
 	return e.led.ClearHolds(name)
 }

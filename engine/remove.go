@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 )
 
 // RemoveVolume removes a volume, within ctx.
@@ -52,6 +53,7 @@ func (e *Engine) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	e.logFor(ctx, name).Info("removed")
+	e.emit(ctx, events.Event{Kind: events.Remove, Volume: name})
 	return nil
 }
 

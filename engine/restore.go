@@ -97,6 +97,7 @@ func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		return // mounted from a device this driver does not report
 	case v.Name == "":
 		log.Warn("ledger holds mounts of a volume that no longer exists: forgetting them")
+		e.emitStale(ctx, name, "at start: the volume no longer exists")
 	case v.Device != "":
 		if _, err := e.serviceOf(v).Driver.Attach(ctx, name, false); err != nil {
 			log.Errorf("cannot hold it again (%v): fencing it here", err)
@@ -131,6 +132,7 @@ func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		return
 	default:
 		log.Info("device gone (host restarted?): forgetting its mounts")
+		e.emitStale(ctx, name, "at start: its device is gone (the host restarted?)")
 		// and the hold on it, which a host that restarted no longer has.
 		if err := e.serviceOf(v).Driver.Detach(ctx, name); err != nil {
 			log.Errorf("release: %v", err)

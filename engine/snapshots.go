@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rexray/rexray/drivers"
+	"github.com/rexray/rexray/engine/events"
 )
 
 // Snapshot is a snapshot with the service that holds it.
@@ -75,7 +77,9 @@ func (e *Engine) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
+	start := time.Now()
 	snap, err := sn.CreateSnapshot(ctx, volume, name)
+	took := time.Since(start)
 	if terr := thaw(); terr != nil {
 		e.logFor(ctx, volume).Errorf("after a snapshot of it: %v", terr)
 	}
@@ -84,6 +88,7 @@ func (e *Engine) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 	}
 	e.recatalogue(ctx, svc, volume)
 	e.logFor(ctx, volume).Infof("snapshot %s taken", name)
+	e.emit(ctx, events.Event{Kind: events.Snapshot, Volume: volume, Service: svc.Name, Detail: name, Bytes: snap.Size, Seconds: took.Seconds()})
 	return Snapshot{snap, svc.Name}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/mount"
 )
@@ -113,6 +114,7 @@ func (e *Engine) forgetStale(ctx context.Context, name string, ids []ledger.Hold
 		}
 		e.inherited.drop(name, id)
 	}
+	e.emit(ctx, events.Event{Kind: events.StaleHold, Volume: name, Hold: holdList(stale), Detail: "no mount of it is left in any namespace"})
 	e.logFor(ctx, name).Warnf("forgot %d mount ID(s) whose Unmount never came (%v): no mount of the volume is left in any namespace, so their containers are gone (removed while the plugin was disabled or down)", len(stale), stale)
 	return slices.DeleteFunc(ids, func(h ledger.Hold) bool { return slices.Contains(stale, h) }), nil
 }

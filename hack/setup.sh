@@ -7,7 +7,8 @@ set -euo pipefail
 # docker-compose: Compose v1, which the suite runs the README's Compose file with.
 # debootstrap: the trees of the newer Docker engines (hack/engine.sh).
 # mmdebstrap: another architecture's packages for its plugin (hack/arch-tree.sh).
-pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
+# prometheus: promtool, which checks the plugin's /metrics.
+pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
 	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -175,6 +175,7 @@ func run(ctx context.Context, tool string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, tool, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	debugf(ctx, "run %s", strings.Join(cmd.Args, " "))
 	err := cmd.Run()
 	if err != nil {
 		if ctx.Err() != nil {

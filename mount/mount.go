@@ -115,6 +115,7 @@ func (m *Mounter) mount(ctx context.Context, device, target, fsType string, cont
 		os.Remove(target)
 		return fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
 	}
+	debugf(ctx, "mounted %s (%s) on %s", device, found, target)
 	return nil
 }
 
@@ -150,6 +151,7 @@ func (m *Mounter) Unmount(ctx context.Context, name string) error {
 	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount %s: remove mount point: %w", target, err)
 	}
+	debugf(ctx, "unmounted %s", target)
 	return nil
 }
 
@@ -234,6 +236,7 @@ func (m *Mounter) Fence(ctx context.Context, name string) error {
 		return errors.Join(shutErr, fmt.Errorf("fence %s: unmount: %w", name, err))
 	}
 	os.Remove(target)
+	debugf(ctx, "shut down and detached %s (%v)", target, shutErr)
 	return shutErr
 }
 
@@ -258,3 +261,6 @@ func Busy(device string) (bool, error) {
 
 // Busy is the package's Busy, for callers that hold a Mounter.
 func (m *Mounter) Busy(device string) (bool, error) { return Busy(device) }
+
+// Usage is the use of the volume's filesystem, mounted at its target.
+func (m *Mounter) Usage(name string) (Usage, error) { return UsageOf(m.Target(name)) }

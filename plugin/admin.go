@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/rexray/rexray/api"
@@ -103,7 +104,29 @@ func (p *Plugin) adminHandlers(mux *http.ServeMux) {
 		api.SnapshotRemove: func(ctx context.Context, r *req) (any, error) { return none, a.RemoveSnapshot(ctx, r.Name) },
 	}
 	for name, fn := range calls {
-		handle(mux, api.Prefix+name, fn)
+		handle(p, mux, "admin", api.Prefix+name, fn)
+	}
+	mux.HandleFunc(api.Prefix+api.Events, p.followEvents)
+}
+
+// followEvents streams the engine's events, one JSON object a line, until
+// the caller goes away or the plugin stops.
+func (p *Plugin) followEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, _ := w.(http.Flusher)
+	ch := p.bus.Follow(r.Context())
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	enc := json.NewEncoder(w)
+	for ev := range ch {
+		if err := enc.Encode(ev); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
 	}
 }
 

@@ -12,9 +12,11 @@ import (
 
 	"github.com/docker/go-plugins-helpers/volume"
 	"github.com/docker/go-units"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine"
+	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
 )
 
@@ -29,12 +31,34 @@ type Plugin struct {
 	readBound time.Duration
 	// grpc, if set, answers the endpoint's gRPC requests (ServeGRPC).
 	grpc http.Handler
+	// rec, if set, counts the calls (Record).
+	rec Recorder
+	// log, if set, logs the calls that fail (LogTo).
+	log logrus.FieldLogger
+	// bus hands the engine's events to the operator's followers.
+	bus *events.Bus
 }
+
+// LogTo has every failed call logged on log, under its request ID: its
+// caller (dockerd) keeps the error in its own log only. Call it before
+// Serve.
+func (p *Plugin) LogTo(log logrus.FieldLogger) { p.log = log }
+
+// Recorder counts a front door's calls (package metrics): door is docker
+// for Docker's volume API, admin for the operator's calls.
+type Recorder interface {
+	Request(door, op string, err error, took time.Duration)
+}
+
+// Record has r count every call from now on. Call it before Serve.
+func (p *Plugin) Record(r Recorder) { p.rec = r }
 
 // New is the Docker front door of eng. implicit makes a Mount of a
 // missing volume create it (CREATE_IMPLICIT).
 func New(eng *engine.Engine, implicit bool) *Plugin {
-	return &Plugin{Admin: NewAdmin(eng), eng: eng, createImplicit: implicit, readBound: requestRead}
+	bus := events.NewBus()
+	eng.Observe(bus)
+	return &Plugin{Admin: NewAdmin(eng), eng: eng, createImplicit: implicit, readBound: requestRead, bus: bus}
 }
 
 var _ volume.Driver = (*Plugin)(nil)
@@ -46,13 +70,17 @@ func (p *Plugin) Capabilities() *volume.CapabilitiesResponse {
 }
 
 // Create implements volume.Driver.
-func (p *Plugin) Create(r *volume.CreateRequest) error {
-	return p.eng.Create(context.Background(), r.Name, r.Options)
+func (p *Plugin) Create(r *volume.CreateRequest) error { return p.create(context.Background(), r) }
+
+func (p *Plugin) create(ctx context.Context, r *volume.CreateRequest) error {
+	return p.eng.Create(ctx, r.Name, r.Options)
 }
 
 // Remove implements volume.Driver.
-func (p *Plugin) Remove(r *volume.RemoveRequest) error {
-	return p.eng.Remove(context.Background(), r.Name)
+func (p *Plugin) Remove(r *volume.RemoveRequest) error { return p.remove(context.Background(), r) }
+
+func (p *Plugin) remove(ctx context.Context, r *volume.RemoveRequest) error {
+	return p.eng.Remove(ctx, r.Name)
 }
 
 // hold is the ledger's hold for the mount ID a client sent: dockerd's are
@@ -69,11 +97,15 @@ func hold(id string) (ledger.Hold, error) {
 
 // Mount implements volume.Driver.
 func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
+	return p.mount(context.Background(), r)
+}
+
+func (p *Plugin) mount(ctx context.Context, r *volume.MountRequest) (*volume.MountResponse, error) {
 	h, err := hold(r.ID)
 	if err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
 	}
-	path, err := p.eng.Mount(context.Background(), r.Name, h, p.createImplicit)
+	path, err := p.eng.Mount(ctx, r.Name, h, p.createImplicit)
 	if err != nil {
 		return nil, err
 	}
@@ -81,17 +113,23 @@ func (p *Plugin) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 }
 
 // Unmount implements volume.Driver. An unknown ID is not an error.
-func (p *Plugin) Unmount(r *volume.UnmountRequest) error {
+func (p *Plugin) Unmount(r *volume.UnmountRequest) error { return p.unmount(context.Background(), r) }
+
+func (p *Plugin) unmount(ctx context.Context, r *volume.UnmountRequest) error {
 	h, err := hold(r.ID)
 	if err != nil {
 		return fmt.Errorf("unmount volume %s: %w", r.Name, err)
 	}
-	return p.eng.Unmount(context.Background(), r.Name, h)
+	return p.eng.Unmount(ctx, r.Name, h)
 }
 
 // Path implements volume.Driver.
 func (p *Plugin) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
-	v, err := p.Get(&volume.GetRequest{Name: r.Name})
+	return p.path(context.Background(), r)
+}
+
+func (p *Plugin) path(ctx context.Context, r *volume.PathRequest) (*volume.PathResponse, error) {
+	v, err := p.get(ctx, &volume.GetRequest{Name: r.Name})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +138,11 @@ func (p *Plugin) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
 
 // Get implements volume.Driver, fresh from the volume's platform.
 func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
-	st, err := p.eng.Get(context.Background(), r.Name)
+	return p.get(context.Background(), r)
+}
+
+func (p *Plugin) get(ctx context.Context, r *volume.GetRequest) (*volume.GetResponse, error) {
+	st, err := p.eng.Get(ctx, r.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +154,10 @@ func (p *Plugin) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
 
 // List implements volume.Driver. As the protocol defines it, List carries
 // names and mount points: dockerd asks Get for the rest.
-func (p *Plugin) List() (*volume.ListResponse, error) {
-	names, err := p.eng.Names(context.Background())
+func (p *Plugin) List() (*volume.ListResponse, error) { return p.list(context.Background()) }
+
+func (p *Plugin) list(ctx context.Context) (*volume.ListResponse, error) {
+	names, err := p.eng.Names(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/docker/go-plugins-helpers/volume"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rexray/rexray/api"
+	"github.com/rexray/rexray/internal/reqid"
 )
 
 // Serve answers Docker on l, running the engine (its restore first) in
@@ -91,14 +93,14 @@ func (p *Plugin) handler() http.Handler {
 		answer(w, http.StatusOK, map[string][]string{"Implements": {"VolumeDriver"}})
 	})
 	const vd = "/VolumeDriver."
-	handle(mux, vd+"Create", func(_ context.Context, r *volume.CreateRequest) (any, error) { return struct{}{}, p.Create(r) })
-	handle(mux, vd+"Remove", func(_ context.Context, r *volume.RemoveRequest) (any, error) { return struct{}{}, p.Remove(r) })
-	handle(mux, vd+"Mount", func(_ context.Context, r *volume.MountRequest) (any, error) { return p.Mount(r) })
-	handle(mux, vd+"Unmount", func(_ context.Context, r *volume.UnmountRequest) (any, error) { return struct{}{}, p.Unmount(r) })
-	handle(mux, vd+"Path", func(_ context.Context, r *volume.PathRequest) (any, error) { return p.Path(r) })
-	handle(mux, vd+"Get", func(_ context.Context, r *volume.GetRequest) (any, error) { return p.Get(r) })
-	handle(mux, vd+"List", func(context.Context, *struct{}) (any, error) { return p.List() })
-	handle(mux, vd+"Capabilities", func(context.Context, *struct{}) (any, error) { return p.Capabilities(), nil })
+	handle(p, mux, "docker", vd+"Create", func(ctx context.Context, r *volume.CreateRequest) (any, error) { return struct{}{}, p.create(ctx, r) })
+	handle(p, mux, "docker", vd+"Remove", func(ctx context.Context, r *volume.RemoveRequest) (any, error) { return struct{}{}, p.remove(ctx, r) })
+	handle(p, mux, "docker", vd+"Mount", func(ctx context.Context, r *volume.MountRequest) (any, error) { return p.mount(ctx, r) })
+	handle(p, mux, "docker", vd+"Unmount", func(ctx context.Context, r *volume.UnmountRequest) (any, error) { return struct{}{}, p.unmount(ctx, r) })
+	handle(p, mux, "docker", vd+"Path", func(ctx context.Context, r *volume.PathRequest) (any, error) { return p.path(ctx, r) })
+	handle(p, mux, "docker", vd+"Get", func(ctx context.Context, r *volume.GetRequest) (any, error) { return p.get(ctx, r) })
+	handle(p, mux, "docker", vd+"List", func(ctx context.Context, _ *struct{}) (any, error) { return p.list(ctx) })
+	handle(p, mux, "docker", vd+"Capabilities", func(context.Context, *struct{}) (any, error) { return p.Capabilities(), nil })
 	p.adminHandlers(mux)
 	// dockerd and the CLI read every answer as JSON: an unknown method too.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +116,7 @@ const maxBody = 64 << 10
 
 // handle serves path with fn. A method without a request, *struct{}, reads
 // no body.
-func handle[Req any](mux *http.ServeMux, path string, fn func(context.Context, *Req) (any, error)) {
+func handle[Req any](p *Plugin, mux *http.ServeMux, door, path string, fn func(context.Context, *Req) (any, error)) {
 	method := path[strings.LastIndex(path, ".")+1:]
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		req := new(Req)
@@ -127,10 +129,22 @@ func handle[Req any](mux *http.ServeMux, path string, fn func(context.Context, *
 			}
 		}
 		// A call runs to its end (or opTimeout) even when its caller goes
-		// away, as dockerd expects: half an attach helps nobody.
-		res, err := fn(context.WithoutCancel(r.Context()), req)
+		// away, as dockerd expects: half an attach helps nobody. Its
+		// request ID, the caller's own if it sent one, comes back in the
+		// answer's header and in its error.
+		id := reqid.Given(r.Header.Get(reqid.Header))
+		w.Header().Set(reqid.Header, id)
+		ctx := reqid.With(context.WithoutCancel(r.Context()), id)
+		start := time.Now()
+		res, err := fn(ctx, req)
+		if p.rec != nil {
+			p.rec.Request(door, method, err, time.Since(start))
+		}
 		if err != nil {
-			answer(w, http.StatusInternalServerError, volume.ErrorResponse{Err: err.Error()})
+			if p.log != nil {
+				p.log.WithFields(logrus.Fields{"req": id, "op": method}).Warnf("%s failed: %v", method, err)
+			}
+			answer(w, http.StatusInternalServerError, volume.ErrorResponse{Err: reqid.Annotate(ctx, err).Error()})
 			return
 		}
 		answer(w, http.StatusOK, res)

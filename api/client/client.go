@@ -125,6 +125,32 @@ func (c *Client) Admin(ctx context.Context, method string, req api.Request, out 
 	return nil
 }
 
+// Events follows the plugin's events, calling fn with each, until ctx
+// ends (then it returns nil), the plugin stops, or fn fails.
+func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
+	resp, err := c.post(ctx, api.Prefix+api.Events, api.Request{})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: the plugin answered %s", api.Events, resp.Status)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev api.Event
+		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s: the plugin stopped answering: %w", api.Events, err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
+
 func (c *Client) post(ctx context.Context, path string, req any) (*http.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -353,6 +353,11 @@ func (d *Driver) keep(name string, renewed map[string]time.Time) error {
 		return nil
 	}
 	err := d.renewHeld(name)
+	if err == nil {
+		d.renewals.Add(1)
+	} else {
+		d.renewFailures.Add(1)
+	}
 	switch {
 	case err == nil:
 		renewed[name] = time.Now()

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -67,6 +68,13 @@ type Driver struct {
 	dir      string           // <store>/volumes
 	vols     records
 	snaps    records
+	// renewals and renewFailures count the Watcher's lease renewals.
+	renewals, renewFailures atomic.Uint64
+}
+
+// LeaseCounts implements drivers.LeaseCounter.
+func (d *Driver) LeaseCounts() drivers.LeaseCounts {
+	return drivers.LeaseCounts{Renewals: d.renewals.Load(), Failures: d.renewFailures.Load()}
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
@@ -425,6 +433,9 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 		d.release(name)
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
+	if log := drivers.LogFrom(ctx, nil); log != nil {
+		log.Debugf("loopback: %s bound to %s", d.imagePath(name), dev)
+	}
 	return dev, nil
 }
 
@@ -450,6 +461,9 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if v.Device != "" {
 		if err := loopdev.Detach(v.Device); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
+		if log := drivers.LogFrom(ctx, nil); log != nil {
+			log.Debugf("loopback: %s detached", v.Device)
 		}
 		d.settle(ctx, name, v.Device)
 	}
