@@ -1,0 +1,29 @@
+#!/bin/bash
+# The init of a hack/vm.sh VM, run from the host's userland (read-only):
+# the kernel file systems, a writable /tmp and /run, the kernel's modules at
+# /lib/modules, then the command hack/vm.sh wrote, as root; its status goes
+# to the second serial port and the VM powers off.
+set -u
+arg() { sed -n "s/.* rexray\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount --bind "$(arg modules)" /lib/modules
+work=$(arg work)
+ip link set lo up
+if [[ -f $work/ip ]]; then
+	modprobe virtio_net
+	ip link set eth0 up && ip addr add "$(cat "$work/ip")" dev eth0
+fi
+# The command's output reaches the host byte for byte, without \r.
+stty -F /dev/ttyS0 -onlcr 2>/dev/null
+export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+bash "$work/cmd" </dev/null
+echo $? >/dev/ttyS1
+sync
+busybox poweroff -f

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Run a command as root in a VM with Debian's cloud kernel, for the kernel
+# paths this host lacks (rbd, nbd, dm-crypt, nfs): qemu (TCG), the host's
+# userland as the VM's root, read-only, over virtio-fs, a writable /tmp and
+# /run, the kernel's modules loadable with modprobe, the checkout at the same
+# path. Prints the command's output and exits with its status.
+#   hack/vm.sh [--net NETNS --ip ADDR/LEN] [--mem MiB] -- COMMAND [ARG...]
+#     --net: the VM's network is a tap on NETNS's bridge (the project's test
+#            network, as hack/cluster-up.sh makes it), with address ADDR/LEN
+#   VM_CACHE=DIR   where the kernel is kept (/var/cache/rexray/vm)
+# Installs qemu-system-x86 if missing; stops every process it started (qemu,
+# virtiofsd), by PID, and removes its tap, even when killed by a signal.
+set -euo pipefail
+
+usage() { echo "usage: $0 [--net NETNS --ip ADDR/LEN] [--mem MiB] -- COMMAND [ARG...]" >&2; exit 2; }
+netns= ip= mem=1024
+while [[ $# -gt 0 && $1 != -- ]]; do
+	case $1 in
+	--net) netns=${2:?}; shift 2 ;;
+	--ip) ip=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
+	*) usage ;;
+	esac
+done
+[[ ${1:-} == -- && $# -ge 2 ]] || usage
+shift
+[[ -z $netns || -n $ip ]] || { echo "vm: --net needs --ip ADDR/LEN" >&2; exit 2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${VM_CACHE:-/var/cache/rexray/vm}
+
+# ensure_kernel: the cloud kernel's package unpacked in the cache, with
+# modules.dep (Debian's package has none: its postinst makes it).
+ensure_kernel() {
+	command -v qemu-system-x86_64 >/dev/null && [[ -x /usr/lib/qemu/virtiofsd ]] || {
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2
+	}
+	local pkg
+	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
+	if [[ -z $pkg ]]; then
+		apt-get update -qq
+		pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
+	fi
+	[[ -n $pkg ]] || { echo "vm: apt knows no linux-image-cloud-amd64 (apt-get update?)" >&2; return 1; }
+	kver=${pkg#linux-image-}
+	tree=$cache/$kver
+	mkdir -p "$cache"
+	exec 8>"$cache/.lock"
+	flock 8
+	if [[ ! -f $tree/.rexray-vm ]]; then
+		echo "vm: unpacking $pkg into $tree" >&2
+		rm -rf "$tree.new" && mkdir -p "$tree.new"
+		(cd "$tree.new" && apt-get -qq -o APT::Sandbox::User=root download "$pkg")
+		dpkg-deb -x "$tree.new"/*.deb "$tree.new" && rm "$tree.new"/*.deb
+		depmod -b "$tree.new" "$kver"
+		initramfs "$tree.new" >"$tree.new/initramfs.cpio"
+		touch "$tree.new/.rexray-vm"
+		rm -rf "$tree" && mv "$tree.new" "$tree"
+	fi
+	flock -u 8
+}
+
+# initramfs TREE: busybox, the modules virtio-fs needs, and an init that
+# mounts the host's userland and hands over to hack/vm-init.sh in it.
+initramfs() {
+	local t=$1 d m
+	d=$(mktemp -d)
+	mkdir -p "$d"/{bin,dev,proc,sys,root,mod}
+	cp /bin/busybox "$d/bin/"
+	for m in virtio_pci virtiofs; do modprobe -d "$t" -S "$kver" --show-depends "$m"; done |
+		awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
+		cp "$ko" "$d/mod/"
+		echo "${ko##*/}" >>"$d/mod/order"
+	done
+	cat >"$d/init" <<'INIT'
+#!/bin/busybox sh
+bb=/bin/busybox
+$bb mount -t proc proc /proc
+$bb mount -t devtmpfs dev /dev
+for m in $($bb cat /mod/order); do $bb insmod /mod/$m; done
+init=$($bb sed -n 's/.* rexray.init=\([^ ]*\).*/\1/p' /proc/cmdline)
+$bb mount -t virtiofs -o ro host /root || { echo "vm: no virtio-fs root"; $bb cat /proc/modules; $bb dmesg | $bb tail -20; $bb poweroff -f; }
+$bb umount /proc
+$bb umount /dev
+exec $bb switch_root /root "$init"
+INIT
+	chmod +x "$d/init"
+	(cd "$d" && find . | busybox cpio -o -H newc 2>/dev/null)
+	rm -rf "$d"
+}
+
+ensure_kernel
+# The VM binds the kernel's modules here; the host's own kernel has none.
+mkdir -p /lib/modules
+
+work=$(mktemp -d /var/tmp/rexray-vm.XXXXXX)
+pids=() tap=
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	[[ -z $tap ]] || ip netns exec "$netns" ip link del "$tap" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The command, quoted, for the VM's init to run (the VM sees /var/tmp as
+# the host has it, read-only).
+{
+	printf 'cd %q\n' "$PWD"
+	printf '%q ' "$@"
+	echo
+} >"$work/cmd"
+[[ -z $netns ]] || printf '%s\n' "$ip" >"$work/ip"
+
+/usr/lib/qemu/virtiofsd --socket-path="$work/fs.sock" -o source=/ -o cache=auto -o sandbox=chroot \
+	-o log_level=err -f 2>"$work/virtiofsd.log" &
+pids+=($!)
+for _ in $(seq 100); do [[ -S $work/fs.sock ]] && break; sleep 0.05; done
+
+net=(-nic none)
+run=()
+if [[ -n $netns ]]; then
+	tap=rxvm$$
+	bridge=$(ip netns exec "$netns" ip -o link show type bridge | awk -F': ' '{ print $2; exit }')
+	[[ -n $bridge ]] || { echo "vm: netns $netns has no bridge" >&2; exit 1; }
+	ip netns exec "$netns" ip tuntap add dev "$tap" mode tap
+	ip netns exec "$netns" ip link set "$tap" master "$bridge" up
+	net=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device virtio-net-pci,netdev=n0)
+	run=(ip netns exec "$netns")
+fi
+
+"${run[@]}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" -nodefaults -no-user-config \
+	-display none -no-reboot \
+	-object "memory-backend-memfd,id=mem,size=${mem}M,share=on" -numa node,memdev=mem \
+	-chardev "socket,id=fs,path=$work/fs.sock" -device vhost-user-fs-pci,chardev=fs,tag=host \
+	"${net[@]}" \
+	-kernel "$tree/boot/vmlinuz-$kver" -initrd "$tree/initramfs.cpio" \
+	-append "console=ttyS0 quiet loglevel=1 panic=-1 rexray.init=$repo/hack/vm-init.sh rexray.work=$work rexray.modules=$tree/lib/modules" \
+	-serial stdio -serial "file:$work/status" </dev/null &
+pids+=($!)
+wait "${pids[-1]}" || true
+status=$(tr -dc '0-9' <"$work/status" 2>/dev/null || true)
+[[ -n $status ]] || { echo "vm: the VM stopped without the command's status" >&2; exit 1; }
+exit "$status"
