@@ -32,7 +32,7 @@ type fakeMounts struct {
 	mounted map[string]string // volume → device
 }
 
-func (f *fakeMounts) Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error) {
+func (f *fakeMounts) Mount(ctx context.Context, device, name string, spec mount.Spec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.mounted[name] = device

@@ -71,6 +71,7 @@ func (e *Engine) info(v drivers.Volume) (VolumeInfo, error) {
 	if err != nil {
 		return VolumeInfo{}, err
 	}
+	e.describe(&v)
 	info := VolumeInfo{Volume: v, Device: v.Device, Holds: holds}
 	if mounted, err := e.mnt.IsMounted(v.Name); err == nil && mounted {
 		info.Mountpoint = e.mnt.Path(v.Name)

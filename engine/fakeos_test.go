@@ -39,7 +39,8 @@ func (f *fakeOS) shared() *fakeOS {
 	return g
 }
 
-func (f *fakeOS) Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error) {
+func (f *fakeOS) Mount(ctx context.Context, device, name string, spec mount.Spec) (string, error) {
+	fsType, content := spec.FSType, spec.Content
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if dev, ok := f.mounted[name]; ok {

@@ -65,10 +65,10 @@ func CheckCommands(fsType, device string) (check, repair, hint string) {
 	}
 }
 
-// Mount mounts device at the volume's target, formatting it as fsType first
-// as content allows. It returns Path.
+// Mount mounts device at the volume's target, formatting it as spec's
+// FSType first as its Content allows. It returns Path.
 // Mounting a mounted volume only ensures the data directory.
-func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, content Content) (string, error) {
+func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (string, error) {
 	target := m.Target(name)
 	// Errors name the device and target; the caller names the volume.
 	mounted, err := m.IsMounted(name)
@@ -76,11 +76,11 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, conten
 		return "", err
 	}
 	if !mounted {
-		if err := m.mount(ctx, device, target, fsType, content); err != nil {
+		if err := m.mount(ctx, device, target, spec); err != nil {
 			return "", err
 		}
 	}
-	if err := m.ensureDataDir(name); err != nil {
+	if err := m.ensureDataDir(name, spec.Owner); err != nil {
 		if !mounted {
 			unix.Unmount(target, 0)
 		}
@@ -89,22 +89,22 @@ func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, conten
 	return m.Path(name), nil
 }
 
-func (m *Mounter) mount(ctx context.Context, device, target, fsType string, content Content) error {
+func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) error {
 	found := ""
-	if content == Unknown || content == Existing {
+	if spec.Content == Unknown || spec.Content == Existing {
 		var err error
 		if found, err = Probe(ctx, device); err != nil {
 			return err
 		}
 	}
-	if found == "" && content == Existing {
+	if found == "" && spec.Content == Existing {
 		return &NoFilesystemError{Device: device}
 	}
 	if found == "" {
-		if err := Format(ctx, device, fsType, content == Zeros); err != nil {
+		if err := Format(ctx, device, spec.FSType, spec.Content == Zeros); err != nil {
 			return err
 		}
-		found = fsType
+		found = spec.FSType
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
@@ -118,22 +118,61 @@ func (m *Mounter) mount(ctx context.Context, device, target, fsType string, cont
 	return nil
 }
 
-func (m *Mounter) ensureDataDir(name string) error {
+// ensureDataDir makes the data directory, owned and with the mode o
+// gives, unless it is there: a user may have changed it since. A data
+// directory that is the volume's root is the filesystem's, made by mkfs:
+// it takes o's owner and mode while it is empty (just made).
+func (m *Mounter) ensureDataDir(name string, o Owner) error {
 	dir := m.Path(name)
+	mode := o.Mode
+	if mode == 0 {
+		mode = m.DataMode
+	}
 	if dir == m.Target(name) {
+		return m.shapeRoot(dir, o, mode)
+	}
+	if _, err := os.Lstat(dir); err == nil {
 		return nil
 	}
-	if _, err := os.Stat(dir); err == nil {
-		return nil // keep the mode a user may have changed
-	}
-	if err := os.MkdirAll(dir, m.DataMode); err != nil {
+	if err := os.MkdirAll(dir, mode); err != nil {
 		return fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	// MkdirAll is subject to the umask; the configured mode is not.
-	if err := os.Chmod(dir, m.DataMode); err != nil {
+	if err := setOwner(dir, o, mode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	return nil
+}
+
+// shapeRoot gives a new filesystem's root o's owner and mode: one that
+// holds nothing but what mkfs makes (lost+found) is new.
+func (m *Mounter) shapeRoot(dir string, o Owner, mode os.FileMode) error {
+	if o == (Owner{}) {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read volume root %s: %w", dir, err)
+	}
+	if len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "lost+found" {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: dir, Err: err}
+	}
+	if int(st.Uid) == o.UID && int(st.Gid) == o.GID && os.FileMode(st.Mode).Perm() == mode {
+		return nil
+	}
+	return setOwner(dir, o, mode)
+}
+
+// setOwner chowns and chmods dir without following a link.
+func setOwner(dir string, o Owner, mode os.FileMode) error {
+	if err := os.Lchown(dir, o.UID, o.GID); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode)
 }
 
 // Unmount unmounts the volume and removes its empty target directory.

@@ -35,12 +35,15 @@ const (
 	optSnapID      = "snapshotid"   // the same: a snapshot's ID is its name
 	optService     = "service"
 	optPool        = "pool" // the rbd driver's pool
+	optUID         = "uid"  // the data folder's owner
+	optGID         = "gid"
+	optMode        = "mode" // and its mode, in octal
 )
 
 // Accepted are the option keys, as users spell them (keys are
 // case-insensitive): what an unknown key's error lists.
 func Accepted() []string {
-	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool"}
+	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode"}
 }
 
 // Request is a parsed Create: the volume's properties, which of them
@@ -158,6 +161,29 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 				return req, fmt.Errorf("service: %w", err)
 			}
 			req.Service = v
+		case optUID, optGID:
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				err = mount.CheckID(k, n)
+			} else {
+				err = fmt.Errorf("invalid %s %q: give a number, such as 1000", k, v)
+			}
+			if err != nil {
+				return req, err
+			}
+			if k == optUID {
+				req.Opts.UID = int(n)
+			} else {
+				req.Opts.GID = int(n)
+			}
+			req.Given[k] = true
+		case optMode:
+			m, err := mount.ParseMode(v)
+			if err != nil {
+				return req, err
+			}
+			req.Opts.Mode = mount.FormatMode(m)
+			req.Given[optMode] = true
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -257,6 +283,9 @@ func (r Request) Conflicts(v drivers.Volume) []string {
 	add(optVolumeName, v.Origin, r.Opts.FromVolume)
 	add(optSnapName, v.Snapshot, r.Opts.FromSnapshot)
 	add(optPool, v.Fields["pool"], r.Opts.Pool)
+	add(optUID, v.UID, r.Opts.UID)
+	add(optGID, v.GID, r.Opts.GID)
+	add(optMode, v.Mode, r.Opts.Mode)
 	sort.Strings(diffs)
 	return diffs
 }

@@ -54,6 +54,24 @@ func TestParseCreate(t *testing.T) {
 	}
 }
 
+func TestParseOwner(t *testing.T) {
+	req, err := Parse(map[string]string{"UID": "1000", "gid": "100", "Mode": "750"}, testDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (drivers.Shape{UID: 1000, GID: 100, Mode: "0750"}); req.Opts.Shape != want {
+		t.Errorf("Parse = %+v, want %+v", req.Opts.Shape, want)
+	}
+	v := drivers.Volume{Size: 16 * gib, Meta: drivers.Meta{FSType: "ext4", Shape: drivers.Shape{UID: 1000, GID: 100, Mode: "0750"}}}
+	if d := req.Conflicts(v); len(d) != 0 {
+		t.Errorf("same owner: conflicts %v", d)
+	}
+	v.UID, v.Mode = 0, "0700"
+	if d := req.Conflicts(v); len(d) != 2 || d[0] != "mode is 0700, not 0750" || d[1] != "uid is 0, not 1000" {
+		t.Errorf("other owner: conflicts %v, want mode and uid", d)
+	}
+}
+
 func TestParseCreateErrors(t *testing.T) {
 	cases := []struct {
 		opts map[string]string
@@ -71,6 +89,14 @@ func TestParseCreateErrors(t *testing.T) {
 		{map[string]string{"overwritefs": "maybe"}, "invalid overwritefs"},
 		{map[string]string{"size": "1", "SIZE": "2"}, "given twice"},
 		{map[string]string{"fstype": "ext4", "newfstype": "xfs"}, "given twice"},
+		{map[string]string{"uid": "-1"}, "invalid uid -1: give a number from 0 to 4294967294"},
+		{map[string]string{"gid": "4294967295"}, "invalid gid 4294967295"},
+		{map[string]string{"uid": "bob"}, `invalid uid "bob": give a number`},
+		{map[string]string{"mode": "4755"}, "setuid, setgid and sticky bits are refused"},
+		{map[string]string{"mode": "1777"}, "setuid, setgid and sticky bits are refused"},
+		{map[string]string{"mode": "0"}, "no one but root may enter"},
+		{map[string]string{"mode": "0789"}, "in octal"},
+		{map[string]string{"mode": "rwx"}, "in octal"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.opts, testDefaults)

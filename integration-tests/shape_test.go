@@ -1,0 +1,74 @@
+//go:build integration
+
+package integration
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/volume"
+)
+
+// testShape: volumes shaped by their create options, as a user of the
+// plugin on a real dockerd sees them.
+func testShape(t *testing.T) {
+	t.Run("OwnerAndMode", testOwnerAndMode)
+}
+
+// fieldsOf is a volume's Status fields, as docker volume inspect shows.
+func fieldsOf(t *testing.T, name string) map[string]any {
+	t.Helper()
+	v, err := suite.cli.VolumeInspect(ctx(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := v.Status["fields"].(map[string]any)
+	return f
+}
+
+// rmVolume removes a test's volume however the test ended.
+func rmVolume(t *testing.T, name string) {
+	t.Cleanup(func() { suite.docker("volume", "rm", "-f", name) })
+}
+
+// testOwnerAndMode: a volume created with uid, gid and mode hands its
+// container a data folder that user owns and can write, others cannot;
+// Status shows them; bits beyond permissions are refused, leaving nothing.
+func testOwnerAndMode(t *testing.T) {
+	rmVolume(t, "owned")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "-o", "uid=1000", "-o", "gid=1001", "-o", "mode=0750", "owned")
+	if got := mustDocker(t, "run", "--rm", "-v", "owned:/vol", "busybox", "stat", "-c", "%u:%g %a", "/vol"); got != "1000:1001 750" {
+		t.Errorf("data folder %q, want 1000:1001 750", got)
+	}
+	if out, err := suite.docker("run", "--rm", "--user", "1000:1001", "-v", "owned:/vol", "busybox", "sh", "-c", "echo mine > /vol/f && cat /vol/f"); err != nil || out != "mine" {
+		t.Errorf("write as uid 1000: %q, %v", out, err)
+	}
+	if _, err := suite.docker("run", "--rm", "--user", "2000:2000", "-v", "owned:/vol", "busybox", "touch", "/vol/g"); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("write as uid 2000 into a 0750 folder of 1000:1001: %v, want Permission denied", err)
+	}
+	f := fieldsOf(t, "owned")
+	if f["uid"] != "1000" || f["gid"] != "1001" || f["mode"] != "0750" {
+		t.Errorf("Status fields %v: want uid 1000, gid 1001, mode 0750", f)
+	}
+	rmVolume(t, "plain")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "plain")
+	if f := fieldsOf(t, "plain"); f["uid"] != "0" || f["mode"] != "0700" {
+		t.Errorf("Status fields of a volume made without them %v: want uid 0, mode 0700", f)
+	}
+
+	before := storeFiles(t)
+	for opt, want := range map[string]string{
+		"mode=4750": "setuid, setgid and sticky bits are refused",
+		"mode=rwx":  "in octal",
+		"uid=-1":    "from 0 to 4294967294",
+	} {
+		_, err := suite.cli.VolumeCreate(ctx(t), volume.CreateOptions{Name: "badowner", Driver: plugin, DriverOpts: map[string]string{strings.Split(opt, "=")[0]: strings.Split(opt, "=")[1]}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("create with %s: %v, want an error saying %q", opt, err, want)
+		}
+	}
+	if after := storeFiles(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("store changed by refused creates: before %v, after %v", before, after)
+	}
+	released(t, "owned")
+}
