@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -182,9 +183,9 @@ func (c *Command) printVolumes(format string, vols []api.VolumeInfo) error {
 		return c.printJSON(vols)
 	}
 	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSERVICE\tSIZE\tFSTYPE\tDEVICE\tMOUNTS\tMOUNTPOINT")
+	fmt.Fprintln(w, "NAME\tSERVICE\tSIZE\tUSED\tFREE\tFSTYPE\tDEVICE\tMOUNTS\tMOUNTPOINT")
 	for _, v := range vols {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Name, v.Service, units.BytesSize(float64(v.Size)), v.FSType, dash(v.Device), len(v.MountIDs), dash(v.Mountpoint))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Name, v.Service, units.BytesSize(float64(v.Size)), bytesField(v.Fields["used"]), bytesField(v.Fields["free"]), v.FSType, dash(v.Device), len(v.MountIDs), dash(v.Mountpoint))
 	}
 	return w.Flush()
 }
@@ -199,6 +200,16 @@ func (c *Command) printSnapshots(format string, snaps []api.Snapshot) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.VolumeName, s.Service, units.BytesSize(float64(s.Size)), s.CreatedAt.Format(time.RFC3339))
 	}
 	return w.Flush()
+}
+
+// bytesField prints a count of bytes from a Status field, "-" without
+// one (a volume not mounted on this host).
+func bytesField(s string) string {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return "-"
+	}
+	return units.BytesSize(float64(n))
 }
 
 func dash(s string) string {

@@ -221,3 +221,7 @@ func (h *host) attached(name string) bool {
 	v, err := h.drv.Inspect(context.Background(), name)
 	return err == nil && v.Device != ""
 }
+
+func (f *fakeMounts) Usage(name string) (mount.Usage, error) {
+	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
+}

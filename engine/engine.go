@@ -40,6 +40,8 @@ type Mounter interface {
 	// namespace.
 	Busy(device string) (bool, error)
 	Path(name string) string
+	// Usage is how full a mounted volume's filesystem is.
+	Usage(name string) (mount.Usage, error)
 }
 
 // Service is one storage service of the endpoint: a named driver.

@@ -124,3 +124,13 @@ func (f *fakeOS) fencedNames() []string {
 	defer f.mu.Unlock()
 	return slices.Clone(f.fenced)
 }
+
+// Usage is a fixed fill of a mounted volume: 1 GiB, 1 MiB of it used.
+func (f *fakeOS) Usage(name string) (mount.Usage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.mounted[name]; !ok {
+		return mount.Usage{}, fmt.Errorf("fake: %s is not mounted", name)
+	}
+	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
+}

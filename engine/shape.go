@@ -44,7 +44,9 @@ func (e *Engine) remount(ctx context.Context, v drivers.Volume, name string) err
 }
 
 // describe adds to v's fields who owns its data folder and its mode, as
-// a mount on this host makes it.
+// a mount on this host makes it, and, while it is mounted here, how many
+// bytes its filesystem has used and left (free: what a container may
+// still write, without the blocks reserved for root).
 func (e *Engine) describe(v *drivers.Volume) {
 	fields := maps.Clone(v.Fields)
 	if fields == nil {
@@ -55,5 +57,10 @@ func (e *Engine) describe(v *drivers.Volume) {
 		mode = mount.FormatMode(os.FileMode(e.cfg.LinuxFileMode))
 	}
 	fields["uid"], fields["gid"], fields["mode"] = strconv.Itoa(v.UID), strconv.Itoa(v.GID), mode
+	if mounted, err := e.mnt.IsMounted(v.Name); err == nil && mounted {
+		if u, err := e.mnt.Usage(v.Name); err == nil {
+			fields["used"], fields["free"] = strconv.FormatInt(u.UsedBytes, 10), strconv.FormatInt(u.FreeBytes, 10)
+		}
+	}
 	v.Fields = fields
 }

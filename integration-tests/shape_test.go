@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/volume"
 )
@@ -13,6 +16,7 @@ import (
 // plugin on a real dockerd sees them.
 func testShape(t *testing.T) {
 	t.Run("OwnerAndMode", testOwnerAndMode)
+	t.Run("UsedAndFree", testUsedAndFree)
 }
 
 // fieldsOf is a volume's Status fields, as docker volume inspect shows.
@@ -71,4 +75,42 @@ func testOwnerAndMode(t *testing.T) {
 		t.Errorf("store changed by refused creates: before %v, after %v", before, after)
 	}
 	released(t, "owned")
+}
+
+// testUsedAndFree: while a container has written 32 MiB, docker volume
+// inspect shows the filesystem's used and free bytes, as df in the
+// container does, and rexray volume ls shows them; unmounted, neither.
+func testUsedAndFree(t *testing.T) {
+	rmVolume(t, "filled")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=256MiB", "filled")
+	mustDocker(t, "run", "-d", "--name", "filler", "-v", "filled:/vol", "busybox", "sh", "-c", "dd if=/dev/urandom of=/vol/f bs=1M count=32 && sync && touch /vol/done && sleep 600")
+	defer suite.docker("rm", "-f", "filler")
+	waitFor(t, "the writer", 20*time.Second, func() bool {
+		_, err := suite.docker("exec", "filler", "test", "-f", "/vol/done")
+		return err == nil
+	})
+	f := fieldsOf(t, "filled")
+	used, _ := strconv.ParseInt(fmt.Sprint(f["used"]), 10, 64)
+	free, _ := strconv.ParseInt(fmt.Sprint(f["free"]), 10, 64)
+	if used < 32<<20 || used > 64<<20 || free < 150<<20 || used+free > 256<<20 {
+		t.Errorf("fields used %v, free %v: want at least 32 MiB used and the rest of 256 MiB about free", f["used"], f["free"])
+	}
+	df := strings.Fields(mustDocker(t, "exec", "filler", "sh", "-c", "df -k /vol | tail -n 1"))
+	if len(df) < 4 || df[2] != strconv.FormatInt(used/1024, 10) || df[3] != strconv.FormatInt(free/1024, 10) {
+		t.Errorf("df in the container %v; want used %d KiB and available %d KiB, as Status says", df, used/1024, free/1024)
+	}
+	ls := rexray(t, "volume", "ls")
+	if !strings.Contains(ls, "USED") || !strings.Contains(ls, "FREE") {
+		t.Errorf("rexray volume ls has no USED and FREE columns:\n%s", ls)
+	}
+	for _, line := range strings.Split(ls, "\n") {
+		if cols := strings.Fields(line); len(cols) > 4 && cols[0] == "filled" && (cols[3] == "-" || cols[4] == "-") {
+			t.Errorf("rexray volume ls shows no USED or FREE for the mounted volume: %q", line)
+		}
+	}
+	mustDocker(t, "rm", "-f", "filler")
+	released(t, "filled")
+	if f := fieldsOf(t, "filled"); f["used"] != nil || f["free"] != nil {
+		t.Errorf("fields of an unmounted volume %v: want no used or free", f)
+	}
 }

@@ -295,5 +295,8 @@ func Busy(device string) (bool, error) {
 	return false, nil
 }
 
+// Usage is how full the volume mounted at its target is.
+func (m *Mounter) Usage(name string) (Usage, error) { return UsageOf(m.Target(name)) }
+
 // Busy is the package's Busy, for callers that hold a Mounter.
 func (m *Mounter) Busy(device string) (bool, error) { return Busy(device) }
