@@ -4,8 +4,11 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 func testShape(t *testing.T) {
 	t.Run("OwnerAndMode", testOwnerAndMode)
 	t.Run("UsedAndFree", testUsedAndFree)
+	t.Run("Overcommit", testOvercommit)
 }
 
 // fieldsOf is a volume's Status fields, as docker volume inspect shows.
@@ -113,4 +117,36 @@ func testUsedAndFree(t *testing.T) {
 	if f := fieldsOf(t, "filled"); f["used"] != nil || f["free"] != nil {
 		t.Errorf("fields of an unmounted volume %v: want no used or free", f)
 	}
+}
+
+// testOvercommit: a volume larger than the store's free space is created
+// with a warning in the plugin's log that gives the figures; with
+// LOOPBACK_OVERCOMMIT=false it is refused with them, and nothing is left.
+func testOvercommit(t *testing.T) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(suite.store, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	size := fmt.Sprintf("%dMiB", free>>20+1024)
+	rmVolume(t, "overcommitted")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size="+size, "overcommitted")
+	waitFor(t, "the overcommit warning in the plugin's log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(suite.dir, "d", "dockerd.log"))
+		return strings.Contains(string(b), "the store is overcommitted") && strings.Contains(string(b), "volume=overcommitted")
+	})
+	mustDocker(t, "volume", "rm", "overcommitted")
+
+	setEnv(t, "LOOPBACK_OVERCOMMIT=false")
+	defer setEnv(t, "LOOPBACK_OVERCOMMIT=true")
+	before := storeFiles(t)
+	_, err := suite.docker("volume", "create", "-d", plugin, "-o", "size="+size, "refused")
+	if err == nil || !strings.Contains(err.Error(), "not enough room in the store") || !strings.Contains(err.Error(), "free") || !strings.Contains(err.Error(), "LOOPBACK_OVERCOMMIT=false") {
+		t.Errorf("create beyond the store's room with LOOPBACK_OVERCOMMIT=false: %v; want a refusal with the figures", err)
+	}
+	if after := storeFiles(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("store changed by a refused create: before %v, after %v", before, after)
+	}
+	rmVolume(t, "fits")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "fits")
 }
