@@ -66,6 +66,10 @@ type Shape struct {
 	// Mode is the data folder's mode in octal (0750); "" is the
 	// LINUX_VOLUME_FILEMODE of the host that first mounts it.
 	Mode string `json:"mode,omitempty"`
+	// MkfsOpts are the options of the filesystem's mkfs, each argument
+	// apart; MountOpts its mount options.
+	MkfsOpts  []string `json:"mkfsOpts,omitempty"`
+	MountOpts []string `json:"mountOpts,omitempty"`
 }
 
 // Meta is how a volume was made. A driver whose platform keeps only the

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/mount"
@@ -15,7 +16,9 @@ import (
 // The record is the platform's, shared by every host: input, checked
 // again here before any of it reaches a tool or a syscall.
 func specOf(v drivers.Volume, fsType string, content mount.Content) (mount.Spec, error) {
-	spec := mount.Spec{FSType: fsType, Content: content, Owner: mount.Owner{UID: v.UID, GID: v.GID}}
+	// Mount checks the options against the allowlist of the filesystem
+	// it finds or makes.
+	spec := mount.Spec{FSType: fsType, Content: content, Owner: mount.Owner{UID: v.UID, GID: v.GID}, MkfsOpts: v.MkfsOpts, MountOpts: v.MountOpts}
 	if err := mount.CheckID("uid", int64(v.UID)); err != nil {
 		return spec, fmt.Errorf("the volume's record: %w", err)
 	}
@@ -57,6 +60,12 @@ func (e *Engine) describe(v *drivers.Volume) {
 		mode = mount.FormatMode(os.FileMode(e.cfg.LinuxFileMode))
 	}
 	fields["uid"], fields["gid"], fields["mode"] = strconv.Itoa(v.UID), strconv.Itoa(v.GID), mode
+	if len(v.MkfsOpts) > 0 {
+		fields["mkfsOpts"] = strings.Join(v.MkfsOpts, " ")
+	}
+	if len(v.MountOpts) > 0 {
+		fields["mountOpts"] = strings.Join(v.MountOpts, ",")
+	}
 	if mounted, err := e.mnt.IsMounted(v.Name); err == nil && mounted {
 		if u, err := e.mnt.Usage(v.Name); err == nil {
 			fields["used"], fields["free"] = strconv.FormatInt(u.UsedBytes, 10), strconv.FormatInt(u.FreeBytes, 10)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +23,7 @@ func testShape(t *testing.T) {
 	t.Run("OwnerAndMode", testOwnerAndMode)
 	t.Run("UsedAndFree", testUsedAndFree)
 	t.Run("Overcommit", testOvercommit)
+	t.Run("MkfsAndMountOptions", testFSOptions)
 }
 
 // fieldsOf is a volume's Status fields, as docker volume inspect shows.
@@ -149,4 +152,54 @@ func testOvercommit(t *testing.T) {
 	}
 	rmVolume(t, "fits")
 	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "fits")
+}
+
+// testFSOptions: mkfsopts shape the filesystem the first mount makes and
+// mountopts the mount a container gets, both kept in the volume's record
+// in the store, which every host reads; options off the allowlists are
+// refused with what is accepted, leaving nothing.
+func testFSOptions(t *testing.T) {
+	rmVolume(t, "tuned")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "-o", "mkfsopts=-m 0 -L tuned -i 65536", "-o", "mountopts=noatime,discard", "tuned")
+	mounts := mustDocker(t, "run", "--rm", "-v", "tuned:/vol", "busybox", "grep", " /vol ", "/proc/mounts")
+	opts := strings.Split(strings.Fields(mounts)[3], ",")
+	if !slices.Contains(opts, "noatime") || !slices.Contains(opts, "discard") || !slices.Contains(opts, "rw") {
+		t.Errorf("the container's mount of the volume: %q, want rw, noatime and discard", mounts)
+	}
+	if out, err := runCmd("dumpe2fs", "-h", suite.image("tuned")); err != nil ||
+		!regexp.MustCompile(`Filesystem volume name:\s+tuned\n`).MatchString(out) || !regexp.MustCompile(`Reserved block count:\s+0\n`).MatchString(out) || !regexp.MustCompile(`Inode count:\s+1024\n`).MatchString(out) {
+		t.Errorf("filesystem made: %v\n%s\nwant label tuned, no reserved blocks, 1024 inodes (64 MiB / 65536)", err, out)
+	}
+	record, err := os.ReadFile(filepath.Join(suite.volumesDir(), "tuned.json"))
+	if err != nil || !strings.Contains(string(record), `"mountOpts": [`) || !strings.Contains(string(record), `"-L",`) {
+		t.Errorf("the volume's record in the store lacks its options: %v\n%s", err, record)
+	}
+	if f := fieldsOf(t, "tuned"); f["mkfsOpts"] != "-m 0 -L tuned -i 65536" || f["mountOpts"] != "noatime,discard" {
+		t.Errorf("Status fields %v: want mkfsOpts and mountOpts", f)
+	}
+
+	rmVolume(t, "readonly")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=64MiB", "-o", "mountopts=ro", "readonly")
+	if _, err := suite.docker("run", "--rm", "-v", "readonly:/vol", "busybox", "touch", "/vol/f"); err == nil || !strings.Contains(err.Error(), "Read-only file system") {
+		t.Errorf("write into a mountopts=ro volume: %v, want Read-only file system", err)
+	}
+
+	before := storeFiles(t)
+	for opt, want := range map[string]string{
+		"mountopts=noatime,nobarrier": `mount option "nobarrier" is not accepted for ext4: accepted are discard,`,
+		"mkfsopts=-E nodiscard":       `mkfs option "-E" is not accepted for ext4: accepted are -I, -L, -N, -O, -b, -i, -m`,
+		"mkfsopts=-L $(reboot)":       "a label of up to 16",
+		"mkfsopts=-m 1 /dev/sda":      `"/dev/sda" is not accepted`,
+	} {
+		k, v, _ := strings.Cut(opt, "=")
+		_, err := suite.cli.VolumeCreate(ctx(t), volume.CreateOptions{Name: "badfs", Driver: plugin, DriverOpts: map[string]string{k: v}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("create with %s: %v, want an error saying %q", opt, err, want)
+		}
+	}
+	if after := storeFiles(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("store changed by refused creates: before %v, after %v", before, after)
+	}
+	released(t, "tuned")
+	released(t, "readonly")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -80,9 +82,14 @@ func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (st
 			return "", err
 		}
 	}
-	if err := m.ensureDataDir(name, spec.Owner); err != nil {
+	err = m.ensureDataDir(name, spec.Owner)
+	if err == nil && !mounted && slices.Contains(spec.MountOpts, "ro") {
+		err = m.readOnly(target)
+	}
+	if err != nil {
 		if !mounted {
 			unix.Unmount(target, 0)
+			os.Remove(target)
 		}
 		return "", err
 	}
@@ -101,19 +108,48 @@ func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) e
 		return &NoFilesystemError{Device: device}
 	}
 	if found == "" {
-		if err := Format(ctx, device, spec.FSType, spec.Content == Zeros); err != nil {
+		if err := Format(ctx, device, spec.FSType, spec.Content == Zeros, spec.MkfsOpts...); err != nil {
 			return err
 		}
 		found = spec.FSType
 	}
+	// The options of a filesystem this package cannot make are refused,
+	// and none are needed.
+	var flags uintptr
+	var data string
+	if _, known := filesystems[found]; known {
+		if err := CheckMountOptions(found, spec.MountOpts); err != nil {
+			return err
+		}
+		flags, data = mountArgs(found, spec.MountOpts)
+	} else if len(spec.MountOpts) > 0 {
+		return fmt.Errorf("mount %s: it holds %s, which takes no mount options from rexray (%s given)", device, found, strings.Join(spec.MountOpts, ","))
+	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	// The options of a filesystem this package cannot make are left empty.
-	data := filesystems[found].options
-	if err := unix.Mount(device, target, found, 0, data); err != nil {
+	// Read-only comes last, once the data directory is made.
+	if err := unix.Mount(device, target, found, flags&^unix.MS_RDONLY, data); err != nil {
 		os.Remove(target)
 		return fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
+	}
+	return nil
+}
+
+// readOnly remounts target read-only, keeping its other flags and data.
+func (m *Mounter) readOnly(target string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: target, Err: err}
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_RDONLY)
+	for _, f := range []struct{ st, ms uintptr }{{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME}} {
+		if uintptr(st.Flags)&f.st != 0 {
+			flags |= f.ms
+		}
+	}
+	if err := unix.Mount("", target, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rexray/rexray/drivers/loopdev"
 	"github.com/rexray/rexray/mount/mounttest"
 )
@@ -302,4 +304,47 @@ func ownerOf(t *testing.T, path string) string {
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	return fmt.Sprintf("%d:%d %04o", sys.Uid, sys.Gid, uint32(st.Mode().Perm()))
+}
+
+// TestMkfsAndMountOptions: the volume's mkfs options shape the
+// filesystem made, its mount options the mount, and ro still lets the
+// first mount make the data folder.
+func TestMkfsAndMountOptions(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 64*mib)
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+	t.Cleanup(func() { m.Unmount(ctx, "v") })
+	spec := Spec{FSType: "ext4", Content: Zeros, MkfsOpts: []string{"-m", "0", "-L", "shaped"}, MountOpts: []string{"noatime", "ro"}}
+	path, err := m.Mount(ctx, dev, "v", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		t.Fatalf("data folder of a ro volume: %v, %v", st, err)
+	}
+	out, err := run(ctx, "blkid", "-p", "-s", "LABEL", "-o", "value", dev)
+	if err != nil || strings.TrimSpace(out) != "shaped" {
+		t.Errorf("label %q, %v; want shaped", out, err)
+	}
+	if out, err := run(ctx, "dumpe2fs", "-h", dev); err != nil || !regexp.MustCompile(`Reserved block count:\s+0\n`).MatchString(out) {
+		t.Errorf("with -m 0 no block is reserved for root: %v\n%s", err, out)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.Target("v"), &st); err != nil || st.Flags&unix.ST_NOATIME == 0 || st.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("mount flags %#x, %v; want noatime and read-only", st.Flags, err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "f"), nil, 0o600); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write into a ro volume: %v, want EROFS", err)
+	}
+
+	if err := m.Unmount(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	spec.Content, spec.MountOpts = Existing, []string{"nobarrier"}
+	if _, err := m.Mount(ctx, dev, "v", spec); err == nil || !strings.Contains(err.Error(), `"nobarrier" is not accepted`) {
+		t.Errorf("a record with nobarrier: %v, want it refused", err)
+	}
+	if mounted, _ := m.IsMounted("v"); mounted {
+		t.Error("mounted after a refused option")
+	}
 }

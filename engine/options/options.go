@@ -38,12 +38,14 @@ const (
 	optUID         = "uid"  // the data folder's owner
 	optGID         = "gid"
 	optMode        = "mode" // and its mode, in octal
+	optMkfsOpts    = "mkfsopts"
+	optMountOpts   = "mountopts"
 )
 
 // Accepted are the option keys, as users spell them (keys are
 // case-insensitive): what an unknown key's error lists.
 func Accepted() []string {
-	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode"}
+	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode", "mkfsopts", "mountopts"}
 }
 
 // Request is a parsed Create: the volume's properties, which of them
@@ -112,6 +114,7 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 	}
 	req := Request{Given: map[string]bool{}}
 	size := def.Size
+	var mkfsOpts, mountOpts string
 	req.Opts = drivers.CreateOptions{FSType: def.FSType, Type: def.VolumeType, IOPS: def.IOPS, AvailabilityZone: def.AvailabilityZone}
 	// In a fixed order, so that the same options always get the same error.
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
@@ -184,6 +187,12 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 			}
 			req.Opts.Mode = mount.FormatMode(m)
 			req.Given[optMode] = true
+		case optMkfsOpts:
+			mkfsOpts = v
+			req.Given[optMkfsOpts] = true
+		case optMountOpts:
+			mountOpts = v
+			req.Given[optMountOpts] = true
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -193,6 +202,14 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 		default:
 			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(Accepted(), ", "))
 		}
+	}
+	// Checked for the filesystem asked for, once it is known; every mount
+	// checks them again for the filesystem it finds.
+	if req.Opts.MkfsOpts, err = mount.ParseMkfsOptions(req.Opts.FSType, mkfsOpts); err != nil {
+		return req, fmt.Errorf("invalid mkfsopts: %w", err)
+	}
+	if req.Opts.MountOpts, err = mount.ParseMountOptions(req.Opts.FSType, mountOpts); err != nil {
+		return req, fmt.Errorf("invalid mountopts: %w", err)
 	}
 	if req.Opts.FromVolume != "" && req.Opts.FromSnapshot != "" {
 		return req, errors.New("give volumeName (a copy of a volume) or snapshotName (a copy of a snapshot), not both")
@@ -207,6 +224,29 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 		return req, fmt.Errorf("invalid options: %w", err)
 	}
 	return req, nil
+}
+
+// KeepShape is the shape of a copy of a volume shaped as src: what the
+// request gave, else the source's, whose filesystem and data folder the
+// copy carries.
+func KeepShape(r Request, src drivers.Shape) drivers.Shape {
+	s := r.Opts.Shape
+	if !r.Given[optUID] {
+		s.UID = src.UID
+	}
+	if !r.Given[optGID] {
+		s.GID = src.GID
+	}
+	if !r.Given[optMode] {
+		s.Mode = src.Mode
+	}
+	if !r.Given[optMkfsOpts] {
+		s.MkfsOpts = src.MkfsOpts
+	}
+	if !r.Given[optMountOpts] {
+		s.MountOpts = src.MountOpts
+	}
+	return s
 }
 
 // lowerKeys folds the keys' case. The same key twice with different values
@@ -286,6 +326,8 @@ func (r Request) Conflicts(v drivers.Volume) []string {
 	add(optUID, v.UID, r.Opts.UID)
 	add(optGID, v.GID, r.Opts.GID)
 	add(optMode, v.Mode, r.Opts.Mode)
+	add(optMkfsOpts, strings.Join(v.MkfsOpts, " "), strings.Join(r.Opts.MkfsOpts, " "))
+	add(optMountOpts, strings.Join(v.MountOpts, ","), strings.Join(r.Opts.MountOpts, ","))
 	sort.Strings(diffs)
 	return diffs
 }
