@@ -55,7 +55,7 @@ type Config struct {
 	// Overcommit lets a create promise more than the store's free space:
 	// images are sparse and take room as they are written, so the store
 	// can hold more volumes than it could fill. Such a create is logged as
-	// a warning; false refuses it.
+	// a warning; false (a Config built in code) refuses it.
 	Overcommit bool `envconfig:"OVERCOMMIT" default:"true"`
 	// Instance identifies this host in the store's leases
 	// (drivers.Settings.InstanceID).
