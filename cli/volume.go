@@ -73,7 +73,7 @@ func (o optList) Set(s string) error {
 }
 
 // volumeArity is how many arguments each `rexray volume` command takes.
-var volumeArity = map[string]int{"ls": 0, "list": 0, "inspect": 1, "create": 1, "rm": 1, "remove": 1, "attach": 1, "detach": 1, "mount": 1, "unmount": 1}
+var volumeArity = map[string]int{"ls": 0, "list": 0, "inspect": 1, "create": 1, "rm": 1, "remove": 1, "attach": 1, "detach": 1, "mount": 1, "unmount": 1, "resize": 2}
 
 // snapshotArity is the same for `rexray snapshot`.
 var snapshotArity = map[string]int{"ls": 0, "list": 0, "create": 2, "rm": 1, "remove": 1}
@@ -103,7 +103,7 @@ func (c *Command) start(ctx context.Context, group string, arity map[string]int,
 }
 
 func (c *Command) volume(ctx context.Context, args []string) error {
-	sub, pos, f, b, done, err := c.start(ctx, "volume", volumeArity, "ls, inspect, create, rm, attach, detach, mount, unmount", args)
+	sub, pos, f, b, done, err := c.start(ctx, "volume", volumeArity, "ls, inspect, create, rm, attach, detach, mount, unmount, resize NAME SIZE", args)
 	if err != nil {
 		return err
 	}
@@ -124,6 +124,8 @@ func (c *Command) volume(ctx context.Context, args []string) error {
 		v, err = b.Attach(ctx, pos[0])
 	case "mount":
 		v, err = b.MountVolume(ctx, pos[0])
+	case "resize":
+		v, err = b.ResizeVolume(ctx, pos[0], pos[1])
 	case "rm", "remove":
 		return c.done(b.RemoveVolume(ctx, pos[0]), pos[0])
 	case "detach":

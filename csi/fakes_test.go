@@ -225,3 +225,5 @@ func (h *host) attached(name string) bool {
 func (f *fakeMounts) Usage(name string) (mount.Usage, error) {
 	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
 }
+
+func (f *fakeMounts) Grow(ctx context.Context, device, name string) error { return nil }

@@ -40,6 +40,9 @@ type Mounter interface {
 	// namespace.
 	Busy(device string) (bool, error)
 	Path(name string) string
+	// Grow grows the filesystem of a mounted volume, online, to the size
+	// of its device.
+	Grow(ctx context.Context, device, name string) error
 	// Usage is how full a mounted volume's filesystem is.
 	Usage(name string) (mount.Usage, error)
 }

@@ -21,6 +21,7 @@ type fakeOS struct {
 	busy    map[string]bool
 	formats int             // mkfs runs
 	fenced  []string        // volumes fenced, in order
+	grown   []string        // volumes whose filesystem grew, in order
 	frozen  map[string]bool // volumes frozen now
 	mountAs map[string]mount.Content
 	// wrote is told of each volume a mkfs here writes to.
@@ -133,4 +134,15 @@ func (f *fakeOS) Usage(name string) (mount.Usage, error) {
 		return mount.Usage{}, fmt.Errorf("fake: %s is not mounted", name)
 	}
 	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
+}
+
+// Grow counts the filesystems grown.
+func (f *fakeOS) Grow(ctx context.Context, device, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.mounted[name]; !ok {
+		return fmt.Errorf("fake: %s is not mounted", name)
+	}
+	f.grown = append(f.grown, name)
+	return nil
 }

@@ -97,7 +97,7 @@ func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volu
 	if err != nil {
 		return "", err
 	}
-	path, err := e.mnt.Mount(ctx, dev, v.Name, spec)
+	path, err := e.mountAt(ctx, dev, v.Name, spec)
 	var nofs *mount.NoFilesystemError
 	if errors.As(err, &nofs) {
 		return "", unrecognised(v, fsType, dev, err)

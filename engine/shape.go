@@ -41,7 +41,7 @@ func specOf(v drivers.Volume, fsType string, content mount.Content) (mount.Spec,
 func (e *Engine) remount(ctx context.Context, v drivers.Volume, name string) error {
 	spec, err := specOf(v, v.FSType, mount.Existing)
 	if err == nil {
-		_, err = e.mnt.Mount(ctx, v.Device, name, spec)
+		_, err = e.mountAt(ctx, v.Device, name, spec)
 	}
 	return err
 }

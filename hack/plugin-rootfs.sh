@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Assemble the plugin's rootfs from our static binary and the Debian tools it
-# execs (mkfs.ext4, mkfs.xfs, blkid) with the libraries they load. No image
+# execs (mkfs.ext4, mkfs.xfs, blkid, resize2fs, xfs_growfs) with the libraries they load. No image
 # is pulled: everything comes from this machine.
 #   hack/plugin-rootfs.sh BINARY ROOTFS [DRIVER]    (DRIVER: loopback, the default, rbd or virtualbox)
 #
@@ -10,7 +10,7 @@
 set -euo pipefail
 bin=$1 root=$2 driver=${3:-loopback}
 
-tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid)
+tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid /sbin/resize2fs /sbin/xfs_growfs)
 case $driver in
 loopback | virtualbox) ;;
 rbd) tools+=(/usr/bin/rbd /usr/bin/rados /usr/bin/rbd-fuse) ;;

@@ -24,6 +24,7 @@ func testShape(t *testing.T) {
 	t.Run("UsedAndFree", testUsedAndFree)
 	t.Run("Overcommit", testOvercommit)
 	t.Run("MkfsAndMountOptions", testFSOptions)
+	t.Run("ResizeWhileInUse", testResize)
 }
 
 // fieldsOf is a volume's Status fields, as docker volume inspect shows.
@@ -202,4 +203,75 @@ func testFSOptions(t *testing.T) {
 	}
 	released(t, "tuned")
 	released(t, "readonly")
+}
+
+// dfKiB is the size of the filesystem at /vol in a running container, as
+// df shows it.
+func dfKiB(t *testing.T, container string) int64 {
+	t.Helper()
+	f := strings.Fields(mustDocker(t, "exec", container, "sh", "-c", "df -k /vol | tail -n 1"))
+	if len(f) < 2 {
+		t.Fatalf("df: %v", f)
+	}
+	n, _ := strconv.ParseInt(f[1], 10, 64)
+	return n
+}
+
+// testResize: rexray volume resize grows a volume a running container
+// uses: df in the container shows the new size without a restart, the
+// data stays, Status size follows; shrinking is refused; a volume grown
+// while unmounted has its filesystem grown at its next mount. Online it
+// is xfs: ext4's online growth needs CAP_SYS_RESOURCE, which root lacks
+// on this machine; ext4 grows offline at the next mount.
+func testResize(t *testing.T) {
+	rmVolume(t, "growing")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=320MiB", "-o", "fstype=xfs", "growing")
+	mustDocker(t, "run", "-d", "--name", "grower", "-v", "growing:/vol", "busybox", "sh", "-c", "echo kept > /vol/f; sleep 600")
+	defer suite.docker("rm", "-f", "grower")
+	waitFor(t, "the container", 20*time.Second, func() bool {
+		_, err := suite.docker("exec", "grower", "test", "-f", "/vol/f")
+		return err == nil
+	})
+	before := dfKiB(t, "grower")
+	start := time.Now()
+	rexray(t, "volume", "resize", "growing", "1GiB")
+	took := time.Since(start)
+	after := dfKiB(t, "grower")
+	t.Logf("df in the running container: %d KiB before, %d KiB after resize to 1GiB (took %s)", before, after, took)
+	if before > 320<<10 || after < 900<<10 || after > 1<<20 {
+		t.Errorf("df before %d KiB, after %d KiB: want about 320 MiB, then about 1 GiB", before, after)
+	}
+	if out := mustDocker(t, "exec", "grower", "cat", "/vol/f"); out != "kept" {
+		t.Errorf("data after the resize: %q", out)
+	}
+	// The new room is writable.
+	mustDocker(t, "exec", "grower", "dd", "if=/dev/zero", "of=/vol/big", "bs=1M", "count=500")
+	v, err := suite.cli.VolumeInspect(ctx(t), "growing")
+	if err != nil || v.Status["size"] != 1.0 {
+		t.Errorf("Status size %v, %v; want 1 (GB)", v.Status["size"], err)
+	}
+	if st, err := os.Stat(suite.image("growing")); err != nil || st.Size() != 1<<30 {
+		t.Errorf("image %v, %v; want 1 GiB", st, err)
+	}
+	if _, err := rexrayErr("volume", "resize", "growing", "512MiB"); err == nil || !strings.Contains(err.Error(), "shrinking is refused") {
+		t.Errorf("shrink: %v, want refused", err)
+	}
+	mustDocker(t, "rm", "-f", "grower")
+	released(t, "growing")
+
+	// An ext4 volume grown while no host has it mounted: its next mount
+	// grows it.
+	rmVolume(t, "growing4")
+	mustDocker(t, "volume", "create", "-d", plugin, "-o", "size=128MiB", "growing4")
+	mustDocker(t, "run", "--rm", "-v", "growing4:/vol", "busybox", "sh", "-c", "echo kept > /vol/f")
+	rexray(t, "volume", "resize", "growing4", "1GiB")
+	out := mustDocker(t, "run", "--rm", "-v", "growing4:/vol", "busybox", "sh", "-c", "cat /vol/f; df -k /vol | tail -n 1")
+	lines := strings.Split(out, "\n")
+	if len(lines) != 2 || lines[0] != "kept" {
+		t.Fatalf("after an offline resize: %q", out)
+	}
+	if kb, _ := strconv.ParseInt(strings.Fields(lines[1])[1], 10, 64); kb < 900<<10 {
+		t.Errorf("df after an offline resize to 1 GiB and a mount: %d KiB", kb)
+	}
+	released(t, "growing4")
 }

@@ -68,7 +68,9 @@ func CheckCommands(fsType, device string) (check, repair, hint string) {
 }
 
 // Mount mounts device at the volume's target, formatting it as spec's
-// FSType first as its Content allows. It returns Path.
+// FSType first as its Content allows. It returns Path. A filesystem
+// smaller than its device (its volume was grown) is grown once mounted;
+// when that fails the volume stays mounted and the error is a *GrowError.
 // Mounting a mounted volume only ensures the data directory.
 func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (string, error) {
 	target := m.Target(name)
@@ -77,12 +79,20 @@ func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (st
 	if err != nil {
 		return "", err
 	}
+	grow := false
 	if !mounted {
-		if err := m.mount(ctx, device, target, spec); err != nil {
+		if grow, err = m.mount(ctx, device, target, spec); err != nil {
 			return "", err
 		}
 	}
 	err = m.ensureDataDir(name, spec.Owner)
+	var growErr error
+	if err == nil && grow {
+		// Its volume grew while it was not mounted here.
+		if gerr := m.Grow(ctx, device, name); gerr != nil {
+			growErr = &GrowError{gerr}
+		}
+	}
 	if err == nil && !mounted && slices.Contains(spec.MountOpts, "ro") {
 		err = m.readOnly(target)
 	}
@@ -93,23 +103,32 @@ func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (st
 		}
 		return "", err
 	}
-	return m.Path(name), nil
+	return m.Path(name), growErr
 }
 
-func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) error {
+// mount mounts device at target, and tells whether the filesystem it
+// found is smaller than the device.
+func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) (grow bool, err error) {
 	found := ""
 	if spec.Content == Unknown || spec.Content == Existing {
-		var err error
 		if found, err = Probe(ctx, device); err != nil {
-			return err
+			return false, err
+		}
+		grow = found != "" && smallerThanDevice(device)
+	}
+	if grow && found == "ext4" {
+		// Offline, before the mount: resize2fs needs no CAP_SYS_RESOURCE
+		// on an unmounted filesystem. Failing that, online once mounted.
+		if _, err := run(ctx, "resize2fs", device); err == nil {
+			grow = false
 		}
 	}
 	if found == "" && spec.Content == Existing {
-		return &NoFilesystemError{Device: device}
+		return false, &NoFilesystemError{Device: device}
 	}
 	if found == "" {
 		if err := Format(ctx, device, spec.FSType, spec.Content == Zeros, spec.MkfsOpts...); err != nil {
-			return err
+			return false, err
 		}
 		found = spec.FSType
 	}
@@ -119,21 +138,21 @@ func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) e
 	var data string
 	if _, known := filesystems[found]; known {
 		if err := CheckMountOptions(found, spec.MountOpts); err != nil {
-			return err
+			return false, err
 		}
 		flags, data = mountArgs(found, spec.MountOpts)
 	} else if len(spec.MountOpts) > 0 {
-		return fmt.Errorf("mount %s: it holds %s, which takes no mount options from rexray (%s given)", device, found, strings.Join(spec.MountOpts, ","))
+		return false, fmt.Errorf("mount %s: it holds %s, which takes no mount options from rexray (%s given)", device, found, strings.Join(spec.MountOpts, ","))
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
-		return err
+		return false, err
 	}
 	// Read-only comes last, once the data directory is made.
 	if err := unix.Mount(device, target, found, flags&^unix.MS_RDONLY, data); err != nil {
 		os.Remove(target)
-		return fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
+		return false, fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
 	}
-	return nil
+	return grow, nil
 }
 
 // readOnly remounts target read-only, keeping its other flags and data.
