@@ -21,6 +21,7 @@ const (
 	VolumeDetach   = "VolumeDetach"
 	VolumeMount    = "VolumeMount"
 	VolumeUnmount  = "VolumeUnmount"
+	VolumeResize   = "VolumeResize"
 	SnapshotList   = "SnapshotList"
 	SnapshotCreate = "SnapshotCreate"
 	SnapshotRemove = "SnapshotRemove"
@@ -37,6 +38,7 @@ type Request struct {
 	Name   string            `json:",omitempty"`
 	Volume string            `json:",omitempty"` // the volume of a new snapshot
 	Opts   map[string]string `json:",omitempty"`
+	Size   string            `json:",omitempty"` // a resize's, as the size option takes it
 }
 
 // VolumeInfo is a volume as the operator sees it: what the store holds and

@@ -167,7 +167,7 @@ func (b *bench) kernelChain(fs string, i int) ([3]float64, error) {
 // Get, not 10,000 Creates.
 func (b *bench) scale() error {
 	dir := b.scratch("scale")
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "bench"})
+	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "bench", Overcommit: true})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type backend interface {
 	Detach(ctx context.Context, name string) error
 	MountVolume(ctx context.Context, name string) (api.VolumeInfo, error)
 	UnmountVolume(ctx context.Context, name string) error
+	ResizeVolume(ctx context.Context, name, size string) (api.VolumeInfo, error)
 	Snapshots(ctx context.Context) ([]api.Snapshot, error)
 	CreateSnapshot(ctx context.Context, volume, name string) (api.Snapshot, error)
 	RemoveSnapshot(ctx context.Context, name string) error
@@ -196,6 +197,13 @@ func (r *remote) Detach(ctx context.Context, name string) error {
 
 func (r *remote) MountVolume(ctx context.Context, name string) (api.VolumeInfo, error) {
 	return r.volumeCall(ctx, api.VolumeMount, name, nil)
+}
+
+func (r *remote) ResizeVolume(ctx context.Context, name, size string) (api.VolumeInfo, error) {
+	var v api.VolumeInfo
+	err := r.call(ctx, api.VolumeResize, api.Request{Name: name, Size: size}, &v)
+	v.Mountpoint = r.hostPath(v.Mountpoint)
+	return v, err
 }
 
 func (r *remote) UnmountVolume(ctx context.Context, name string) error {

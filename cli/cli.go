@@ -25,6 +25,7 @@ const usage = `usage: rexray [command]
   version                      print the version
   env [--format json]          the effective settings and where each came from
   volume ls|inspect|create|rm|attach|detach|mount|unmount [NAME] [--format json]
+  volume resize NAME SIZE      grow a volume, in use or not (SIZE as -o size: 2, 512MiB)
   snapshot ls | create VOLUME SNAPSHOT | rm SNAPSHOT [--format json]
   events [--format json]       follow what the running plugin does, one line
                                an event, until interrupted

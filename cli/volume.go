@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,7 +73,7 @@ func (o optList) Set(s string) error {
 }
 
 // volumeArity is how many arguments each `rexray volume` command takes.
-var volumeArity = map[string]int{"ls": 0, "list": 0, "inspect": 1, "create": 1, "rm": 1, "remove": 1, "attach": 1, "detach": 1, "mount": 1, "unmount": 1}
+var volumeArity = map[string]int{"ls": 0, "list": 0, "inspect": 1, "create": 1, "rm": 1, "remove": 1, "attach": 1, "detach": 1, "mount": 1, "unmount": 1, "resize": 2}
 
 // snapshotArity is the same for `rexray snapshot`.
 var snapshotArity = map[string]int{"ls": 0, "list": 0, "create": 2, "rm": 1, "remove": 1}
@@ -102,7 +103,7 @@ func (c *Command) start(ctx context.Context, group string, arity map[string]int,
 }
 
 func (c *Command) volume(ctx context.Context, args []string) error {
-	sub, pos, f, b, done, err := c.start(ctx, "volume", volumeArity, "ls, inspect, create, rm, attach, detach, mount, unmount", args)
+	sub, pos, f, b, done, err := c.start(ctx, "volume", volumeArity, "ls, inspect, create, rm, attach, detach, mount, unmount, resize NAME SIZE", args)
 	if err != nil {
 		return err
 	}
@@ -123,6 +124,8 @@ func (c *Command) volume(ctx context.Context, args []string) error {
 		v, err = b.Attach(ctx, pos[0])
 	case "mount":
 		v, err = b.MountVolume(ctx, pos[0])
+	case "resize":
+		v, err = b.ResizeVolume(ctx, pos[0], pos[1])
 	case "rm", "remove":
 		return c.done(b.RemoveVolume(ctx, pos[0]), pos[0])
 	case "detach":
@@ -182,9 +185,9 @@ func (c *Command) printVolumes(format string, vols []api.VolumeInfo) error {
 		return c.printJSON(vols)
 	}
 	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSERVICE\tSIZE\tFSTYPE\tDEVICE\tMOUNTS\tMOUNTPOINT")
+	fmt.Fprintln(w, "NAME\tSERVICE\tSIZE\tUSED\tFREE\tFSTYPE\tDEVICE\tMOUNTS\tMOUNTPOINT")
 	for _, v := range vols {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Name, v.Service, units.BytesSize(float64(v.Size)), v.FSType, dash(v.Device), len(v.MountIDs), dash(v.Mountpoint))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Name, v.Service, units.BytesSize(float64(v.Size)), bytesField(v.Fields["used"]), bytesField(v.Fields["free"]), v.FSType, dash(v.Device), len(v.MountIDs), dash(v.Mountpoint))
 	}
 	return w.Flush()
 }
@@ -199,6 +202,16 @@ func (c *Command) printSnapshots(format string, snaps []api.Snapshot) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.VolumeName, s.Service, units.BytesSize(float64(s.Size)), s.CreatedAt.Format(time.RFC3339))
 	}
 	return w.Flush()
+}
+
+// bytesField prints a count of bytes from a Status field, "-" without
+// one (a volume not mounted on this host).
+func bytesField(s string) string {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return "-"
+	}
+	return units.BytesSize(float64(n))
 }
 
 func dash(s string) string {

@@ -76,12 +76,18 @@ func (s *Server) GetPluginInfo(context.Context, *spec.GetPluginInfoRequest) (*sp
 	return &spec.GetPluginInfoResponse{Name: PluginName, VendorVersion: s.version}, nil
 }
 
-// GetPluginCapabilities implements spec.IdentityServer: a controller, and
-// volumes reachable from every node (no topology).
+// GetPluginCapabilities implements spec.IdentityServer: a controller,
+// volumes reachable from every node (no topology), and online expansion
+// when every service's driver grows volumes.
 func (s *Server) GetPluginCapabilities(context.Context, *spec.GetPluginCapabilitiesRequest) (*spec.GetPluginCapabilitiesResponse, error) {
-	return &spec.GetPluginCapabilitiesResponse{Capabilities: []*spec.PluginCapability{{
+	caps := []*spec.PluginCapability{{
 		Type: &spec.PluginCapability_Service_{Service: &spec.PluginCapability_Service{Type: spec.PluginCapability_Service_CONTROLLER_SERVICE}},
-	}}}, nil
+	}}
+	if engine.Capable[drivers.Expander](s.eng) {
+		caps = append(caps, &spec.PluginCapability{Type: &spec.PluginCapability_VolumeExpansion_{
+			VolumeExpansion: &spec.PluginCapability_VolumeExpansion{Type: spec.PluginCapability_VolumeExpansion_ONLINE}}})
+	}
+	return &spec.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }
 
 // Probe implements spec.IdentityServer: ready once the engine has
@@ -108,6 +114,9 @@ func (s *Server) ControllerGetCapabilities(context.Context, *spec.ControllerGetC
 	if engine.Capable[drivers.Capacitor](s.eng) {
 		rpcs = append(rpcs, spec.ControllerServiceCapability_RPC_GET_CAPACITY)
 	}
+	if engine.Capable[drivers.Expander](s.eng) {
+		rpcs = append(rpcs, spec.ControllerServiceCapability_RPC_EXPAND_VOLUME)
+	}
 	caps := make([]*spec.ControllerServiceCapability, len(rpcs))
 	for i, t := range rpcs {
 		caps[i] = &spec.ControllerServiceCapability{Type: &spec.ControllerServiceCapability_Rpc{Rpc: &spec.ControllerServiceCapability_RPC{Type: t}}}
@@ -118,11 +127,15 @@ func (s *Server) ControllerGetCapabilities(context.Context, *spec.ControllerGetC
 // NodeGetCapabilities implements spec.NodeServer.
 func (s *Server) NodeGetCapabilities(context.Context, *spec.NodeGetCapabilitiesRequest) (*spec.NodeGetCapabilitiesResponse, error) {
 	var caps []*spec.NodeServiceCapability
-	for _, t := range []spec.NodeServiceCapability_RPC_Type{
+	rpcs := []spec.NodeServiceCapability_RPC_Type{
 		spec.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
 		spec.NodeServiceCapability_RPC_GET_VOLUME_STATS,
 		spec.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
-	} {
+	}
+	if engine.Capable[drivers.Expander](s.eng) {
+		rpcs = append(rpcs, spec.NodeServiceCapability_RPC_EXPAND_VOLUME)
+	}
+	for _, t := range rpcs {
 		caps = append(caps, &spec.NodeServiceCapability{Type: &spec.NodeServiceCapability_Rpc{Rpc: &spec.NodeServiceCapability_RPC{Type: t}}})
 	}
 	return &spec.NodeGetCapabilitiesResponse{Capabilities: caps}, nil

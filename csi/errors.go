@@ -37,6 +37,8 @@ func statusOf(err error) *status.Status {
 		code = codes.InvalidArgument
 	case errors.Is(err, drivers.ErrHeld), errors.Is(err, engine.ErrInUse), errors.As(err, &nofs):
 		code = codes.FailedPrecondition
+	case errors.Is(err, drivers.ErrNoRoom):
+		code = codes.ResourceExhausted
 	case errors.Is(err, drivers.ErrUnsupported):
 		code = codes.Unimplemented
 	case errors.Is(err, context.DeadlineExceeded):

@@ -34,7 +34,7 @@ type fakeMounts struct {
 	mounted map[string]string // volume → device
 }
 
-func (f *fakeMounts) Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error) {
+func (f *fakeMounts) Mount(ctx context.Context, device, name string, spec mount.Spec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.mounted[name] = device
@@ -229,3 +229,9 @@ func (h *host) attached(name string) bool {
 	v, err := h.drv.Inspect(context.Background(), name)
 	return err == nil && v.Device != ""
 }
+
+func (f *fakeMounts) Usage(name string) (mount.Usage, error) {
+	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
+}
+
+func (f *fakeMounts) Grow(ctx context.Context, device, name string) error { return nil }

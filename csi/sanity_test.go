@@ -28,13 +28,12 @@ import (
 )
 
 // notOffered names the sanity specs that are skipped, each for a
-// capability rexray does not advertise (38 specs of csi-test v5.6.0):
+// capability rexray does not advertise (31 specs of csi-test v5.6.0):
 //   - PUBLISH_UNPUBLISH_VOLUME: ControllerPublishVolume (7, the attach
 //     limit and PUBLISH_READONLY checked through it among them), the
 //     volume lifecycle (2) and ControllerUnpublishVolume (1). Every
 //     driver attaches a volume from the host that uses it, at
 //     NodeStageVolume: no controller can attach it to another host.
-//   - EXPAND_VOLUME: ExpandVolume (3) and NodeExpandVolume (4).
 //   - MODIFY_VOLUME: ModifyVolume (6), and CreateVolume with a volume
 //     attribute class (2).
 //   - GET_VOLUME_HEALTH, LIST_VOLUME_HEALTH, node GET_VOLUME_HEALTH and
@@ -48,8 +47,6 @@ var notOffered = []string{
 	"ControllerPublishVolume",
 	"ControllerUnpublishVolume",
 	"volume lifecycle",
-	"ExpandVolume",
-	"NodeExpandVolume",
 	"ModifyVolume",
 	"should create volume with a volume attribute class",
 	"should not create volume with an invalid volume attribute class",

@@ -27,6 +27,14 @@ type Expander interface {
 	Expand(ctx context.Context, name string, size int64) (Volume, error)
 }
 
+// GrowthWatcher tells, through grown, of each volume this host holds
+// that another host grew on the platform, once this host's device of it
+// has taken the new size, so that the filesystem on it can follow.
+// WatchGrowth returns when ctx ends.
+type GrowthWatcher interface {
+	WatchGrowth(ctx context.Context, grown func(name string))
+}
+
 // Capacitor tells how many bytes of new volumes its platform can still
 // hold: a volume asked for more may fail to be created, or to be written.
 type Capacitor interface {

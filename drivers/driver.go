@@ -53,6 +53,23 @@ type CreateOptions struct {
 	// Cluster makes the volume a Swarm cluster volume (created through
 	// CSI), recorded in its Meta.
 	Cluster bool
+	Shape
+}
+
+// Shape is how a volume's filesystem is made and mounted, and who owns
+// its data folder: recorded with the volume, so that every host that
+// mounts it applies the same.
+type Shape struct {
+	// UID and GID own the data folder that the first mount makes.
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
+	// Mode is the data folder's mode in octal (0750); "" is the
+	// LINUX_VOLUME_FILEMODE of the host that first mounts it.
+	Mode string `json:"mode,omitempty"`
+	// MkfsOpts are the options of the filesystem's mkfs, each argument
+	// apart; MountOpts its mount options.
+	MkfsOpts  []string `json:"mkfsOpts,omitempty"`
+	MountOpts []string `json:"mountOpts,omitempty"`
 }
 
 // Meta is how a volume was made. A driver whose platform keeps only the
@@ -80,6 +97,7 @@ type Meta struct {
 	// to the swarm, which names it, so that one name never stands for a
 	// classic and a cluster volume at once.
 	Cluster bool `json:"cluster,omitempty"`
+	Shape
 }
 
 // NewMeta is the Meta of a volume created now with opts.
@@ -91,6 +109,7 @@ func NewMeta(opts CreateOptions) Meta {
 		// A copy carries its source's blocks, filesystem included.
 		Unformatted: opts.FromVolume == "" && opts.FromSnapshot == "",
 		Cluster:     opts.Cluster,
+		Shape:       opts.Shape,
 	}
 }
 

@@ -22,6 +22,8 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrUnsupported: the driver lacks a capability (see UnsupportedError).
 	ErrUnsupported = errors.ErrUnsupported
+	// ErrNoRoom: the platform has not the room a new volume needs.
+	ErrNoRoom = errors.New("not enough room on the platform")
 	// ErrHeld: another host holds the volume (see HeldError).
 	ErrHeld = errors.New("held by another host")
 )

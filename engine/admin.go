@@ -8,6 +8,7 @@ import (
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine/ledger"
+	"github.com/rexray/rexray/engine/options"
 )
 
 // What the operator CLI (`rexray volume ...`) does goes through the same
@@ -71,6 +72,7 @@ func (e *Engine) info(v drivers.Volume) (VolumeInfo, error) {
 	if err != nil {
 		return VolumeInfo{}, err
 	}
+	e.describe(&v)
 	info := VolumeInfo{Volume: v, Device: v.Device, Holds: holds}
 	if mounted, err := e.mnt.IsMounted(v.Name); err == nil && mounted {
 		info.Mountpoint = e.mnt.Path(v.Name)
@@ -131,6 +133,19 @@ func (e *Engine) Detach(ctx context.Context, name string) error {
 // its path. It never creates the volume.
 func (e *Engine) MountVolume(ctx context.Context, name string) (VolumeInfo, error) {
 	if _, err := e.Mount(ctx, name, mountHold, false); err != nil {
+		return VolumeInfo{}, err
+	}
+	return e.Volume(ctx, name)
+}
+
+// ResizeVolume grows a volume to size, as the size create option gives
+// it (16, 512MiB, 2G), and inspects it.
+func (e *Engine) ResizeVolume(ctx context.Context, name, size string) (VolumeInfo, error) {
+	n, err := options.ParseSize(size)
+	if err != nil {
+		return VolumeInfo{}, drivers.Invalid("resize volume %s: %v", name, err)
+	}
+	if _, err := e.Resize(ctx, name, n); err != nil {
 		return VolumeInfo{}, err
 	}
 	return e.Volume(ctx, name)

@@ -143,6 +143,7 @@ func (e *Engine) createCopy(ctx context.Context, name string, req options.Reques
 	if err == nil {
 		err = keepFS(name, &req, src.FSType, "volume "+from)
 	}
+	req.Opts.Shape = options.KeepShape(req, src.Shape)
 	if err != nil {
 		return drivers.Volume{}, Service{}, err
 	}

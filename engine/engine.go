@@ -30,7 +30,7 @@ const opTimeout = 25 * time.Second
 
 // Mounter is the OS side the engine needs: package mount, or a fake in tests.
 type Mounter interface {
-	Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error)
+	Mount(ctx context.Context, device, name string, spec mount.Spec) (string, error)
 	Unmount(ctx context.Context, name string) error
 	IsMounted(name string) (bool, error)
 	Mounted() (map[string]string, error)
@@ -40,6 +40,11 @@ type Mounter interface {
 	// namespace.
 	Busy(device string) (bool, error)
 	Path(name string) string
+	// Grow grows the filesystem of a mounted volume, online, to the size
+	// of its device.
+	Grow(ctx context.Context, device, name string) error
+	// Usage is how full a mounted volume's filesystem is.
+	Usage(name string) (mount.Usage, error)
 }
 
 // Service is one storage service of the endpoint: a named driver.
@@ -227,6 +232,7 @@ func (e *Engine) Get(ctx context.Context, name string) (Status, error) {
 		return Status{}, fmt.Errorf("get volume %s: %w", name, err)
 	}
 	v.Service = e.serviceOf(v).Name
+	e.describe(&v)
 	st := Status{Volume: v, Held: len(holds) > 0}
 	if st.Held {
 		st.Mountpoint = e.mnt.Path(name)

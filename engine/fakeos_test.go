@@ -21,6 +21,7 @@ type fakeOS struct {
 	busy    map[string]bool
 	formats int             // mkfs runs
 	fenced  []string        // volumes fenced, in order
+	grown   []string        // volumes whose filesystem grew, in order
 	frozen  map[string]bool // volumes frozen now
 	mountAs map[string]mount.Content
 	// wrote is told of each volume a mkfs here writes to.
@@ -39,7 +40,8 @@ func (f *fakeOS) shared() *fakeOS {
 	return g
 }
 
-func (f *fakeOS) Mount(ctx context.Context, device, name, fsType string, content mount.Content) (string, error) {
+func (f *fakeOS) Mount(ctx context.Context, device, name string, spec mount.Spec) (string, error) {
+	fsType, content := spec.FSType, spec.Content
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if dev, ok := f.mounted[name]; ok {
@@ -122,4 +124,25 @@ func (f *fakeOS) fencedNames() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.fenced)
+}
+
+// Usage is a fixed fill of a mounted volume: 1 GiB, 1 MiB of it used.
+func (f *fakeOS) Usage(name string) (mount.Usage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.mounted[name]; !ok {
+		return mount.Usage{}, fmt.Errorf("fake: %s is not mounted", name)
+	}
+	return mount.Usage{Bytes: 1 << 30, UsedBytes: 1 << 20, FreeBytes: 1<<30 - 1<<20}, nil
+}
+
+// Grow counts the filesystems grown.
+func (f *fakeOS) Grow(ctx context.Context, device, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.mounted[name]; !ok {
+		return fmt.Errorf("fake: %s is not mounted", name)
+	}
+	f.grown = append(f.grown, name)
+	return nil
 }

@@ -15,6 +15,9 @@ func (e *Engine) watch(ctx context.Context) {
 		if w, ok := s.Driver.(drivers.Watcher); ok {
 			go w.Watch(ctx, func(name string, why error) { go e.giveUp(name, why) })
 		}
+		if w, ok := s.Driver.(drivers.GrowthWatcher); ok {
+			go w.WatchGrowth(ctx, func(name string) { go e.grownElsewhere(name) })
+		}
 	}
 }
 

@@ -95,7 +95,11 @@ func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volu
 		// on it is found by the probe, else it gets the default one.
 		fsType = e.cfg.DefaultFSType()
 	}
-	path, err := e.mnt.Mount(ctx, dev, v.Name, fsType, content)
+	spec, err := specOf(v, fsType, content)
+	if err != nil {
+		return "", err
+	}
+	path, err := e.mountAt(ctx, dev, v.Name, spec)
 	var nofs *mount.NoFilesystemError
 	if errors.As(err, &nofs) {
 		return "", unrecognised(v, fsType, dev, err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rexray/rexray/drivers"
-	"github.com/rexray/rexray/mount"
 )
 
 // Restore brings the catalogue and the mount ledger in line with what the
@@ -124,7 +123,7 @@ func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 		case deviceOnly(kept):
 			return // held for its device alone, never mounted
 		}
-		if _, err := e.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); err != nil {
+		if err := e.remount(ctx, v, name); err != nil {
 			log.Errorf("mount again after restart: %v", err)
 		} else {
 			log.Info("mounted again after restart")

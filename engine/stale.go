@@ -9,7 +9,6 @@ import (
 
 	"github.com/rexray/rexray/engine/events"
 	"github.com/rexray/rexray/engine/ledger"
-	"github.com/rexray/rexray/mount"
 )
 
 // Docker sends no Unmount for a container removed while the plugin was
@@ -159,7 +158,7 @@ func (e *Engine) usedElsewhere(ctx context.Context, name string) (bool, error) {
 	busy, err := e.mnt.Busy(v.Device)
 	if mounted && (busy || err != nil) {
 		// It was mounted a moment ago: what is there is a filesystem.
-		if _, merr := e.mnt.Mount(ctx, v.Device, name, v.FSType, mount.Existing); merr != nil {
+		if merr := e.remount(ctx, v, name); merr != nil {
 			return true, errors.Join(err, fmt.Errorf("mount it again after asking whether it is in use: %w", merr))
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 // TestCSISanityCommand runs the csi-sanity command, built from the
 // csi-test module go.mod names, against `rexray serve` in host mode over
-// real loop devices: every spec passes, and those skipped are the 38 of the
+// real loop devices: every spec passes, and those skipped are the 31 of the
 // capabilities rexray does not advertise (csi/sanity_test.go lists them).
 func TestCSISanityCommand(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "csi-sanity")
@@ -30,8 +30,8 @@ func TestCSISanityCommand(t *testing.T) {
 		t.Fatalf("csi-sanity: %v\n%s", err, out)
 	}
 	t.Logf("csi-sanity: %s passed, %s failed, %s pending, %s skipped", summary[1], summary[2], summary[3], summary[4])
-	if string(summary[2]) != "0" || string(summary[4]) != "38" {
-		t.Errorf("csi-sanity: %s failed and %s skipped, want 0 failed and the 38 of capabilities not advertised\n%s", summary[2], summary[4], out)
+	if string(summary[2]) != "0" || string(summary[4]) != "31" {
+		t.Errorf("csi-sanity: %s failed and %s skipped, want 0 failed and the 31 of capabilities not advertised\n%s", summary[2], summary[4], out)
 	}
 }
 

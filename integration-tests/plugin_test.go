@@ -37,6 +37,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("SecondPluginOnSameLedgerFails", testLedgerInUse)
 	t.Run("InstallWhereSourcesDoNotExistYet", testMissingSources)
 	t.Run("Compose", testCompose)
+	t.Run("ShapedVolumes", testShape)
 	t.Run("NothingLeftBehind", testNothingLeft)
 	t.Run("DockerfileBuildsWithoutPull", testDockerfile)
 }

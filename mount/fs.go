@@ -143,23 +143,30 @@ func superblock(device string) (string, error) {
 }
 
 // MkfsCommand is the command that makes an fsType filesystem on device;
-// zeroed says the device reads as zeros from end to end.
-func MkfsCommand(fsType, device string, zeroed bool) ([]string, error) {
+// zeroed says the device reads as zeros from end to end. opts, which
+// CheckMkfsOptions must accept, come after rexray's own flags, each an
+// argument of its own, before the device.
+func MkfsCommand(fsType, device string, zeroed bool, opts ...string) ([]string, error) {
 	fs, ok := filesystems[fsType]
 	if !ok {
 		return nil, fmt.Errorf("unknown filesystem type %q: accepted are %s", fsType, strings.Join(FSTypes(), ", "))
+	}
+	if err := CheckMkfsOptions(fsType, opts); err != nil {
+		return nil, err
 	}
 	tool := fs.mkfs
 	if zeroed && fs.zeroed != nil {
 		tool = fs.zeroed
 	}
-	return append(append([]string(nil), tool...), device), nil
+	cmd := append(append([]string(nil), tool...), opts...)
+	return append(cmd, device), nil
 }
 
 // Format makes a new fsType filesystem on device, destroying what was there;
 // zeroed says the device reads as zeros, so mkfs need not write them.
-func Format(ctx context.Context, device, fsType string, zeroed bool) error {
-	cmd, err := MkfsCommand(fsType, device, zeroed)
+// opts are mkfs options (MkfsCommand).
+func Format(ctx context.Context, device, fsType string, zeroed bool, opts ...string) error {
+	cmd, err := MkfsCommand(fsType, device, zeroed, opts...)
 	if err == nil {
 		_, err = run(ctx, cmd[0], cmd[1:]...)
 	}

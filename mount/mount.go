@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -65,76 +67,168 @@ func CheckCommands(fsType, device string) (check, repair, hint string) {
 	}
 }
 
-// Mount mounts device at the volume's target, formatting it as fsType first
-// as content allows. It returns Path.
+// Mount mounts device at the volume's target, formatting it as spec's
+// FSType first as its Content allows. It returns Path. A filesystem
+// smaller than its device (its volume was grown) is grown once mounted;
+// when that fails the volume stays mounted and the error is a *GrowError.
 // Mounting a mounted volume only ensures the data directory.
-func (m *Mounter) Mount(ctx context.Context, device, name, fsType string, content Content) (string, error) {
+func (m *Mounter) Mount(ctx context.Context, device, name string, spec Spec) (string, error) {
 	target := m.Target(name)
 	// Errors name the device and target; the caller names the volume.
 	mounted, err := m.IsMounted(name)
 	if err != nil {
 		return "", err
 	}
+	grow := false
 	if !mounted {
-		if err := m.mount(ctx, device, target, fsType, content); err != nil {
+		if grow, err = m.mount(ctx, device, target, spec); err != nil {
 			return "", err
 		}
 	}
-	if err := m.ensureDataDir(name); err != nil {
+	err = m.ensureDataDir(name, spec.Owner)
+	var growErr error
+	if err == nil && grow {
+		// Its volume grew while it was not mounted here.
+		if gerr := m.Grow(ctx, device, name); gerr != nil {
+			growErr = &GrowError{gerr}
+		}
+	}
+	if err == nil && !mounted && slices.Contains(spec.MountOpts, "ro") {
+		err = m.readOnly(target)
+	}
+	if err != nil {
 		if !mounted {
 			unix.Unmount(target, 0)
+			os.Remove(target)
 		}
 		return "", err
 	}
-	return m.Path(name), nil
+	return m.Path(name), growErr
 }
 
-func (m *Mounter) mount(ctx context.Context, device, target, fsType string, content Content) error {
+// mount mounts device at target, and tells whether the filesystem it
+// found is smaller than the device.
+func (m *Mounter) mount(ctx context.Context, device, target string, spec Spec) (grow bool, err error) {
 	found := ""
-	if content == Unknown || content == Existing {
-		var err error
+	if spec.Content == Unknown || spec.Content == Existing {
 		if found, err = Probe(ctx, device); err != nil {
-			return err
+			return false, err
+		}
+		grow = found != "" && smallerThanDevice(device)
+	}
+	if grow && found == "ext4" {
+		// Offline, before the mount: resize2fs needs no CAP_SYS_RESOURCE
+		// on an unmounted filesystem. Failing that, online once mounted.
+		if _, err := run(ctx, "resize2fs", device); err == nil {
+			grow = false
 		}
 	}
-	if found == "" && content == Existing {
-		return &NoFilesystemError{Device: device}
+	if found == "" && spec.Content == Existing {
+		return false, &NoFilesystemError{Device: device}
 	}
 	if found == "" {
-		if err := Format(ctx, device, fsType, content == Zeros); err != nil {
-			return err
+		if err := Format(ctx, device, spec.FSType, spec.Content == Zeros, spec.MkfsOpts...); err != nil {
+			return false, err
 		}
-		found = fsType
+		found = spec.FSType
+	}
+	// The options of a filesystem this package cannot make are refused,
+	// and none are needed.
+	var flags uintptr
+	var data string
+	if _, known := filesystems[found]; known {
+		if err := CheckMountOptions(found, spec.MountOpts); err != nil {
+			return false, err
+		}
+		flags, data = mountArgs(found, spec.MountOpts)
+	} else if len(spec.MountOpts) > 0 {
+		return false, fmt.Errorf("mount %s: it holds %s, which takes no mount options from rexray (%s given)", device, found, strings.Join(spec.MountOpts, ","))
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
-		return err
+		return false, err
 	}
-	// The options of a filesystem this package cannot make are left empty.
-	data := filesystems[found].options
-	if err := unix.Mount(device, target, found, 0, data); err != nil {
+	// Read-only comes last, once the data directory is made.
+	if err := unix.Mount(device, target, found, flags&^unix.MS_RDONLY, data); err != nil {
 		os.Remove(target)
-		return fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
+		return false, fmt.Errorf("mount %s (%s) on %s: %w", device, found, target, err)
 	}
 	debugf(ctx, "mounted %s (%s) on %s", device, found, target)
+	return grow, nil
+}
+
+// readOnly remounts target read-only, keeping its other flags and data.
+func (m *Mounter) readOnly(target string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: target, Err: err}
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_RDONLY)
+	for _, f := range []struct{ st, ms uintptr }{{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME}} {
+		if uintptr(st.Flags)&f.st != 0 {
+			flags |= f.ms
+		}
+	}
+	if err := unix.Mount("", target, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
+	}
 	return nil
 }
 
-func (m *Mounter) ensureDataDir(name string) error {
+// ensureDataDir makes the data directory, owned and with the mode o
+// gives, unless it is there: a user may have changed it since. A data
+// directory that is the volume's root is the filesystem's, made by mkfs:
+// it takes o's owner and mode while it is empty (just made).
+func (m *Mounter) ensureDataDir(name string, o Owner) error {
 	dir := m.Path(name)
+	mode := o.Mode
+	if mode == 0 {
+		mode = m.DataMode
+	}
 	if dir == m.Target(name) {
+		return m.shapeRoot(dir, o, mode)
+	}
+	if _, err := os.Lstat(dir); err == nil {
 		return nil
 	}
-	if _, err := os.Stat(dir); err == nil {
-		return nil // keep the mode a user may have changed
-	}
-	if err := os.MkdirAll(dir, m.DataMode); err != nil {
+	if err := os.MkdirAll(dir, mode); err != nil {
 		return fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	// MkdirAll is subject to the umask; the configured mode is not.
-	if err := os.Chmod(dir, m.DataMode); err != nil {
+	if err := setOwner(dir, o, mode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	return nil
+}
+
+// shapeRoot gives a new filesystem's root o's owner and mode: one that
+// holds nothing but what mkfs makes (lost+found) is new.
+func (m *Mounter) shapeRoot(dir string, o Owner, mode os.FileMode) error {
+	if o == (Owner{}) {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read volume root %s: %w", dir, err)
+	}
+	if len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "lost+found" {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: dir, Err: err}
+	}
+	if int(st.Uid) == o.UID && int(st.Gid) == o.GID && os.FileMode(st.Mode).Perm() == mode {
+		return nil
+	}
+	return setOwner(dir, o, mode)
+}
+
+// setOwner chowns and chmods dir without following a link.
+func setOwner(dir string, o Owner, mode os.FileMode) error {
+	if err := os.Lchown(dir, o.UID, o.GID); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode)
 }
 
 // Unmount unmounts the volume and removes its empty target directory.

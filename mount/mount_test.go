@@ -5,11 +5,15 @@ package mount
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers/loopdev"
 	"github.com/rexray/rexray/mount/mounttest"
@@ -44,7 +48,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
 			t.Cleanup(func() { m.Unmount(ctx, "v") })
 
-			path, err := m.Mount(ctx, dev, "v", fs, Unknown)
+			path, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Unknown})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +62,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			if got, _ := Probe(ctx, dev); got != fs {
 				t.Errorf("Probe = %q, want %s", got, fs)
 			}
-			if again, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil || again != path {
+			if again, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Unknown}); err != nil || again != path {
 				t.Errorf("second Mount = %s, %v", again, err)
 			}
 			os.WriteFile(filepath.Join(path, "f"), []byte("kept"), 0o600)
@@ -69,7 +73,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			if ok, _ := m.IsMounted("v"); ok {
 				t.Fatal("still mounted after Unmount")
 			}
-			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Unknown}); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "kept" {
@@ -78,7 +82,7 @@ func TestMountFormatsOnceAndKeepsData(t *testing.T) {
 			m.Unmount(ctx, "v")
 
 			// overwrite formats even over a filesystem.
-			if _, err := m.Mount(ctx, dev, "v", fs, Discard); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Discard}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(path, "f")); !os.IsNotExist(err) {
@@ -126,7 +130,7 @@ func TestProbeFallsBackToBlkid(t *testing.T) {
 		t.Fatalf("Probe = %q, %v; want swap", got, err)
 	}
 	m := &Mounter{Root: t.TempDir(), DataDir: "/data"}
-	if _, err := m.Mount(ctx, dev, "v", "ext4", Unknown); err == nil {
+	if _, err := m.Mount(ctx, dev, "v", Spec{FSType: "ext4", Content: Unknown}); err == nil {
 		m.Unmount(ctx, "v")
 		t.Fatal("mounted a swap device as a volume")
 	}
@@ -139,7 +143,7 @@ func TestExt3MountsThroughExt4(t *testing.T) {
 	ctx := context.Background()
 	dev := device(t, 32*mib)
 	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
-	if _, err := m.Mount(ctx, dev, "v", "ext3", Unknown); err != nil {
+	if _, err := m.Mount(ctx, dev, "v", Spec{FSType: "ext3", Content: Unknown}); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Unmount(ctx, "v")
@@ -163,7 +167,7 @@ func TestZerosMakesACleanFilesystem(t *testing.T) {
 			dev := device(t, 300*mib)
 			m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
 			t.Cleanup(func() { m.Unmount(ctx, "v") })
-			path, err := m.Mount(ctx, dev, "v", fs, Zeros)
+			path, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Zeros})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +191,7 @@ func TestZerosMakesACleanFilesystem(t *testing.T) {
 					t.Errorf("%d of %d groups have ITABLE_ZEROED: the kernel would zero the rest while containers run", zeroed, groups)
 				}
 			}
-			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Unknown}); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(path, "f")); string(b) != "kept" {
@@ -204,7 +208,7 @@ func TestExistingFormatsNothing(t *testing.T) {
 	dev := device(t, 16*mib)
 	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
 	t.Cleanup(func() { m.Unmount(ctx, "v") })
-	_, err := m.Mount(ctx, dev, "v", "ext4", Existing)
+	_, err := m.Mount(ctx, dev, "v", Spec{FSType: "ext4", Content: Existing})
 	var nofs *NoFilesystemError
 	if !errors.As(err, &nofs) || nofs.Device != dev || !strings.Contains(err.Error(), dev) {
 		t.Errorf("Mount(Existing) of an empty device = %v, want a NoFilesystemError naming %s", err, dev)
@@ -230,7 +234,7 @@ func TestBusyAcrossMountNamespaces(t *testing.T) {
 			if busy, err := Busy(dev); err != nil || busy {
 				t.Fatalf("Busy of an unmounted device = %v, %v", busy, err)
 			}
-			if _, err := m.Mount(ctx, dev, "v", fs, Unknown); err != nil {
+			if _, err := m.Mount(ctx, dev, "v", Spec{FSType: fs, Content: Unknown}); err != nil {
 				t.Fatal(err)
 			}
 			if busy, err := Busy(dev); err != nil || !busy {
@@ -251,5 +255,96 @@ func TestBusyAcrossMountNamespaces(t *testing.T) {
 	}
 	if _, err := Busy("/nonexistent/dev"); err == nil || !strings.Contains(err.Error(), "/nonexistent/dev") {
 		t.Errorf("Busy of a missing device = %v; want an error naming it", err)
+	}
+}
+
+// TestOwnerAndMode: the first mount makes the data folder with the
+// owner and mode asked for, in a sub-folder or at the volume's root; a
+// later mount keeps what a user changed since.
+func TestOwnerAndMode(t *testing.T) {
+	for _, dataDir := range []string{"/data", ""} {
+		t.Run("datadir="+dataDir, func(t *testing.T) {
+			ctx := context.Background()
+			dev := device(t, 64*mib)
+			m := &Mounter{Root: t.TempDir(), DataDir: dataDir, DataMode: 0o700}
+			t.Cleanup(func() { m.Unmount(ctx, "v") })
+			spec := Spec{FSType: "ext4", Content: Zeros, Owner: Owner{UID: 1000, GID: 100, Mode: 0o750}}
+			path, err := m.Mount(ctx, dev, "v", spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ownerOf(t, path); got != "1000:100 0750" {
+				t.Errorf("data folder %s, want 1000:100 0750", got)
+			}
+			if err := os.Chmod(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(path, "f"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Unmount(ctx, "v"); err != nil {
+				t.Fatal(err)
+			}
+			spec.Content = Existing
+			if path, err = m.Mount(ctx, dev, "v", spec); err != nil {
+				t.Fatal(err)
+			}
+			if got := ownerOf(t, path); got != "1000:100 0755" {
+				t.Errorf("data folder after a user's chmod and a second mount: %s, want 1000:100 0755", got)
+			}
+		})
+	}
+}
+
+func ownerOf(t *testing.T, path string) string {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("%d:%d %04o", sys.Uid, sys.Gid, uint32(st.Mode().Perm()))
+}
+
+// TestMkfsAndMountOptions: the volume's mkfs options shape the
+// filesystem made, its mount options the mount, and ro still lets the
+// first mount make the data folder.
+func TestMkfsAndMountOptions(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 64*mib)
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+	t.Cleanup(func() { m.Unmount(ctx, "v") })
+	spec := Spec{FSType: "ext4", Content: Zeros, MkfsOpts: []string{"-m", "0", "-L", "shaped"}, MountOpts: []string{"noatime", "ro"}}
+	path, err := m.Mount(ctx, dev, "v", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		t.Fatalf("data folder of a ro volume: %v, %v", st, err)
+	}
+	out, err := run(ctx, "blkid", "-p", "-s", "LABEL", "-o", "value", dev)
+	if err != nil || strings.TrimSpace(out) != "shaped" {
+		t.Errorf("label %q, %v; want shaped", out, err)
+	}
+	if out, err := run(ctx, "dumpe2fs", "-h", dev); err != nil || !regexp.MustCompile(`Reserved block count:\s+0\n`).MatchString(out) {
+		t.Errorf("with -m 0 no block is reserved for root: %v\n%s", err, out)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.Target("v"), &st); err != nil || st.Flags&unix.ST_NOATIME == 0 || st.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("mount flags %#x, %v; want noatime and read-only", st.Flags, err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "f"), nil, 0o600); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write into a ro volume: %v, want EROFS", err)
+	}
+
+	if err := m.Unmount(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	spec.Content, spec.MountOpts = Existing, []string{"nobarrier"}
+	if _, err := m.Mount(ctx, dev, "v", spec); err == nil || !strings.Contains(err.Error(), `"nobarrier" is not accepted`) {
+		t.Errorf("a record with nobarrier: %v, want it refused", err)
+	}
+	if mounted, _ := m.IsMounted("v"); mounted {
+		t.Error("mounted after a refused option")
 	}
 }

@@ -35,6 +35,11 @@ func (a Admin) Volume(ctx context.Context, name string) (api.VolumeInfo, error) 
 	return info(a.eng.Volume(ctx, name))
 }
 
+// ResizeVolume grows a volume while it may be in use.
+func (a Admin) ResizeVolume(ctx context.Context, name, size string) (api.VolumeInfo, error) {
+	return info(a.eng.ResizeVolume(ctx, name, size))
+}
+
 // CreateVolume creates a volume with Docker's create options.
 func (a Admin) CreateVolume(ctx context.Context, name string, opts map[string]string) (api.VolumeInfo, error) {
 	return info(a.eng.CreateVolume(ctx, name, opts))
@@ -99,6 +104,7 @@ func (p *Plugin) adminHandlers(mux *http.ServeMux) {
 		api.VolumeDetach:   func(ctx context.Context, r *req) (any, error) { return none, a.Detach(ctx, r.Name) },
 		api.VolumeMount:    func(ctx context.Context, r *req) (any, error) { return a.MountVolume(ctx, r.Name) },
 		api.VolumeUnmount:  func(ctx context.Context, r *req) (any, error) { return none, a.UnmountVolume(ctx, r.Name) },
+		api.VolumeResize:   func(ctx context.Context, r *req) (any, error) { return a.ResizeVolume(ctx, r.Name, r.Size) },
 		api.SnapshotList:   func(ctx context.Context, _ *req) (any, error) { return a.Snapshots(ctx) },
 		api.SnapshotCreate: func(ctx context.Context, r *req) (any, error) { return a.CreateSnapshot(ctx, r.Volume, r.Name) },
 		api.SnapshotRemove: func(ctx context.Context, r *req) (any, error) { return none, a.RemoveSnapshot(ctx, r.Name) },

@@ -139,7 +139,7 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 		add("option "+what, create, fmt.Sprintf(`{"Name":"opt%d","Opts":%s}`, n, opts), want...)
 	}
 	accepted := "accepted options are " + strings.Join(options.Accepted(), ", ")
-	for _, k := range []string{"color", "sizes", "fs", "mkfs", "--force", "-F", "Name", "", "new fstype", "size\x00", "mountopts", "o"} {
+	for _, k := range []string{"color", "sizes", "fs", "mkfs", "--force", "-F", "Name", "", "new fstype", "size\x00", "mount-opts", "o"} {
 		opt(fmt.Sprintf("unknown key %q", k), map[string]string{k: "x"}, "unknown option", accepted)
 	}
 	for i, opts := range []string{
@@ -166,6 +166,16 @@ func TestBadInputThroughTheAPI(t *testing.T) {
 	}
 	opt("size 1e-30", map[string]string{"size": "1e-30"}, "invalid size", "less than one byte")
 	opt("size 1MiB", map[string]string{"size": "1MiB"}, "too small for ext4")
+	for _, o := range []string{"x", "nobarrier", "noatime,data=writeback", "ro;reboot", "$(reboot)"} {
+		opt(fmt.Sprintf("mountopts %q", o), map[string]string{"mountopts": o}, "is not accepted for ext4: accepted are discard,")
+	}
+	for _, o := range []string{"-F", "-E nodiscard", "-m 1 -F", "-L ../../x", "; reboot", "-m $(reboot)", "-O ^has_journal"} {
+		opt(fmt.Sprintf("mkfsopts %q", o), map[string]string{"mkfsopts": o}, "invalid mkfsopts: mkfs option")
+	}
+	for _, o := range []string{"mode 4777", "mode 1777", "mode 2750", "uid -1", "gid 4294967295", "uid 1e3"} {
+		k, v, _ := strings.Cut(o, " ")
+		opt(o, map[string]string{k: v}, "invalid "+k)
+	}
 	opt("size 1 byte", map[string]string{"size": "1b"}, "too small for ext4")
 	opt("size 100MiB xfs", map[string]string{"size": "100MiB", "fsType": "xfs"}, "too small for xfs")
 	for _, fs := range []string{"foo", "ext2", "btrfs", "EXT4 ", " ext4", "", "-O ^has_journal", "ext4 -E root_owner=0", "xfs;rm -rf /", "$(reboot)", "`reboot`", "../../bin/sh", "ext4\x00", "ext4\n-F"} {

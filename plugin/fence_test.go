@@ -28,7 +28,7 @@ func host(t *testing.T, ctx context.Context, store, id string, preempt bool) *Pl
 	dir := t.TempDir()
 	cfg := config.Config{FSType: "ext4", LinuxRootPath: "/data", LinuxFileMode: 0o700, Preempt: preempt}
 	cfg.Ops = config.Operations{MountPath: filepath.Join(dir, "mnt"), CreateImplicit: true, CreateDefaultSize: "64MiB"}
-	drv, err := loopback.New(loopback.Config{VolumePath: store, DirectIO: true, LeaseTTL: 5 * time.Second, Instance: id})
+	drv, err := loopback.New(loopback.Config{VolumePath: store, DirectIO: true, LeaseTTL: 5 * time.Second, Instance: id, Overcommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}

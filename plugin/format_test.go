@@ -166,7 +166,7 @@ func TestNameMadeAgainElsewhereIsFormatted(t *testing.T) {
 	os.WriteFile(filepath.Join(path, "old"), []byte("old"), 0o600)
 	r.unmount("v1", "c1")
 
-	other, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, "store"), Instance: "h2"})
+	other, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, "store"), Instance: "h2", Overcommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func TestHungPlatformLeavesTheCatalogueToAnswer(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Config{FSType: "ext4", LinuxRootPath: "/data", LinuxFileMode: 0o700}
 	cfg.Ops = config.Operations{MountPath: filepath.Join(dir, "mnt"), CreateDefaultSize: "64MiB"}
-	lb, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "a"})
+	lb, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "a", Overcommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}

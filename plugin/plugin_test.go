@@ -46,7 +46,7 @@ func newRig(t testing.TB) *rig {
 	r := &rig{t: t, dir: t.TempDir()}
 	r.cfg = config.Config{FSType: "ext4", LinuxRootPath: "/data", LinuxFileMode: 0o700}
 	r.cfg.Ops = config.Operations{MountPath: filepath.Join(r.dir, "mnt"), CreateImplicit: true, CreateDefaultSize: "64MiB"}
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, "store"), DirectIO: true, Instance: "h1"})
+	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, "store"), DirectIO: true, Instance: "h1", Overcommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 // addService adds a loopback service with its own store and restarts.
 func (r *rig) addService(name string) *loopback.Driver {
 	r.t.Helper()
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, name), DirectIO: true, Instance: "h1"})
+	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(r.dir, name), DirectIO: true, Instance: "h1", Overcommit: true})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/config"
@@ -52,9 +53,19 @@ type Config struct {
 	// unless renewed; the holder renews it every LeaseTTL/5. Another host
 	// takes over a volume whose lease ran out (its holder died).
 	LeaseTTL time.Duration `envconfig:"LEASETTL" default:"15s"`
+	// Overcommit lets a create promise more than the store's free space:
+	// images are sparse and take room as they are written, so the store
+	// can hold more volumes than it could fill. Such a create is logged as
+	// a warning; false (a Config built in code) refuses it.
+	Overcommit bool `envconfig:"OVERCOMMIT" default:"true"`
 	// Instance identifies this host in the store's leases
 	// (drivers.Settings.InstanceID).
 	Instance string `ignored:"true"`
+	// Service names the settings' prefix in messages (LOOPBACK for
+	// LOOPBACK_OVERCOMMIT).
+	Service string `ignored:"true"`
+	// Log is where a warning goes outside a call's logger.
+	Log logrus.FieldLogger `ignored:"true"`
 }
 
 // Driver implements drivers.Driver over a store directory.
@@ -86,7 +97,7 @@ func FromEnv(ctx context.Context, s drivers.Settings) (drivers.Driver, error) {
 	if cfg.VolumePath == "" {
 		cfg.VolumePath = defaultStore(s.Service)
 	}
-	cfg.Instance = s.InstanceID
+	cfg.Instance, cfg.Service, cfg.Log = s.InstanceID, s.Service, s.Log
 	d, err := New(cfg)
 	if err != nil {
 		return nil, err
@@ -119,6 +130,12 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.LeaseTTL < time.Second {
 		return nil, fmt.Errorf("lease TTL (LEASETTL) %s: must be at least 1s", cfg.LeaseTTL)
+	}
+	if cfg.Service == "" {
+		cfg.Service = Name
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
 	}
 	if cfg.Instance == "" {
 		return nil, drivers.Invalid("loopback store %s: no instance ID to name this host in its leases", cfg.VolumePath)
@@ -283,6 +300,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	}
 	if v.Size <= 0 {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: size must be positive", name)
+	}
+	if err := d.checkRoom(ctx, name, v.Size); err != nil {
+		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	if err := d.fill(ctx, d.vols, name, v.Size, src.image, drivers.ErrExists); err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)

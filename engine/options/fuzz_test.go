@@ -1,6 +1,7 @@
 package options
 
 import (
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -49,7 +50,7 @@ func FuzzParseCreate(f *testing.F) {
 		// Docker shows the answer to the user, who runs the command again.
 		for range 4 {
 			again, err2 := Parse(opts, testDefaults)
-			if errString(err2) != errString(err) || err == nil && (again.Opts != req.Opts || again.Overwrite != req.Overwrite) {
+			if errString(err2) != errString(err) || err == nil && (!reflect.DeepEqual(again.Opts, req.Opts) || again.Overwrite != req.Overwrite) {
 				t.Fatalf("parseCreate(%q) answered %+v, %v, then %+v, %v", opts, req.Opts, err, again.Opts, err2)
 			}
 		}

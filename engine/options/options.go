@@ -35,12 +35,17 @@ const (
 	optSnapID      = "snapshotid"   // the same: a snapshot's ID is its name
 	optService     = "service"
 	optPool        = "pool" // the rbd driver's pool
+	optUID         = "uid"  // the data folder's owner
+	optGID         = "gid"
+	optMode        = "mode" // and its mode, in octal
+	optMkfsOpts    = "mkfsopts"
+	optMountOpts   = "mountopts"
 )
 
 // Accepted are the option keys, as users spell them (keys are
 // case-insensitive): what an unknown key's error lists.
 func Accepted() []string {
-	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool"}
+	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode", "mkfsopts", "mountopts"}
 }
 
 // Request is a parsed Create: the volume's properties, which of them
@@ -109,6 +114,7 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 	}
 	req := Request{Given: map[string]bool{}}
 	size := def.Size
+	var mkfsOpts, mountOpts string
 	req.Opts = drivers.CreateOptions{FSType: def.FSType, Type: def.VolumeType, IOPS: def.IOPS, AvailabilityZone: def.AvailabilityZone}
 	// In a fixed order, so that the same options always get the same error.
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
@@ -158,6 +164,35 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 				return req, fmt.Errorf("service: %w", err)
 			}
 			req.Service = v
+		case optUID, optGID:
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				err = mount.CheckID(k, n)
+			} else {
+				err = fmt.Errorf("invalid %s %q: give a number, such as 1000", k, v)
+			}
+			if err != nil {
+				return req, err
+			}
+			if k == optUID {
+				req.Opts.UID = int(n)
+			} else {
+				req.Opts.GID = int(n)
+			}
+			req.Given[k] = true
+		case optMode:
+			m, err := mount.ParseMode(v)
+			if err != nil {
+				return req, err
+			}
+			req.Opts.Mode = mount.FormatMode(m)
+			req.Given[optMode] = true
+		case optMkfsOpts:
+			mkfsOpts = v
+			req.Given[optMkfsOpts] = true
+		case optMountOpts:
+			mountOpts = v
+			req.Given[optMountOpts] = true
 		case optOverwriteFS:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -167,6 +202,14 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 		default:
 			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(Accepted(), ", "))
 		}
+	}
+	// Checked for the filesystem asked for, once it is known; every mount
+	// checks them again for the filesystem it finds.
+	if req.Opts.MkfsOpts, err = mount.ParseMkfsOptions(req.Opts.FSType, mkfsOpts); err != nil {
+		return req, fmt.Errorf("invalid mkfsopts: %w", err)
+	}
+	if req.Opts.MountOpts, err = mount.ParseMountOptions(req.Opts.FSType, mountOpts); err != nil {
+		return req, fmt.Errorf("invalid mountopts: %w", err)
 	}
 	if req.Opts.FromVolume != "" && req.Opts.FromSnapshot != "" {
 		return req, errors.New("give volumeName (a copy of a volume) or snapshotName (a copy of a snapshot), not both")
@@ -181,6 +224,29 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 		return req, fmt.Errorf("invalid options: %w", err)
 	}
 	return req, nil
+}
+
+// KeepShape is the shape of a copy of a volume shaped as src: what the
+// request gave, else the source's, whose filesystem and data folder the
+// copy carries.
+func KeepShape(r Request, src drivers.Shape) drivers.Shape {
+	s := r.Opts.Shape
+	if !r.Given[optUID] {
+		s.UID = src.UID
+	}
+	if !r.Given[optGID] {
+		s.GID = src.GID
+	}
+	if !r.Given[optMode] {
+		s.Mode = src.Mode
+	}
+	if !r.Given[optMkfsOpts] {
+		s.MkfsOpts = src.MkfsOpts
+	}
+	if !r.Given[optMountOpts] {
+		s.MountOpts = src.MountOpts
+	}
+	return s
 }
 
 // lowerKeys folds the keys' case. The same key twice with different values
@@ -257,6 +323,11 @@ func (r Request) Conflicts(v drivers.Volume) []string {
 	add(optVolumeName, v.Origin, r.Opts.FromVolume)
 	add(optSnapName, v.Snapshot, r.Opts.FromSnapshot)
 	add(optPool, v.Fields["pool"], r.Opts.Pool)
+	add(optUID, v.UID, r.Opts.UID)
+	add(optGID, v.GID, r.Opts.GID)
+	add(optMode, v.Mode, r.Opts.Mode)
+	add(optMkfsOpts, strings.Join(v.MkfsOpts, " "), strings.Join(r.Opts.MkfsOpts, " "))
+	add(optMountOpts, strings.Join(v.MountOpts, ","), strings.Join(r.Opts.MountOpts, ","))
 	sort.Strings(diffs)
 	return diffs
 }

@@ -2,6 +2,8 @@ package options
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,13 +46,57 @@ func TestParseCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := drivers.CreateOptions{Size: gib, FSType: "xfs", Type: "gold", IOPS: 100, AvailabilityZone: "z1", Pool: "fast"}
-	if req.Opts != want || !req.Overwrite {
+	if !reflect.DeepEqual(req.Opts, want) || !req.Overwrite {
 		t.Errorf("Parse = %+v overwrite=%v, want %+v overwrite=true", req.Opts, req.Overwrite, want)
 	}
 
 	req, err = Parse(nil, testDefaults)
 	if err != nil || req.Opts.Size != 16*gib || req.Opts.FSType != "ext4" {
 		t.Errorf("defaults: %+v, %v", req.Opts, err)
+	}
+}
+
+func TestParseOwner(t *testing.T) {
+	req, err := Parse(map[string]string{"UID": "1000", "gid": "100", "Mode": "750"}, testDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (drivers.Shape{UID: 1000, GID: 100, Mode: "0750"}); !reflect.DeepEqual(req.Opts.Shape, want) {
+		t.Errorf("Parse = %+v, want %+v", req.Opts.Shape, want)
+	}
+	v := drivers.Volume{Size: 16 * gib, Meta: drivers.Meta{FSType: "ext4", Shape: drivers.Shape{UID: 1000, GID: 100, Mode: "0750"}}}
+	if d := req.Conflicts(v); len(d) != 0 {
+		t.Errorf("same owner: conflicts %v", d)
+	}
+	v.UID, v.Mode = 0, "0700"
+	if d := req.Conflicts(v); len(d) != 2 || d[0] != "mode is 0700, not 0750" || d[1] != "uid is 0, not 1000" {
+		t.Errorf("other owner: conflicts %v, want mode and uid", d)
+	}
+}
+
+func TestParseFSOptions(t *testing.T) {
+	req, err := Parse(map[string]string{"MkfsOpts": "-m 0  -L data", "mountOpts": "noatime,discard"}, testDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(req.Opts.MkfsOpts, []string{"-m", "0", "-L", "data"}) || !slices.Equal(req.Opts.MountOpts, []string{"noatime", "discard"}) {
+		t.Errorf("Parse = %q, %q", req.Opts.MkfsOpts, req.Opts.MountOpts)
+	}
+	v := drivers.Volume{Size: 16 * gib, Meta: drivers.Meta{FSType: "ext4", Shape: drivers.Shape{MkfsOpts: []string{"-m", "0", "-L", "data"}, MountOpts: []string{"noatime"}}}}
+	if d := req.Conflicts(v); len(d) != 1 || d[0] != "mountopts is noatime, not noatime,discard" {
+		t.Errorf("conflicts %v, want mountopts", d)
+	}
+}
+
+func TestACopyKeepsItsSourcesShapeUnlessGiven(t *testing.T) {
+	req, err := Parse(map[string]string{"volumeName": "src", "mountopts": "noatime"}, testDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := drivers.Shape{UID: 7, Mode: "0750", MkfsOpts: []string{"-m", "0"}, MountOpts: []string{"discard"}}
+	want := drivers.Shape{UID: 7, Mode: "0750", MkfsOpts: []string{"-m", "0"}, MountOpts: []string{"noatime"}}
+	if got := KeepShape(req, src); !reflect.DeepEqual(got, want) {
+		t.Errorf("KeepShape = %+v, want %+v", got, want)
 	}
 }
 
@@ -71,6 +117,18 @@ func TestParseCreateErrors(t *testing.T) {
 		{map[string]string{"overwritefs": "maybe"}, "invalid overwritefs"},
 		{map[string]string{"size": "1", "SIZE": "2"}, "given twice"},
 		{map[string]string{"fstype": "ext4", "newfstype": "xfs"}, "given twice"},
+		{map[string]string{"uid": "-1"}, "invalid uid -1: give a number from 0 to 4294967294"},
+		{map[string]string{"gid": "4294967295"}, "invalid gid 4294967295"},
+		{map[string]string{"uid": "bob"}, `invalid uid "bob": give a number`},
+		{map[string]string{"mode": "4755"}, "setuid, setgid and sticky bits are refused"},
+		{map[string]string{"mode": "1777"}, "setuid, setgid and sticky bits are refused"},
+		{map[string]string{"mode": "0"}, "no one but root may enter"},
+		{map[string]string{"mode": "0789"}, "in octal"},
+		{map[string]string{"mode": "rwx"}, "in octal"},
+		{map[string]string{"mountopts": "noatime,nobarrier"}, `invalid mountopts: mount option "nobarrier" is not accepted for ext4: accepted are`},
+		{map[string]string{"mountopts": "nodelalloc", "fstype": "xfs"}, `"nodelalloc" is not accepted for xfs`},
+		{map[string]string{"mkfsopts": "-E lazy_itable_init=1"}, `invalid mkfsopts: mkfs option "-E" is not accepted for ext4`},
+		{map[string]string{"mkfsopts": "-m 1", "fstype": "xfs", "size": "1"}, `mkfs option -m "1" is not accepted for xfs: give one of reflink=0`},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.opts, testDefaults)
