@@ -26,13 +26,19 @@ func rexray(t *testing.T, args ...string) string {
 
 func rexrayErr(args ...string) (string, error) {
 	id, _ := suite.docker("plugin", "inspect", "--format", "{{.Id}}", plugin)
+	return runRexray(id, []string{
+		"REXRAY_STATEDIR=" + suite.state,
+		"LOOPBACK_VOLUMEPATH=" + suite.store,
+		"DOCKER_ROOT=" + filepath.Join(suite.dir, "d", "root"),
+	}, args...)
+}
+
+// runRexray runs the operator CLI against the managed plugin of that ID,
+// with env added to the environment.
+func runRexray(id string, env []string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(suite.repo, "bin", "rexray"), args...)
-	cmd.Env = append(os.Environ(),
-		"REXRAY_HOST=unix://"+filepath.Join("/run/docker/plugins", id, "rexray.sock"),
-		"REXRAY_STATEDIR="+suite.state,
-		"LOOPBACK_VOLUMEPATH="+suite.store,
-		"DOCKER_ROOT="+filepath.Join(suite.dir, "d", "root"),
-	)
+	cmd.Env = append(append(os.Environ(),
+		"REXRAY_HOST=unix://"+filepath.Join("/run/docker/plugins", id, "rexray.sock")), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

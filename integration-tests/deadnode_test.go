@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,16 +40,7 @@ func testClusterVolumeOfDeadNode(t *testing.T, c *cluster) {
 		"--restart-delay", "1s", "--mount", "type=cluster,src="+vol+",dst=/data",
 		"busybox", "sh", "-c", `n=$(cat /data/n 2>/dev/null || echo 0)
 while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sync; sleep 0.2; done`)
-	var before int
-	waitFor(t, "the task to count on h2", 90*time.Second, func() bool {
-		k, id := c.running(service)
-		if k != 2 {
-			return false
-		}
-		out, _ := c.docker(2, "exec", id, "cat", "/data/n")
-		before = atoi(out)
-		return before >= 5
-	})
+	before := c.countOn(t, service, 2, 4)
 	c.must(t, 1, "node", "update", "--availability", "active", c.hosts[0].nodeID)
 	if out, err := exec.Command(filepath.Join(suite.repo, "hack", "cluster-crash.sh"), c.dir, "2").CombinedOutput(); err != nil {
 		t.Fatalf("cluster-crash: %v\n%s", err, out)
@@ -61,16 +53,7 @@ while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sy
 	t.Logf("h2 down %s after the crash", time.Since(crashed).Round(100*time.Millisecond))
 	c.must(t, 1, "node", "rm", "--force", c.hosts[1].nodeID)
 	removed := time.Now()
-	var after int
-	waitFor(t, "the task to run on h1 and count on", 90*time.Second, func() bool {
-		k, id := c.running(service)
-		if k != 1 {
-			return false
-		}
-		out, _ := c.docker(1, "exec", id, "cat", "/data/n")
-		after = atoi(out)
-		return after > before
-	})
+	after := c.countOn(t, service, 1, before)
 	t.Logf("task on h1 reads %d (h2 had counted to at least %d) %s after h2 was removed (lease %s)",
 		after, before, time.Since(removed).Round(100*time.Millisecond), leaseTTL)
 
@@ -102,23 +85,31 @@ while true; do n=$((n+1)); echo $n > /data/n.new && mv /data/n.new /data/n && sy
 	}
 }
 
+// countOn waits for service's task to run on host k with a count in
+// /data/n above floor, and returns the count.
+func (c *cluster) countOn(t *testing.T, service string, k, floor int) int {
+	t.Helper()
+	var n int
+	waitFor(t, fmt.Sprintf("the task to count past %d on h%d", floor, k), 90*time.Second, func() bool {
+		host, id := c.running(service)
+		if host != k {
+			return false
+		}
+		out, _ := c.docker(k, "exec", id, "cat", "/data/n")
+		n = atoi(out)
+		return n > floor
+	})
+	return n
+}
+
 // rexray runs the operator CLI against host k's plugin.
 func (c *cluster) rexray(k int, args ...string) (string, error) {
 	id, err := c.docker(k, "plugin", "inspect", "--format", "{{.Id}}", clusterPlugin)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(suite.repo, "bin", "rexray"), args...)
-	cmd.Env = append(os.Environ(),
-		"REXRAY_HOST=unix://"+filepath.Join("/run/docker/plugins", id, "rexray.sock"),
-		"REXRAY_STATEDIR="+filepath.Join(c.dir, "h"+strconv.Itoa(k), "state"),
-		"LOOPBACK_VOLUMEPATH="+filepath.Join(c.dir, "store"),
-	)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return string(out), &cmdError{err, stderr.String()}
-	}
-	return string(out), nil
+	return runRexray(id, []string{
+		"REXRAY_STATEDIR=" + filepath.Join(c.dir, "h"+strconv.Itoa(k), "state"),
+		"LOOPBACK_VOLUMEPATH=" + filepath.Join(c.dir, "store"),
+	}, args...)
 }
