@@ -4,6 +4,7 @@ package rbd
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/drivertest"
 	"github.com/rexray/rexray/drivers/rbd/ceph"
+	"github.com/rexray/rexray/mount"
 )
 
 // The suite against a real Ceph: a throwaway cluster started for the test
@@ -40,6 +42,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 	})
+	t.Run("ExpandAttached", func(t *testing.T) { testExpandAttached(t, conformanceHost(t, fusePath, "conform-a")) })
 	// Every subtest removed what it made: nothing is left in the pool, not
 	// even the image of a removed volume whose snapshots are gone.
 	out, err := ceph.Tools{}.Run(context.Background(), "rbd", "ls", "-p", "rbd")
@@ -89,4 +92,29 @@ func conformanceHost(t *testing.T, fusePath, instance string) *Driver {
 		}
 	})
 	return d
+}
+
+// testExpandAttached: growing a volume attached here through rbd-fuse
+// grows its loop device at once, while it stays attached.
+func testExpandAttached(t *testing.T, d *Driver) {
+	ctx := context.Background()
+	if _, err := d.Create(ctx, "grow1", drivers.CreateOptions{Size: 16 << 20, FSType: "ext4"}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(ctx, "grow1")
+	dev, err := d.Attach(ctx, "grow1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Detach(ctx, "grow1")
+	v, err := d.Expand(ctx, "grow1", 32<<20)
+	if err != nil || v.Size != 32<<20 {
+		t.Fatalf("Expand = %d bytes, %v", v.Size, err)
+	}
+	if n, err := mount.DeviceSize(dev); err != nil || n != 32<<20 {
+		t.Errorf("device %s after Expand: %d bytes, %v; want 32 MiB", dev, n, err)
+	}
+	if _, err := d.Expand(ctx, "grow1", 16<<20); !errors.Is(err, drivers.ErrInvalid) {
+		t.Errorf("shrink: %v, want ErrInvalid", err)
+	}
 }

@@ -322,3 +322,33 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// Grow makes the loop device over pool/image's file, if attached here, as
+// large as the image now is: rbd-fuse's file shows the new size once
+// librbd has seen the image's header change, within fuseGrowWait.
+func (f *Fuse) Grow(ctx context.Context, pool, image string, size int64) error {
+	dev, err := f.Device(ctx, pool, image)
+	if err != nil || dev == "" {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, fuseGrowWait)
+	defer cancel()
+	for {
+		st, err := os.Stat(f.file(pool, image))
+		if err != nil {
+			return err
+		}
+		if st.Size() >= size {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("grow %s: rbd-fuse still shows %s as %d bytes, not %d", dev, pool+"/"+image, st.Size(), size)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return loopdev.Grow(dev)
+}
+
+// fuseGrowWait bounds how long Grow waits for rbd-fuse's file to grow.
+const fuseGrowWait = 5 * time.Second
