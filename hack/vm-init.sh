@@ -11,7 +11,16 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# A checkout under /tmp stays at its path over the VM's own /tmp.
+repo=$(arg repo)
+mkdir -p /dev/shm/host-tmp
+mount --bind /tmp /dev/shm/host-tmp
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+if [[ $repo == /tmp/* ]]; then
+	mkdir -p "$repo"
+	mount --bind "/dev/shm/host-tmp/${repo#/tmp/}" "$repo"
+fi
+umount -l /dev/shm/host-tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount --bind "$(arg modules)" /lib/modules
 work=$(arg work)

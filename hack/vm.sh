@@ -137,7 +137,7 @@ fi
 	-chardev "socket,id=fs,path=$work/fs.sock" -device vhost-user-fs-pci,chardev=fs,tag=host \
 	"${net[@]}" \
 	-kernel "$tree/boot/vmlinuz-$kver" -initrd "$tree/initramfs.cpio" \
-	-append "console=ttyS0 quiet loglevel=1 panic=-1 rexray.init=$repo/hack/vm-init.sh rexray.work=$work rexray.modules=$tree/lib/modules" \
+	-append "console=ttyS0 quiet loglevel=1 panic=-1 rexray.init=$repo/hack/vm-init.sh rexray.repo=$repo rexray.work=$work rexray.modules=$tree/lib/modules" \
 	-serial stdio -serial "file:$work/status" </dev/null &
 pids+=($!)
 wait "${pids[-1]}" || true
