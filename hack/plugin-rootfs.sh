@@ -28,7 +28,7 @@ esac
 # tree: where the tools and libraries are read from.
 tree=
 if [[ $arch != "$(dpkg --print-architecture)" ]]; then
-	tree=$(hack_dir=$(dirname "$0"); "$hack_dir/arch-tree.sh" "$arch" "$driver")
+	tree=$("$(dirname "$0")/arch-tree.sh" "$arch" "$driver")
 fi
 
 rm -rf "$root"
