@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,7 +15,7 @@ import (
 // PutVolume adds or replaces a volume in the catalogue; a volume of that
 // name is no longer being removed.
 func (s *Store) PutVolume(v drivers.Volume) error {
-	b, err := json.Marshal(v)
+	b, err := entry(v)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (s *Store) PutVolume(v drivers.Volume) error {
 // fsync). Unlike PutVolume it leaves a Remove's mark: seeing a volume is
 // not creating it.
 func (s *Store) SyncVolume(v drivers.Volume) error {
-	b, err := json.Marshal(v)
+	b, err := entry(v)
 	if err != nil {
 		return err
 	}
@@ -40,6 +41,23 @@ func (s *Store) SyncVolume(v drivers.Volume) error {
 		return err
 	}
 	return s.set(bucketVolumes, v.Name, b)
+}
+
+// attachedTo is the field in which a driver names the hosts a volume is
+// attached to now.
+const attachedTo = "attachedTo"
+
+// entry is v as the catalogue keeps it: what lasts, not which host has it
+// attached at the moment (a platform answers that; the device is never
+// kept). Every docker run attaches and detaches its volume twice, and Get
+// comes between: an entry that followed the attachment would cost two
+// commits, four fsyncs, per cycle.
+func entry(v drivers.Volume) ([]byte, error) {
+	if _, ok := v.Fields[attachedTo]; ok {
+		v.Fields = maps.Clone(v.Fields)
+		delete(v.Fields, attachedTo)
+	}
+	return json.Marshal(v)
 }
 
 // MarkRemoving records that a Remove of the volume begins, and tells
@@ -112,7 +130,7 @@ func (s *Store) ReplaceVolumes(vols []drivers.Volume) error {
 			return err
 		}
 		for _, v := range vols {
-			j, err := json.Marshal(v)
+			j, err := entry(v)
 			if err != nil {
 				return err
 			}

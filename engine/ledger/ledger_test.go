@@ -483,3 +483,50 @@ func TestLedgerIsNotWorldReadable(t *testing.T) {
 		}
 	}
 }
+
+// An entry does not follow a volume's attachment: a lookup while it is
+// attached here, then one after it was detached, find nothing to commit.
+func TestCatalogueKeepsNoAttachment(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	v := drivers.Volume{Name: "v1", Size: 1 << 30, Fields: map[string]string{"image": "/s/v1.img"}}
+	if err := s.SyncVolume(v); err != nil {
+		t.Fatal(err)
+	}
+	before := pagesWritten(s)
+	attached := v
+	attached.Device = "/dev/loop7"
+	attached.Fields = map[string]string{"image": "/s/v1.img", attachedTo: "host-a"}
+	for _, seen := range []drivers.Volume{attached, v, attached} {
+		if err := s.SyncVolume(seen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pagesWritten(s) - before; n != 0 {
+		t.Errorf("lookups of a volume attached and detached wrote %d pages, want none", n)
+	}
+	if attached.Fields[attachedTo] != "host-a" {
+		t.Error("SyncVolume changed its caller's fields")
+	}
+	if err := s.PutVolume(attached); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Volume("v1")
+	if err != nil || got.Fields["image"] != "/s/v1.img" || got.Fields[attachedTo] != "" || got.Device != "" {
+		t.Errorf("catalogue entry = %+v, %v; want the image kept, no attachment", got, err)
+	}
+	// What lasts is still followed.
+	grown := v
+	grown.Size = 2 << 30
+	if err := s.SyncVolume(grown); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.Volume("v1"); got.Size != 2<<30 {
+		t.Errorf("size after a grown volume's lookup = %d, want %d", got.Size, 2<<30)
+	}
+}
+
+func pagesWritten(s *Store) int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetWrite()
+}
