@@ -77,15 +77,20 @@ func (s *Server) GetPluginInfo(context.Context, *spec.GetPluginInfoRequest) (*sp
 }
 
 // GetPluginCapabilities implements spec.IdentityServer: a controller,
-// volumes reachable from every node (no topology), and online expansion
-// when every service's driver grows volumes.
+// volumes reachable from every node (no topology), and expansion when
+// every service's driver grows volumes: online unless one of them grows
+// only volumes not in use.
 func (s *Server) GetPluginCapabilities(context.Context, *spec.GetPluginCapabilitiesRequest) (*spec.GetPluginCapabilitiesResponse, error) {
 	caps := []*spec.PluginCapability{{
 		Type: &spec.PluginCapability_Service_{Service: &spec.PluginCapability_Service{Type: spec.PluginCapability_Service_CONTROLLER_SERVICE}},
 	}}
 	if engine.Capable[drivers.Expander](s.eng) {
+		how := spec.PluginCapability_VolumeExpansion_ONLINE
+		if engine.Any[drivers.OfflineExpander](s.eng) {
+			how = spec.PluginCapability_VolumeExpansion_OFFLINE
+		}
 		caps = append(caps, &spec.PluginCapability{Type: &spec.PluginCapability_VolumeExpansion_{
-			VolumeExpansion: &spec.PluginCapability_VolumeExpansion{Type: spec.PluginCapability_VolumeExpansion_ONLINE}}})
+			VolumeExpansion: &spec.PluginCapability_VolumeExpansion{Type: how}}})
 	}
 	return &spec.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }

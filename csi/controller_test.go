@@ -214,3 +214,38 @@ func TestSnapshotsAndCopies(t *testing.T) {
 		t.Errorf("GetSnapshot of a deleted one: %v, want NotFound", err)
 	}
 }
+
+// offlineDriver grows only volumes no host has attached.
+type offlineDriver struct{ *memdriver.Driver }
+
+func (offlineDriver) ExpandsOffline() {}
+
+// Expansion is advertised online only when every driver grows volumes in
+// use: a CO must not grow a published volume of one that refuses it.
+func TestExpansionOnlineOrOffline(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		d    drivers.Driver
+		want spec.PluginCapability_VolumeExpansion_Type
+	}{
+		{"online", memdriver.NewStore().Driver("a"), spec.PluginCapability_VolumeExpansion_ONLINE},
+		{"offline", offlineDriver{memdriver.NewStore().Driver("a")}, spec.PluginCapability_VolumeExpansion_OFFLINE},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHost(t, c.d)
+			res, err := h.id.GetPluginCapabilities(context.Background(), &spec.GetPluginCapabilitiesRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []spec.PluginCapability_VolumeExpansion_Type
+			for _, cp := range res.Capabilities {
+				if e := cp.GetVolumeExpansion(); e != nil {
+					got = append(got, e.Type)
+				}
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Errorf("volume expansion advertised %v, want [%v]", got, c.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,13 @@ type Expander interface {
 	Expand(ctx context.Context, name string, size int64) (Volume, error)
 }
 
+// OfflineExpander is an Expander that grows only a volume no host has
+// attached: it refuses one in use.
+type OfflineExpander interface {
+	Expander
+	ExpandsOffline()
+}
+
 // GrowthWatcher tells, through grown, of each volume this host holds
 // that another host grew on the platform, once this host's device of it
 // has taken the new size, so that the filesystem on it can follow.

@@ -164,6 +164,16 @@ func Capable[T any](e *Engine) bool {
 	return true
 }
 
+// Any tells whether some service's driver has capability T.
+func Any[T any](e *Engine) bool {
+	for _, s := range e.services {
+		if _, ok := s.Driver.(T); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Capacity is what the service ("" for the default) can still hold, in
 // bytes, as its driver tells (drivers.Capacitor).
 func (e *Engine) Capacity(ctx context.Context, service string) (int64, error) {

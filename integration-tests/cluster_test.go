@@ -144,6 +144,7 @@ func TestCluster(t *testing.T) {
 	t.Run("ListsWhatTheStoreHolds", func(t *testing.T) { testStoreListing(t, c) })
 	t.Run("PreemptFencesHolder", func(t *testing.T) { testPreempt(t, c) })
 	t.Run("MovesUnderLoad", func(t *testing.T) { testMoves(t, c) })
+	t.Run("GrowsWhereMounted", func(t *testing.T) { c.growsWhereMounted(t, clusterPlugin) })
 	t.Run("DeadHolderAfterLease", func(t *testing.T) { testDeadHolder(t, c) })
 	// Last: it removes h2 from the swarm.
 	t.Run("ClusterVolumeOfDeadNode", func(t *testing.T) { testClusterVolumeOfDeadNode(t, c) })
@@ -435,4 +436,42 @@ func testDeadHolder(t *testing.T, c *cluster) {
 		t.Errorf("loop devices left on the dead host's volume: %v", loops)
 	}
 	c.must(t, 2, "volume", "rm", "orphan")
+}
+
+// growsWhereMounted: a container on h1 uses an xfs volume; the operator
+// CLI on h2 grows it. df in h1's container shows the new size, without a
+// restart, the data stays, and h2's Status size follows.
+func (c *cluster) growsWhereMounted(t *testing.T, plugin string) {
+	const vol = "grown-on-h2"
+	c.must(t, 1, "volume", "create", "-d", plugin, "-o", "size=320MiB", "-o", "fstype=xfs", vol)
+	defer c.docker(1, "volume", "rm", vol)
+	c.holderOn(t, 1, plugin, "grower", vol, "echo kept > /data/f; sleep 600")
+	df := func() int64 {
+		out, _ := c.docker(1, "exec", "grower", "sh", "-c", "df -k /data | tail -n 1")
+		f := strings.Fields(out)
+		if len(f) < 2 {
+			return 0
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		return n
+	}
+	waitFor(t, "the container on h1", 30*time.Second, func() bool { return df() > 0 })
+	before := df()
+	start := time.Now()
+	if out, err := c.rexrayOn(2, plugin, nil, "volume", "resize", vol, "1GiB"); err != nil {
+		t.Fatalf("rexray volume resize on h2: %v\n%s", err, out)
+	}
+	waitFor(t, "df in h1's container to show about 1 GiB", 30*time.Second, func() bool { return df() > 900<<10 })
+	t.Logf("df on h1: %d KiB before, %d KiB %s after h2's resize", before, df(), time.Since(start).Round(time.Millisecond))
+	if before > 320<<10 {
+		t.Errorf("df on h1 before the resize: %d KiB, want at most 320 MiB", before)
+	}
+	if out, _ := c.docker(1, "exec", "grower", "cat", "/data/f"); out != "kept" {
+		t.Errorf("data on h1 after the resize: %q", out)
+	}
+	c.must(t, 1, "exec", "grower", "dd", "if=/dev/zero", "of=/data/big", "bs=1M", "count=500")
+	if size := c.must(t, 2, "volume", "inspect", "--format", "{{.Status.size}}", vol); size != "1" {
+		t.Errorf("h2 inspects the grown volume as size %s GB, want 1", size)
+	}
+	c.must(t, 1, "rm", "-f", "grower")
 }

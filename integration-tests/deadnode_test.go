@@ -104,12 +104,17 @@ func (c *cluster) countOn(t *testing.T, service string, k, floor int) int {
 
 // rexray runs the operator CLI against host k's plugin.
 func (c *cluster) rexray(k int, args ...string) (string, error) {
-	id, err := c.docker(k, "plugin", "inspect", "--format", "{{.Id}}", clusterPlugin)
-	if err != nil {
-		return "", err
-	}
-	return runRexray(id, []string{
+	return c.rexrayOn(k, clusterPlugin, []string{
 		"REXRAY_STATEDIR=" + filepath.Join(c.dir, "h"+strconv.Itoa(k), "state"),
 		"LOOPBACK_VOLUMEPATH=" + filepath.Join(c.dir, "store"),
 	}, args...)
+}
+
+// rexrayOn runs the operator CLI, with env, against host k's plugin.
+func (c *cluster) rexrayOn(k int, plugin string, env []string, args ...string) (string, error) {
+	id, err := c.docker(k, "plugin", "inspect", "--format", "{{.Id}}", plugin)
+	if err != nil {
+		return "", err
+	}
+	return runRexray(id, env, args...)
 }

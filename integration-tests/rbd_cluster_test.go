@@ -87,6 +87,7 @@ func TestRBDAcrossHosts(t *testing.T) {
 		}
 	})
 	t.Run("CreatesAtOnce", func(t *testing.T) { testRBDCreatesAtOnce(t, c) })
+	t.Run("GrowsWhereMounted", func(t *testing.T) { c.growsWhereMounted(t, rbdPlugin) })
 }
 
 // testRBDCreatesAtOnce: h1 and h2 create one name at the same moment. With

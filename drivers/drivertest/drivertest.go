@@ -44,6 +44,10 @@ type Harness struct {
 	// LostWait bounds how long a Watcher gets to report a volume another
 	// host took with force: a minute if zero.
 	LostWait time.Duration
+	// DeviceSize, if set, is the size in bytes of a device Attach
+	// returned: a GrowthWatcher's device must have its volume's new size
+	// when it reports the growth.
+	DeviceSize func(dev string) (int64, error)
 }
 
 // Run runs the suite, each part a subtest. Nothing is skipped: a driver
@@ -68,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 		{"HeldByAnotherHost", testHeldByAnotherHost},
 		{"Snapshotter", testSnapshotter},
 		{"Expander", testExpander},
+		{"GrowthWatcher", testGrowthWatcher},
 		{"BlankChecker", testBlankChecker},
 		{"FormatRecorder", testFormatRecorder},
 		{"NameLister", testNameLister},
@@ -520,6 +525,49 @@ func testExpander(e *env) {
 	}
 	_, err = x.Expand(e.ctx, "cf-missing", grown)
 	e.is("Expand of a missing volume", err, drivers.ErrNotFound)
+}
+
+// A volume one host holds attached and another grows: the holder's
+// GrowthWatcher tells of it, and of no other volume, once the holder's
+// device has the new size.
+func testGrowthWatcher(e *env) {
+	const name, other = "cf-grow-seen", "cf-grow-other"
+	w, ok := e.a.(drivers.GrowthWatcher)
+	if !ok {
+		e.Logf("the %s driver has no growth watcher: its volumes grow where they are expanded, or at their next mount", e.a.Name())
+		return
+	}
+	x, err := drivers.As[drivers.Expander](e.b, drivers.CapExpand)
+	if err != nil {
+		e.Fatalf("the %s driver watches growth but does not expand: %v", e.a.Name(), err)
+	}
+	v := e.create(name)
+	e.create(other)
+	dev := e.attach("A", e.a, name)
+	e.attach("A", e.a, other)
+	grown := make(chan string, 8)
+	ctx, stop := context.WithCancel(e.ctx)
+	defer stop()
+	go w.WatchGrowth(ctx, func(name string) { grown <- name })
+
+	size := v.Size + e.h.Size
+	if _, err := x.Expand(e.ctx, name, size); err != nil {
+		e.Fatalf("B: Expand(%s, %d) = %v", name, size, err)
+	}
+	select {
+	case got := <-grown:
+		if got != name {
+			e.Errorf("A's watcher told of %s, want %s", got, name)
+		}
+	case <-time.After(e.h.LostWait):
+		e.Fatalf("A's watcher did not tell of %s within %s of B's Expand", name, e.h.LostWait)
+	}
+	if e.h.DeviceSize == nil {
+		return
+	}
+	if n, err := e.h.DeviceSize(dev); err != nil || n != size {
+		e.Errorf("A's device %s of %s once told: %d bytes, %v; want %d", dev, name, n, err, size)
+	}
 }
 
 // A new volume was never written to.

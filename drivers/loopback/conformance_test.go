@@ -11,6 +11,7 @@ import (
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/drivertest"
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/mount"
 )
 
 // Two hosts are two instances on one store folder, with real loop
@@ -30,6 +31,7 @@ func TestConformance(t *testing.T) {
 				t.Errorf("device %s: %v, mode %v; want a block device", dev, err, st.Mode())
 			}
 		},
+		DeviceSize: mount.DeviceSize,
 	})
 }
 

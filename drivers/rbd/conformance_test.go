@@ -41,6 +41,7 @@ func TestConformance(t *testing.T) {
 				t.Errorf("device %s: %v; want a block device", dev, err)
 			}
 		},
+		DeviceSize: mount.DeviceSize,
 	})
 	t.Run("ExpandAttached", func(t *testing.T) { testExpandAttached(t, conformanceHost(t, fusePath, "conform-a")) })
 	// Every subtest removed what it made: nothing is left in the pool, not

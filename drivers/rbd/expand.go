@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/docker/go-units"
 
@@ -47,4 +48,40 @@ func (d *Driver) Expand(ctx context.Context, name string, size int64) (drivers.V
 // itself: Grow makes this host's device of pool/image, if any, size bytes.
 type grower interface {
 	Grow(ctx context.Context, pool, image string, size int64) error
+}
+
+// growthSeer is an attacher that sees, on this host alone, which of its
+// devices a resize elsewhere grew: Grown lists those images, once their
+// devices have the new size.
+type growthSeer interface {
+	Grown(ctx context.Context) ([][2]string, error)
+}
+
+// growthEvery is how often WatchGrowth looks: a volume grown on another
+// host shows its new room in this host's containers within it.
+const growthEvery = 2 * time.Second
+
+// WatchGrowth implements drivers.GrowthWatcher. It asks nothing of the
+// cluster: the devices of the images attached here tell.
+func (d *Driver) WatchGrowth(ctx context.Context, grown func(name string)) {
+	g, ok := d.att.(growthSeer)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(growthEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		imgs, err := g.Grown(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warnf("look for volumes grown on other hosts: %v", err)
+		}
+		for _, pi := range imgs {
+			grown(pi[1])
+		}
+	}
 }

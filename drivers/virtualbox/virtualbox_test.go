@@ -388,3 +388,35 @@ func TestRecordFormat(t *testing.T) {
 		t.Errorf("RecordFormat of a missing volume = %v, want not found", err)
 	}
 }
+
+// An attached disk is not resized (VirtualBox holds its write lock): the
+// refusal names the machine and leaves the size; once detached, it grows.
+func TestExpandOnlyDetached(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	self := w.addVM(t, "")
+	w.plugDisks(t, self)
+	d := self.d
+	if _, err := d.Create(ctx, "grows", drivers.CreateOptions{Size: gib}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Attach(ctx, "grows", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Expand(ctx, "grows", 2*gib)
+	if err == nil || !strings.Contains(err.Error(), "attached to machine self") || !strings.Contains(err.Error(), "stop the containers that use it") {
+		t.Fatalf("Expand of an attached volume = %v; want a refusal naming the machine and what to do", err)
+	}
+	if v, err := d.Inspect(ctx, "grows"); err != nil || v.Size != gib {
+		t.Fatalf("after the refused Expand: %d bytes, %v; want %d", v.Size, err, gib)
+	}
+	if err := d.Detach(ctx, "grows"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := d.Expand(ctx, "grows", 2*gib); err != nil || v.Size != 2*gib {
+		t.Fatalf("Expand of a detached volume = %d bytes, %v; want %d", v.Size, err, 2*gib)
+	}
+	if n := w.fake.Calls("IMedium_resize"); n != 1 {
+		t.Errorf("IMedium_resize called %d times, want once (the refused one never reaches VirtualBox)", n)
+	}
+}

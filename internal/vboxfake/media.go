@@ -103,6 +103,10 @@ func resize(r *request) (string, func(), *fault) {
 	if err != nil || size < m.Size {
 		return "", nil, runtimeFault(InvalidArg, "resize to %q: VirtualBox only grows media", r.c.arg("logicalSize"))
 	}
+	// A running machine holds its disks' write locks.
+	if len(attachedTo(r.s, m.ID)) > 0 {
+		return "", nil, runtimeFault(InvalidObjectState, "Failed to lock media when resizing '%s'", m.Location)
+	}
 	return finish(r, func() { m.Size = size }), nil, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rexray/rexray/drivers/loopdev"
+	"github.com/rexray/rexray/mount"
 )
 
 // fuse attaches an image with rbd-fuse exposing that one image as a file
@@ -352,3 +353,42 @@ func (f *Fuse) Grow(ctx context.Context, pool, image string, size int64) error {
 
 // fuseGrowWait bounds how long Grow waits for rbd-fuse's file to grow.
 const fuseGrowWait = 5 * time.Second
+
+// Grown grows the loop device of each image attached here whose rbd-fuse
+// file is larger than the device (another host resized the image), and
+// lists those images.
+func (f *Fuse) Grown(ctx context.Context) ([][2]string, error) {
+	imgs, err := f.Attached()
+	if err != nil {
+		return nil, err
+	}
+	var grown [][2]string
+	var errs []error
+	for _, pi := range imgs {
+		ok, err := f.growLoop(ctx, pi[0], pi[1])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", pi[0], pi[1], err))
+		} else if ok {
+			grown = append(grown, pi)
+		}
+	}
+	return grown, errors.Join(errs...)
+}
+
+// growLoop grows pool/image's loop device to its file's size, and tells
+// whether it grew.
+func (f *Fuse) growLoop(ctx context.Context, pool, image string) (bool, error) {
+	dev, err := f.Device(ctx, pool, image)
+	if err != nil || dev == "" {
+		return false, err
+	}
+	st, err := os.Stat(f.file(pool, image))
+	if err != nil {
+		return false, err
+	}
+	have, err := mount.DeviceSize(dev)
+	if err != nil || have >= st.Size() {
+		return false, err
+	}
+	return true, loopdev.Grow(dev)
+}

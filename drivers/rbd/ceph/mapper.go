@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/rexray/rexray/mount"
 )
 
 // mapper attaches with `rbd device map`: the kernel's rbd client (krbd,
@@ -13,6 +16,9 @@ import (
 type Mapper struct {
 	Kind  string // krbd or nbd
 	Tools Tools
+
+	sizesMu sync.Mutex
+	sizes   map[[2]string]int64 // device sizes Grown last saw, by pool/image
 }
 
 func (m *Mapper) Method() string { return m.Kind }
@@ -41,7 +47,23 @@ func (m *Mapper) Attach(ctx context.Context, pool, image string) (string, error)
 	if !strings.HasPrefix(dev, "/dev/") {
 		return "", fmt.Errorf("rbd device map %s: unexpected output %q", pool+"/"+image, out)
 	}
+	m.noteSize(pool, image, dev)
 	return dev, nil
+}
+
+// noteSize records dev's size for Grown, which then tells of a growth
+// from this size on.
+func (m *Mapper) noteSize(pool, image, dev string) {
+	size, err := mount.DeviceSize(dev)
+	if err != nil {
+		return
+	}
+	m.sizesMu.Lock()
+	defer m.sizesMu.Unlock()
+	if m.sizes == nil {
+		m.sizes = make(map[[2]string]int64)
+	}
+	m.sizes[[2]string{pool, image}] = size
 }
 
 func (m *Mapper) Device(ctx context.Context, pool, image string) (string, error) {
@@ -87,4 +109,32 @@ func (m *Mapper) Attached() ([][2]string, error) {
 		imgs[i] = [2]string{e.Pool, e.Name}
 	}
 	return imgs, nil
+}
+
+// Grown lists the images mapped here whose devices are larger than when
+// it last looked: krbd and rbd-nbd follow their image's header, so a
+// resize on another host shows here by itself. An image mapped before
+// this process started is only noted the first time.
+func (m *Mapper) Grown(ctx context.Context) ([][2]string, error) {
+	list, err := m.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.sizesMu.Lock()
+	defer m.sizesMu.Unlock()
+	seen := make(map[[2]string]int64, len(list))
+	var grown [][2]string
+	for _, e := range list {
+		pi := [2]string{e.Pool, e.Name}
+		size, err := mount.DeviceSize(e.Device)
+		if err != nil {
+			continue // unmapped meanwhile
+		}
+		if last, ok := m.sizes[pi]; ok && size > last {
+			grown = append(grown, pi)
+		}
+		seen[pi] = size
+	}
+	m.sizes = seen
+	return grown, nil
 }
