@@ -116,6 +116,22 @@ func TestVirtualBox(t *testing.T) {
 		t.Errorf("%d media after the refused creates, want 2", n)
 	}
 
+	// vbox3, attached to no machine, grows through the plugin; a shrink is
+	// refused and changes nothing.
+	id := mustDocker(t, "plugin", "inspect", "--format", "{{.Id}}", vboxPlugin)
+	if out, err := runRexray(id, nil, "volume", "resize", "vbox3", "3GiB"); err != nil {
+		t.Fatalf("rexray volume resize vbox3 3GiB: %v\n%s", err, out)
+	}
+	if _, err := runRexray(id, nil, "volume", "resize", "vbox3", "1GiB"); err == nil || !strings.Contains(err.Error(), "shrinking is refused") {
+		t.Errorf("resize vbox3 to 1GiB: %v; want shrinking refused", err)
+	}
+	if i := slices.IndexFunc(fake.Media(), func(m vboxfake.Medium) bool { return strings.HasSuffix(m.Location, "/vbox3.vmdk") && m.Size == 3<<30 }); i < 0 {
+		t.Errorf("the fake holds %+v after the resize, want vbox3.vmdk of 3 GiB", fake.Media())
+	}
+	if size := mustDocker(t, "volume", "inspect", "--format", "{{.Status.size}}", "vbox3"); size != "3" {
+		t.Errorf("inspect vbox3 after the resize: size %s GB, want 3", size)
+	}
+
 	// A mount reaches VirtualBox (the fake attaches the disk), then waits
 	// for a disk that cannot appear here, and gives it back.
 	_, err = suite.docker("run", "--rm", "-v", "vbox2:/data", "busybox:latest", "true")
