@@ -272,7 +272,7 @@ func (d *Driver) readMeta(name string) (drivers.Volume, error) {
 	return v, nil
 }
 
-// Create implements drivers.Driver. The image is claimed with O_EXCL and the
+// Create implements drivers.Driver. The image is linked into place and the
 // metadata written last, atomically, so a crash part way leaves no listed
 // volume, and the leftover image is reclaimed by the next Create.
 func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOptions) (drivers.Volume, error) {
@@ -304,11 +304,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if err := d.checkRoom(ctx, name, v.Size); err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	if err := d.fill(ctx, d.vols, name, v.Size, src.image, drivers.ErrExists); err != nil {
-		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
-	}
-	if err := d.vols.write(name, v); err != nil {
-		os.Remove(d.imagePath(name))
+	if err := d.fill(ctx, d.vols, name, v.Size, src.image, drivers.ErrExists, func() error { return d.vols.write(name, v) }); err != nil {
 		return drivers.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	v.Fields = map[string]string{"image": d.imagePath(name)}
@@ -342,9 +338,10 @@ func (d *Driver) source(opts drivers.CreateOptions) (origin, error) {
 	return origin{}, nil
 }
 
-// fill claims name's image in r and makes it size bytes: a hole, or the
-// blocks of the image src followed by a hole. On failure no image is left.
-func (d *Driver) fill(ctx context.Context, r records, name string, size int64, src string, taken error) error {
+// fill claims name's image in r, makes it size bytes (a hole, or the
+// blocks of the image src followed by a hole) and commits its metadata.
+// On failure no image is left.
+func (d *Driver) fill(ctx context.Context, r records, name string, size int64, src string, taken error, commit func() error) error {
 	err := r.claim(ctx, name, taken, func(f *os.File) error {
 		if src != "" {
 			if err := d.copyFile(ctx, f, src); err != nil {
@@ -352,7 +349,7 @@ func (d *Driver) fill(ctx context.Context, r records, name string, size int64, s
 			}
 		}
 		return f.Truncate(size)
-	})
+	}, commit)
 	if errors.Is(err, unix.EFBIG) {
 		return fmt.Errorf("size %d bytes is more than the store's filesystem allows in one file: %w", size, err)
 	}

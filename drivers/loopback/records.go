@@ -53,15 +53,18 @@ func (r records) check(name string) error {
 
 // claim makes name's image: fill writes it under a name private to this
 // host (a copy takes a while, and a plugin killed part way must leave no
-// half-made image under the final name), and it is then linked into place.
-// taken is the error when the record exists. An image without metadata is
-// what a crashed create leaves: it is taken over, unless another host made
-// it moments ago and may still be creating it in the shared store. Then
-// claim waits, within ctx and othersCreateWait, for that create to end:
-// with its metadata the record is taken, and the caller compares what it
-// asked for with what was made; without it (that create failed) the image
-// is claimed again.
-func (r records) claim(ctx context.Context, name string, taken error, fill func(*os.File) error) error {
+// half-made image under the final name), it is then linked into place,
+// and commit writes its metadata. The private name stays linked to the
+// image until then: it is the mark by which another host tells a create
+// in progress from what a crashed create left (an image without
+// metadata), on any filesystem, user xattrs or not. That leftover is
+// taken over, unless another host's mark is on it and it is younger than
+// creatingGrace: then claim waits, within ctx and othersCreateWait, for
+// that create to end: with its metadata the record is taken, and the
+// caller compares what it asked for with what was made; without it (that
+// create failed) the image is claimed again. taken is the error when the
+// record exists.
+func (r records) claim(ctx context.Context, name string, taken error, fill func(*os.File) error, commit func() error) error {
 	f, err := r.build(name, fill)
 	if err != nil {
 		return err
@@ -69,7 +72,19 @@ func (r records) claim(ctx context.Context, name string, taken error, fill func(
 	// Closing lets go of the lock, once the temp has no more use.
 	defer f.Close()
 	defer os.Remove(f.Name())
-	err = os.Link(f.Name(), r.image(name))
+	if err := r.place(ctx, name, f.Name(), taken); err != nil {
+		return err
+	}
+	if err := commit(); err != nil {
+		os.Remove(r.image(name))
+		return err
+	}
+	return nil
+}
+
+// place links the built image tmp into place as name's image.
+func (r records) place(ctx context.Context, name, tmp string, taken error) error {
+	err := os.Link(tmp, r.image(name))
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -83,25 +98,23 @@ func (r records) claim(ctx context.Context, name string, taken error, fill func(
 	if err := os.Remove(r.image(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	err = os.Link(f.Name(), r.image(name))
+	err = os.Link(tmp, r.image(name))
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s is being created by another host sharing the store; try again in a moment", name)
 	}
 	return err
 }
 
-// build makes name's image at its private temp name, marked with its
-// creator, and fills it. The image thus never shows in place without its
-// mark: a host that finds it unmarked would take another's create in
-// progress for a leftover. The temp is returned locked (flock), so that
-// the clean-up at start (sweepTemps) never takes a build in progress for
-// a leftover.
+// build makes name's image at its private temp name, with its creator's
+// name in an xattr where the store has them (for messages), and fills it.
+// The temp is returned locked (flock), so that the clean-up at start
+// (sweepTemps) never takes a build in progress for a leftover.
 func (r records) build(name string, fill func(*os.File) error) (*os.File, error) {
 	f, err := r.lockedTemp(name)
 	if err != nil {
 		return nil, err
 	}
-	// Best effort: a filesystem without user xattrs loses only this guard.
+	// Best effort: without user xattrs a message says "another host".
 	unix.Fsetxattr(int(f.Fd()), creatorXattr, []byte(r.instance), 0)
 	if err := fill(f); err != nil {
 		os.Remove(f.Name())
@@ -180,7 +193,7 @@ func (r records) awaitOthers(ctx context.Context, name string) (made bool, err e
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("%s is being created by host %s sharing the store, which did not finish within %s; try again in a moment", name, creator, othersCreateWait)
+			return false, fmt.Errorf("%s is being created by %s sharing the store, which did not finish within %s; try again in a moment", name, creator, othersCreateWait)
 		case <-time.After(othersCreatePoll):
 		}
 	}
@@ -202,19 +215,43 @@ const creatorXattr = "user.rexray.creator"
 // for a create in progress rather than a leftover.
 const creatingGrace = 2 * time.Minute
 
-// othersFresh tells whether name's image is another host's, made less
-// than creatingGrace ago, and which host's.
+// othersFresh tells whether name's image is another host's create in
+// progress: linked from that host's private temp name, and made less than
+// creatingGrace ago; and names that host.
 func (r records) othersFresh(name string) (creator string, fresh bool) {
+	var img unix.Stat_t
+	if err := unix.Lstat(r.image(name), &img); err != nil || time.Since(time.Unix(img.Mtim.Unix())) > creatingGrace {
+		return "", false
+	}
+	if img.Nlink < 2 || !r.othersTemp(name, img) {
+		return "", false
+	}
 	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(r.image(name), creatorXattr, buf)
-	if err != nil || string(buf[:n]) == r.instance {
-		return "", false
+	if n, err := unix.Lgetxattr(r.image(name), creatorXattr, buf); err == nil {
+		return "host " + string(buf[:n]), true
 	}
-	st, err := os.Lstat(r.image(name))
-	if err != nil || time.Since(st.ModTime()) > creatingGrace {
-		return "", false
+	return "another host", true
+}
+
+// othersTemp tells whether another host's private temp name of name's
+// image is the file img.
+func (r records) othersTemp(name string, img unix.Stat_t) bool {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return false
 	}
-	return string(buf[:n]), true
+	prefix, own := "."+name+".img.", filepath.Base(r.imageTemp(name))
+	for _, e := range entries {
+		hash, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || e.Name() == own || !e.Type().IsRegular() || len(hash) != len(instanceHash("")+".tmp") || !strings.HasSuffix(hash, ".tmp") {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(r.dir, e.Name()), &st) == nil && st.Dev == img.Dev && st.Ino == img.Ino {
+			return true
+		}
+	}
+	return false
 }
 
 // read decodes name's metadata into v; notFound is the error when there

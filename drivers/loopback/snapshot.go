@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -33,11 +32,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		FSType:     v.FSType,
 		CreatedAt:  time.Now().UTC().Truncate(time.Second),
 	}
-	if err := d.fill(ctx, d.snaps, name, v.Size, d.imagePath(v.Name), drivers.ErrSnapshotExists); err != nil {
-		return drivers.Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
-	}
-	if err := d.snaps.write(name, s); err != nil {
-		os.Remove(d.snaps.image(name))
+	if err := d.fill(ctx, d.snaps, name, v.Size, d.imagePath(v.Name), drivers.ErrSnapshotExists, func() error { return d.snaps.write(name, s) }); err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
 	return s, nil
