@@ -140,6 +140,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Instance == "" {
 		return nil, drivers.Invalid("loopback store %s: no instance ID to name this host in its leases", cfg.VolumePath)
 	}
+	if err := checkStore(cfg.VolumePath); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(cfg.VolumePath, "volumes")
 	d := &Driver{
 		cfg:     cfg,
