@@ -140,7 +140,7 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Instance == "" {
 		return nil, drivers.Invalid("loopback store %s: no instance ID to name this host in its leases", cfg.VolumePath)
 	}
-	if err := checkStore(cfg.VolumePath); err != nil {
+	if err := checkStore(cfg.VolumePath, cfg.LeaseTTL, cfg.Log); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(cfg.VolumePath, "volumes")

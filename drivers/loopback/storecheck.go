@@ -3,17 +3,21 @@ package loopback
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
 // checkStore refuses a store whose filesystem cannot give the lease
 // protocol what it rests on (docs/leases.md): on NFS, close-to-open
 // consistency, by which an open of a lease shows what another host wrote
-// and closed.
-func checkStore(path string) error {
+// and closed. It warns of a hard NFS mount, on which writes this host sent
+// before losing the server may land after another host took over.
+func checkStore(path string, ttl time.Duration, log logrus.FieldLogger) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		return fmt.Errorf("loopback store %s: %w", path, os.NewSyscallError("statfs", err))
@@ -31,7 +35,42 @@ func checkStore(path string) error {
 			m = c
 		}
 	}
-	return checkNFS(path, m.Source, m.VFSOptions)
+	if err := checkNFS(path, m.Source, m.VFSOptions); err != nil {
+		return err
+	}
+	if risk := hardRisk(path, m.Source, m.VFSOptions, ttl); risk != "" {
+		log.Warn(risk)
+	}
+	return nil
+}
+
+// hardRisk is the warning for an NFS mount that retries forever (hard,
+// NFS's default) or longer than two thirds of the lease TTL (soft with a
+// long timeout): "" for one whose writes fail before this host fences
+// itself.
+func hardRisk(path, export, options string, ttl time.Duration) string {
+	soft, timeo, retrans := false, 600, 2 // NFS over TCP's defaults
+	for _, o := range strings.Split(options, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "soft", "softerr":
+			soft = true
+		case "hard":
+			soft = false
+		case "timeo":
+			timeo, _ = strconv.Atoi(v)
+		case "retrans":
+			retrans, _ = strconv.Atoi(v)
+		}
+	}
+	fence := ttl * 2 / 3
+	// A soft request fails after its retransmissions, each waiting timeo
+	// tenths of a second.
+	if soft && time.Duration(timeo*(retrans+1))*100*time.Millisecond < fence {
+		return ""
+	}
+	return fmt.Sprintf("loopback store %s is on NFS export %s mounted so that a write waits for the server longer than this host's self-fence (%s, 2/3 of LOOPBACK_LEASETTL): if this host loses the server while it holds a volume, blocks it sent may still reach the image after another host took the volume over; mount it soft with timeo and retrans that fail a write within %s (for example soft,timeo=%d,retrans=1)",
+		path, export, fence, fence, max(1, int(fence/(3*100*time.Millisecond))))
 }
 
 // checkNFS refuses NFS mount options that break a guarantee the leases

@@ -3,6 +3,7 @@ package loopback
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // An NFS store mounted with nocto is refused, naming the export and the
@@ -24,6 +25,32 @@ func TestCheckNFS(t *testing.T) {
 	for _, want := range []string{"/mnt/store", "srv:/export", "nocto", "close-to-open", "vers=4.2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %q does not say %q", err, want)
+		}
+	}
+}
+
+// A hard mount (NFS's default), or a soft one whose writes wait longer
+// than the self-fence, is warned of with the options to use; a soft mount
+// that fails a write first is not.
+func TestHardRisk(t *testing.T) {
+	const ttl = 15 * time.Second
+	for _, c := range []struct {
+		opts string
+		warn bool
+	}{
+		{"rw,vers=4.2,hard,proto=tcp,timeo=600,retrans=2", true},
+		{"rw,vers=3,proto=tcp", true},
+		{"rw,vers=4.2,soft,proto=tcp,timeo=600,retrans=2", true},
+		{"rw,vers=4.2,soft,proto=tcp,timeo=20,retrans=1", false},
+		{"rw,vers=4.2,softerr,timeo=30,retrans=2", false},
+		{"rw,vers=4.2,soft,timeo=33,retrans=1", false}, // what the warning proposes
+	} {
+		risk := hardRisk("/mnt/store", "srv:/export", c.opts, ttl)
+		if (risk != "") != c.warn {
+			t.Errorf("%s: warning %q, want one: %v", c.opts, risk, c.warn)
+		}
+		if risk != "" && (!strings.Contains(risk, "srv:/export") || !strings.Contains(risk, "soft,timeo=33,retrans=1")) {
+			t.Errorf("%s: the warning %q names neither the export nor options that fence in time", c.opts, risk)
 		}
 	}
 }
