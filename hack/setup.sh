@@ -8,8 +8,11 @@ set -euo pipefail
 # debootstrap: the trees of the newer Docker engines (hack/engine.sh).
 # mmdebstrap: another architecture's packages for its plugin (hack/arch-tree.sh).
 # prometheus: promtool, which checks the plugin's /metrics.
+# nfs-kernel-server, nfs-common: the NFS server and clients of TestNFS, which
+# run in VMs (hack/vm.sh) from this host's userland.
 pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
-	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
+	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse
+	nfs-kernel-server nfs-common)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

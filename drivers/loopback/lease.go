@@ -160,8 +160,14 @@ func (d *Driver) renew(name string) error {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	l, ok, err := d.readLease(name)
-	if err == nil && (!ok || l.Holder != d.cfg.Instance) {
+	switch {
+	case err != nil:
+	case !ok || l.Holder != d.cfg.Instance:
 		err = errLost
+	case time.Now().After(l.Expires):
+		// Stalled past its own lease (a store that hung): another host
+		// may be breaking it now, between this check and the rename.
+		err = fmt.Errorf("its lease ran out at %s before this host could renew it: %w", l.Expires.UTC().Format(time.RFC3339), errLost)
 	}
 	if err != nil {
 		unix.Unlinkat(dir, tmp, 0)

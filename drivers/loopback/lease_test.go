@@ -162,3 +162,28 @@ func TestWatchReportsALeaseTaken(t *testing.T) {
 	os.Remove(h1.leasePath("v"))
 	h1.Detach(ctx, "v")
 }
+
+// A holder stalled past its own lease (a hung store) does not renew it on
+// waking: another host may be breaking it at that moment. It gives the
+// volume up instead.
+func TestStalledHolderDoesNotRenewAnExpiredLease(t *testing.T) {
+	ctx := context.Background()
+	h1, _ := hosts(t, time.Second)
+	dev, err := h1.Attach(ctx, "v", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loopdev.Detach(dev)
+	time.Sleep(1100 * time.Millisecond) // no renewal: as if the store hung
+	before, err := os.ReadFile(h1.leasePath("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h1.renew("v")
+	if !errors.Is(err, errLost) || !strings.Contains(err.Error(), "ran out") {
+		t.Fatalf("renewal of an expired lease = %v, want it lost, saying the lease ran out", err)
+	}
+	if after, _ := os.ReadFile(h1.leasePath("v")); string(after) != string(before) {
+		t.Errorf("the expired lease was rewritten: %s, then %s", before, after)
+	}
+}
