@@ -7,9 +7,8 @@ import (
 )
 
 // mapper attaches with `rbd device map`: the kernel's rbd client (krbd,
-// /dev/rbdN) or rbd-nbd (/dev/nbdN). Untested here: this machine's kernel
-// has neither module. --exclusive keeps the image's lock with this host
-// instead of handing it over to another client that asks.
+// /dev/rbdN) or rbd-nbd (/dev/nbdN). --exclusive keeps the image's lock
+// with this host instead of handing it over to another client that asks.
 type Mapper struct {
 	Kind  string // krbd or nbd
 	Tools Tools
@@ -33,7 +32,7 @@ func (m *Mapper) Attach(ctx context.Context, pool, image string) (string, error)
 	if dev, err := m.Device(ctx, pool, image); err != nil || dev != "" {
 		return dev, err
 	}
-	out, err := m.Tools.Run(ctx, "rbd", "device", "map", "-t", m.Kind, "--exclusive", pool+"/"+image)
+	out, err := m.Tools.Run(ctx, "rbd", append([]string{"device", "map", "-t", m.Kind, "--exclusive"}, append(m.noUdev(), pool+"/"+image)...)...)
 	if err != nil {
 		return "", err
 	}
@@ -62,8 +61,19 @@ func (m *Mapper) Detach(ctx context.Context, pool, image string) error {
 	if err != nil || dev == "" {
 		return err
 	}
-	_, err = m.Tools.Run(ctx, "rbd", "device", "unmap", "-t", m.Kind, dev)
+	_, err = m.Tools.Run(ctx, "rbd", append([]string{"device", "unmap", "-t", m.Kind}, append(m.noUdev(), dev)...)...)
 	return err
+}
+
+// noUdev: krbd's map and unmap otherwise wait for udev's event, forever
+// where no udevd sees it (a VM without one, a namespace it does not
+// serve); devtmpfs makes the /dev node either way. rbd-nbd does not wait
+// and refuses the option.
+func (m *Mapper) noUdev() []string {
+	if m.Kind == "krbd" {
+		return []string{"-o", "noudev"}
+	}
+	return nil
 }
 
 // fence unmaps with -o force: pending I/O fails instead of waiting on a
@@ -73,7 +83,11 @@ func (m *Mapper) Fence(ctx context.Context, pool, image string) error {
 	if err != nil || dev == "" {
 		return err
 	}
-	_, err = m.Tools.Run(ctx, "rbd", "device", "unmap", "-t", m.Kind, "-o", "force", dev)
+	opts := "force"
+	if m.Kind == "krbd" {
+		opts += ",noudev"
+	}
+	_, err = m.Tools.Run(ctx, "rbd", "device", "unmap", "-t", m.Kind, "-o", opts, dev)
 	return err
 }
 
