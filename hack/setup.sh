@@ -3,13 +3,14 @@
 # rexray. Idempotent: installs only what is missing.
 set -euo pipefail
 
-# ceph-*, rbd-fuse: the rbd driver, its plugin rootfs and its test cluster.
+# ceph-*, rbd-fuse, rbd-nbd: the rbd driver, its plugin rootfs and its test cluster
+# (rbd-nbd is RBD_ATTACH=nbd, run in the VM of hack/vm.sh).
 # docker-compose: Compose v1, which the suite runs the README's Compose file with.
 # debootstrap: the trees of the newer Docker engines (hack/engine.sh).
 # mmdebstrap: another architecture's packages for its plugin (hack/arch-tree.sh).
 # prometheus: promtool, which checks the plugin's /metrics.
 pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
-	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse)
+	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse rbd-nbd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
