@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -40,6 +41,12 @@ type Config struct {
 	MetricsAddr string `envconfig:"REXRAY_METRICS_ADDR"`
 	FSType      string `envconfig:"REXRAY_FSTYPE" default:"ext4"`
 	Preempt     bool   `envconfig:"REXRAY_PREEMPT"`
+	// PlatformWait bounds each question put to a storage platform (Get,
+	// List, the lookups of Create, Mount and Remove) before this host's
+	// catalogue answers instead: a platform whose every call costs
+	// seconds (Ceph over a slow link, an emulated host) needs more than
+	// the default. Zero is the default.
+	PlatformWait PlatformWait `envconfig:"REXRAY_PLATFORM_WAIT" default:"5s"`
 	// InstanceID names this host to every platform (leases, lock owners);
 	// Instance falls back to the host name.
 	InstanceID string `envconfig:"REXRAY_INSTANCEID"`
@@ -89,6 +96,28 @@ func (m *FileMode) Decode(s string) error {
 		return fmt.Errorf("%q sets setuid, setgid or sticky bits, which a volume's folder does not take: give permission bits only, 0000 to 0777, such as 0700", s)
 	}
 	*m = FileMode(v)
+	return nil
+}
+
+// PlatformWait is REXRAY_PLATFORM_WAIT: a Go duration from
+// MinPlatformWait to MaxPlatformWait. Above the maximum a call's lookups
+// would leave no room for its work within the 25 s a call gets (dockerd
+// gives it 30 s).
+type PlatformWait time.Duration
+
+// The bounds of REXRAY_PLATFORM_WAIT.
+const (
+	MinPlatformWait = time.Second
+	MaxPlatformWait = 20 * time.Second
+)
+
+// Decode implements envconfig.Decoder.
+func (w *PlatformWait) Decode(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < MinPlatformWait || d > MaxPlatformWait {
+		return fmt.Errorf("REXRAY_PLATFORM_WAIT=%q: give a duration from %s to %s, such as 5s or 15s", s, MinPlatformWait, MaxPlatformWait)
+	}
+	*w = PlatformWait(d)
 	return nil
 }
 

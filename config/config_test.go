@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -93,5 +94,23 @@ func TestEndpoint(t *testing.T) {
 	}
 	if _, _, err := (Config{Host: "unix://relative.sock"}).Endpoint(); err == nil || !strings.Contains(err.Error(), "not absolute") {
 		t.Errorf("unix://relative.sock: %v, want it refused as not absolute", err)
+	}
+}
+
+func TestPlatformWait(t *testing.T) {
+	c, err := FromEnv()
+	if err != nil || time.Duration(c.PlatformWait) != 5*time.Second {
+		t.Errorf("default REXRAY_PLATFORM_WAIT: %v, %v; want 5s", time.Duration(c.PlatformWait), err)
+	}
+	t.Setenv("REXRAY_PLATFORM_WAIT", "15s")
+	if c, err := FromEnv(); err != nil || time.Duration(c.PlatformWait) != 15*time.Second {
+		t.Errorf("REXRAY_PLATFORM_WAIT=15s: %v, %v", time.Duration(c.PlatformWait), err)
+	}
+	for _, bad := range []string{"500ms", "21s", "1m", "5", "soon"} {
+		t.Setenv("REXRAY_PLATFORM_WAIT", bad)
+		_, err := FromEnv()
+		if err == nil || !strings.Contains(err.Error(), "REXRAY_PLATFORM_WAIT") || !strings.Contains(err.Error(), "from 1s to 20s") {
+			t.Errorf("REXRAY_PLATFORM_WAIT=%s: got %v, want a refusal naming the setting and the accepted range", bad, err)
+		}
 	}
 }

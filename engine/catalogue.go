@@ -89,7 +89,7 @@ func (e *Engine) lookup(ctx context.Context, name string) (drivers.Volume, error
 }
 
 // listNames is every name the platforms hold, sorted, each service's
-// listing bounded by platform.Wait. A service that does not answer is stood
+// listing bounded by the platform wait. A service that does not answer is stood
 // in for by the catalogue; fromCatalogue tells which services did not
 // answer.
 func (e *Engine) listNames(ctx context.Context) (names []string, fromCatalogue []string) {

@@ -84,7 +84,7 @@ func New(cfg config.Config, services []Service, mnt Mounter, led *ledger.Store, 
 		locks:     locks.New(),
 		ready:     make(chan struct{}),
 		inherited: newInherited(),
-		platform:  platform.NewAsker(log),
+		platform:  platform.NewAsker(log, time.Duration(cfg.PlatformWait)),
 	}
 }
 

@@ -20,7 +20,7 @@ pkgs=(e2fsprogs xfsprogs util-linux)
 case $driver in
 loopback | virtualbox) ;;
 # libsnappy1v5: a compressor plugin librados loads, which ceph-common does not depend on.
-rbd) pkgs+=(ceph-common rbd-fuse libsnappy1v5) ;;
+rbd) pkgs+=(ceph-common rbd-fuse rbd-nbd libsnappy1v5) ;;
 *) echo "arch-tree: unknown driver $driver (loopback, rbd or virtualbox)" >&2; exit 2 ;;
 esac
 

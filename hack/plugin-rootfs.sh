@@ -7,8 +7,9 @@
 #     DRIVER: loopback (the default), rbd or virtualbox
 #     ARCH: a Debian architecture, the host's by default; BINARY must be built for it
 #
-# rbd adds Ceph's client tools (rbd, rados, rbd-fuse from Debian's
-# ceph-common and rbd-fuse), their libraries, and the plugins librados loads
+# rbd adds Ceph's client tools (rbd, rados, rbd-fuse, rbd-nbd from Debian's
+# ceph-common, rbd-fuse and rbd-nbd: `rbd device map -t nbd` runs rbd-nbd),
+# their libraries, and the plugins librados loads
 # at run time (compressors, crypto), which no ELF header names.
 set -euo pipefail
 bin=$1 root=$2 driver=${3:-loopback} arch=${4:-$(dpkg --print-architecture)}
@@ -16,7 +17,7 @@ bin=$1 root=$2 driver=${3:-loopback} arch=${4:-$(dpkg --print-architecture)}
 tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid /sbin/resize2fs /usr/sbin/xfs_growfs)
 case $driver in
 loopback | virtualbox) ;;
-rbd) tools+=(/usr/bin/rbd /usr/bin/rados /usr/bin/rbd-fuse) ;;
+rbd) tools+=(/usr/bin/rbd /usr/bin/rados /usr/bin/rbd-fuse /usr/bin/rbd-nbd) ;;
 *) echo "plugin-rootfs: unknown driver $driver (loopback, rbd or virtualbox)" >&2; exit 2 ;;
 esac
 case $arch in

@@ -3,7 +3,8 @@
 # rexray. Idempotent: installs only what is missing.
 set -euo pipefail
 
-# ceph-*, rbd-fuse: the rbd driver, its plugin rootfs and its test cluster.
+# ceph-*, rbd-fuse, rbd-nbd: the rbd driver, its plugin rootfs and its test cluster
+# (rbd-nbd is RBD_ATTACH=nbd, run in the VM of hack/vm.sh).
 # docker-compose: Compose v1, which the suite runs the README's Compose file with.
 # debootstrap: the trees of the newer Docker engines (hack/engine.sh).
 # mmdebstrap: another architecture's packages for its plugin (hack/arch-tree.sh).
@@ -11,7 +12,7 @@ set -euo pipefail
 # nfs-kernel-server, nfs-common: the NFS server and clients of TestNFS, which
 # run in VMs (hack/vm.sh) from this host's userland.
 pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
-	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse
+	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse rbd-nbd
 	nfs-kernel-server nfs-common)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,6 +62,20 @@ type Driver struct {
 	log      logrus.FieldLogger
 	ceph     ceph.Tools
 	att      attacher
+	pooled   poolCache
+}
+
+// poolsFresh is how long a listing of the cluster's pools is used again.
+// Every look-up of a name not in the default pool lists them, a Create
+// twice (the engine's look-up, then the driver's); pools come and go
+// rarely, and one made meanwhile is looked in once this has passed.
+const poolsFresh = 10 * time.Second
+
+// poolCache is the last listing of the cluster's pools.
+type poolCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	names []string
 }
 
 // FromEnv builds a service's driver from its <SERVICE>_* variables.
@@ -137,8 +152,25 @@ type listEntry struct {
 
 func spec(pool, image string) string { return pool + "/" + image }
 
-// pools lists the pools to look for volumes in, the default first.
+// know makes sure a later look-up searches pool, where a volume was just
+// made: a listing without it is dropped.
+func (c *poolCache) know(pool string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.names, pool) {
+		c.names = nil
+	}
+}
+
+// pools lists the pools to look for volumes in, the default first, as
+// listed within poolsFresh.
 func (d *Driver) pools(ctx context.Context) ([]string, error) {
+	c := &d.pooled
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.names != nil && time.Since(c.at) < poolsFresh {
+		return slices.Clone(c.names), nil
+	}
 	out, err := d.ceph.Run(ctx, "rados", "lspools")
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
@@ -149,7 +181,8 @@ func (d *Driver) pools(ctx context.Context) ([]string, error) {
 			pools = append(pools, p)
 		}
 	}
-	return pools, nil
+	c.names, c.at = pools, time.Now()
+	return slices.Clone(pools), nil
 }
 
 // list is `rbd ls -l` of a pool. A pool that is not an rbd pool (the mgr's
@@ -405,9 +438,12 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		}
 		return fail(err)
 	}
-	var info imageInfo
-	if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
-		return undo(err)
+	// A plain image has the size asked for; a copy's is its source's.
+	info := imageInfo{Name: name, Size: opts.Size}
+	if opts.FromVolume != "" || opts.FromSnapshot != "" {
+		if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
+			return undo(err)
+		}
 	}
 	if opts.Size > 0 && opts.Size < info.Size {
 		return undo(fmt.Errorf("size %d bytes is smaller than its source (%d bytes): a copy cannot shrink", opts.Size, info.Size))
@@ -421,6 +457,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if err := d.metaSet(ctx, pool, name, volumeKey, m); err != nil {
 		return undo(err)
 	}
+	d.pooled.know(pool)
 	return drivers.Volume{
 		Name: name, Size: info.Size, Meta: m,
 		Fields: map[string]string{"pool": pool, "image": spec(pool, name), "attachMethod": d.att.Method()},

@@ -1,5 +1,5 @@
 // Package platform asks storage platforms questions bounded in time: a
-// platform that does not answer within Wait leaves the engine's catalogue
+// platform that does not answer within its wait leaves the engine's catalogue
 // to answer for the volumes it knows, since dockerd forgets a volume whose
 // Get fails.
 package platform
@@ -18,28 +18,34 @@ import (
 	"github.com/rexray/rexray/drivers"
 )
 
-// Wait bounds each question put to a storage platform by Get, List and
-// the lookups of Create, Mount and Remove.
-const Wait = 5 * time.Second
+// DefaultWait bounds each question put to a storage platform by Get, List
+// and the lookups of Create, Mount and Remove, unless the Asker is given
+// another bound (REXRAY_PLATFORM_WAIT).
+const DefaultWait = 5 * time.Second
 
 // Asker asks the services, and logs a service that stops answering once
 // per outage, not once per call.
 type Asker struct {
 	log     logrus.FieldLogger
+	wait    time.Duration
 	calls   singleflight.Group // one call in flight per question
 	mu      sync.Mutex
 	failing map[string]bool // service → its last question failed
 }
 
-// NewAsker is an Asker that logs to log.
-func NewAsker(log logrus.FieldLogger) *Asker {
-	return &Asker{log: log, failing: make(map[string]bool)}
+// NewAsker is an Asker that logs to log and waits wait for each answer
+// (DefaultWait if wait is 0).
+func NewAsker(log logrus.FieldLogger, wait time.Duration) *Asker {
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	return &Asker{log: log, wait: wait, failing: make(map[string]bool)}
 }
 
 // Ask asks service the question key, running fn once for every caller
 // asking the same key at the same time. fn gets its own context bounded
-// by Wait, so one caller giving up does not fail the others; a caller
-// waits at most until its ctx ends or Wait has passed. A driver blocked in
+// by the Asker's wait, so one caller giving up does not fail the others; a
+// caller waits at most until its ctx ends or the wait has passed. A driver blocked in
 // a call that ignores its context (a hung NFS store) thus holds one
 // goroutine per question, not one per call. A failure other than
 // drivers.ErrNotFound matches ErrNoAnswer.
@@ -54,11 +60,11 @@ func Ask[T any](ctx context.Context, a *Asker, service, key string, fn func(cont
 
 func ask[T any](ctx context.Context, a *Asker, key string, fn func(context.Context) (T, error)) (T, error) {
 	ch := a.calls.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), Wait)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.wait)
 		defer cancel()
 		return fn(fctx)
 	})
-	timer := time.NewTimer(Wait)
+	timer := time.NewTimer(a.wait)
 	defer timer.Stop()
 	var zero T
 	select {
@@ -70,7 +76,7 @@ func ask[T any](ctx context.Context, a *Asker, key string, fn func(context.Conte
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-timer.C:
-		return zero, fmt.Errorf("no answer within %s: %w", Wait, context.DeadlineExceeded)
+		return zero, fmt.Errorf("no answer within %s (REXRAY_PLATFORM_WAIT): %w", a.wait, context.DeadlineExceeded)
 	}
 }
 

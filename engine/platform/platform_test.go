@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus/hooks/test"
 
@@ -36,7 +38,7 @@ func TestNamesAreTheDriversSorted(t *testing.T) {
 // volume", and its outage is logged once, not once per question.
 func TestAFailureIsNoAnswerAndLoggedOnce(t *testing.T) {
 	log, hook := test.NewNullLogger()
-	a := NewAsker(log)
+	a := NewAsker(log, 0)
 	fail := func(context.Context) (int, error) { return 0, errors.New("store unreachable") }
 	for range 3 {
 		if _, err := Ask(context.Background(), a, "s", "q", fail); !errors.Is(err, ErrNoAnswer) {
@@ -49,5 +51,26 @@ func TestAFailureIsNoAnswerAndLoggedOnce(t *testing.T) {
 	}
 	if n := len(hook.AllEntries()); n != 2 {
 		t.Errorf("%d log lines for one outage and its end, want 2", n)
+	}
+}
+
+// The Asker waits the bound it was given, not a fixed one: a platform
+// slower than the bound is no answer, one within it answers.
+func TestTheWaitIsTheAskersOwn(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	slow := func(ctx context.Context) (int, error) {
+		select {
+		case <-time.After(300 * time.Millisecond):
+			return 7, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	_, err := Ask(context.Background(), NewAsker(log, 50*time.Millisecond), "s", "q", slow)
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "50ms") {
+		t.Errorf("a platform slower than a 50ms wait: %v, want no answer within 50ms", err)
+	}
+	if v, err := Ask(context.Background(), NewAsker(log, 5*time.Second), "s", "q", slow); err != nil || v != 7 {
+		t.Errorf("the same platform within a 5s wait: %v, %v; want its answer 7", v, err)
 	}
 }
