@@ -33,8 +33,36 @@ type bench struct {
 	// startupVolumes and startupMounted are section 9's store: how many
 	// volumes, and how many of them mounted.
 	startupVolumes, startupMounted int
-	rep                            *report
+	// big is the store of many volumes sections 2 and 9 share, filled
+	// once: 10,000 durable creates take minutes on a small disk.
+	big struct {
+		dir  string
+		drv  *loopback.Driver
+		have int
+	}
+	rep *report
 }
+
+// bigStore is the folder of a plugin (store and state) whose store holds
+// at least n volumes, n%05d, filled through the driver (not timed).
+func (b *bench) bigStore(n int) (string, error) {
+	if b.big.drv == nil {
+		dir := b.scratch("scale")
+		drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "bench", Overcommit: true, Log: quiet()})
+		if err != nil {
+			return "", err
+		}
+		b.big.dir, b.big.drv = dir, drv
+	}
+	for ; b.big.have < n; b.big.have++ {
+		if _, err := b.big.drv.Create(b.ctx, bigName(b.big.have), drivers.CreateOptions{Size: 64 << 20, FSType: "ext4"}); err != nil {
+			return "", err
+		}
+	}
+	return b.big.dir, nil
+}
+
+func bigName(i int) string { return fmt.Sprintf("n%05d", i) }
 
 func (b *bench) scratch(name string) string {
 	d := filepath.Join(b.dir, name)
@@ -172,8 +200,7 @@ func (b *bench) kernelChain(fs string, i int) ([3]float64, error) {
 // The store is filled through the driver directly: this measures List and
 // Get, not 10,000 Creates.
 func (b *bench) scale() error {
-	dir := b.scratch("scale")
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "bench", Overcommit: true, Log: quiet()})
+	dir, err := b.bigStore(0)
 	if err != nil {
 		return err
 	}
@@ -189,12 +216,9 @@ func (b *bench) scale() error {
 	}
 	b.rep.add("2 scale", "RSS idle, no volumes", "MB", []float64{idle}).Target = "<= 15 MB"
 
-	have := 0
 	for _, n := range []int{100, 1000, 10000} {
-		for ; have < n; have++ {
-			if _, err := drv.Create(b.ctx, fmt.Sprintf("n%05d", have), drivers.CreateOptions{Size: 64 << 20, FSType: "ext4"}); err != nil {
-				return err
-			}
+		if _, err := b.bigStore(n); err != nil {
+			return err
 		}
 		if err := b.scaleAt(dir, n); err != nil {
 			return err
@@ -227,7 +251,7 @@ func (b *bench) scaleAt(dir string, n int) error {
 		}
 		changed = append(changed, ms(d))
 		for j := range 10 {
-			d, err := p.timed(b.ctx, "Get", vreq{Name: fmt.Sprintf("n%05d", (i*7919+j*104729)%n)})
+			d, err := p.timed(b.ctx, "Get", vreq{Name: bigName((i*7919 + j*104729) % n)})
 			if err != nil {
 				return err
 			}

@@ -12,9 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rexray/rexray/drivers"
-	"github.com/rexray/rexray/drivers/loopback"
 )
 
 // startup is section 9: the plugin killed (kill -9) and started again
@@ -27,15 +24,9 @@ import (
 // ready. Each restart must find every mounted volume still held, or the
 // section fails: a fast start that dropped them would be no figure.
 func (b *bench) startup() error {
-	dir := b.scratch("startup")
-	drv, err := loopback.New(loopback.Config{VolumePath: filepath.Join(dir, "store"), Instance: "bench", Overcommit: true, Log: quiet()})
+	dir, err := b.bigStore(b.startupVolumes)
 	if err != nil {
 		return err
-	}
-	for i := range b.startupVolumes {
-		if _, err := drv.Create(b.ctx, b.volName(i), drivers.CreateOptions{Size: 64 << 20, FSType: "ext4"}); err != nil {
-			return err
-		}
 	}
 	p, err := startPlugin(b.ctx, b.binary, dir)
 	if err != nil {
@@ -84,18 +75,16 @@ func (b *bench) startup() error {
 		first, ready, rss = append(first, ms(f)), append(ready, ms(r)), append(rss, m)
 	}
 	sec := "9 startup"
-	label := fmt.Sprintf("%d volumes, %d mounted", b.startupVolumes, b.startupMounted)
+	label := fmt.Sprintf("%d volumes, %d mounted", b.big.have, b.startupMounted)
 	b.rep.add(sec, "start to first answer (Plugin.Activate), "+label, "ms", first).Target = "<= 1000 ms"
 	b.rep.add(sec, "start to ready (restore done: List answers), "+label, "ms", ready).Target = "<= 3000 ms"
 	b.rep.add(sec, "RSS at ready, "+label, "MB", rss).Target = "<= 40 MB"
 	return nil
 }
 
-func (b *bench) volName(i int) string { return fmt.Sprintf("s%05d", i) }
-
 // mountedName is the i-th mounted volume's, spread over the store.
 func (b *bench) mountedName(i int) string {
-	return b.volName(i * (b.startupVolumes / b.startupMounted))
+	return bigName(i * (b.startupVolumes / b.startupMounted))
 }
 
 func containerID(i int) string { return fmt.Sprintf("c%03d", i) }
@@ -139,8 +128,8 @@ func (b *bench) checkHeld(p *pluginProc) error {
 	for _, v := range res.Volumes {
 		mp[v.Name] = v.Mountpoint
 	}
-	if len(mp) != b.startupVolumes {
-		return fmt.Errorf("after a restart List has %d volumes, want %d", len(mp), b.startupVolumes)
+	if len(mp) != b.big.have {
+		return fmt.Errorf("after a restart List has %d volumes, want %d", len(mp), b.big.have)
 	}
 	for i := range b.startupMounted {
 		if mp[b.mountedName(i)] == "" {
