@@ -128,12 +128,15 @@ run: setup build
 	hack/run.sh $(PLUGIN)
 
 # The benchmark: a table on stdout, the figures in $(BENCH_OUT). Needs root;
-# a few minutes on 2 cores. PEER_SOCKET=/path/to/other.sock adds section 6.
+# a few minutes on 2 cores. BENCH_SECTIONS picks sections (e.g. 3,6,9);
+# PEER_SOCKET=/run/docker/plugins/other.sock (with PEER_CREATE_OPTS) adds
+# section 6, against that plugin. See docs/performance.md.
 BENCH_RUNS ?= 5
 BENCH_DOCKER_RUNS ?= 30
+BENCH_SECTIONS ?= 1,2,3,4,5,6,7,8,9
 BENCH_OUT  ?= build/bench.json
 bench: setup plugin
-	go run ./bench -binary bin/rexray -runs $(BENCH_RUNS) -docker-runs $(BENCH_DOCKER_RUNS) -out $(BENCH_OUT)
+	go run ./bench -binary bin/rexray -runs $(BENCH_RUNS) -docker-runs $(BENCH_DOCKER_RUNS) -sections $(BENCH_SECTIONS) -out $(BENCH_OUT)
 
 clean:
 	rm -rf bin build

@@ -18,8 +18,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/rexray/rexray/api/client"
 )
 
 func numCPU() int { return runtime.NumCPU() }
@@ -29,12 +27,19 @@ func main() {
 	out := flag.String("out", "bench.json", "JSON report")
 	runs := flag.Int("runs", 5, "repetitions of each timed step")
 	dockerRuns := flag.Int("docker-runs", 30, "repetitions of each docker command (section 3): one varies by tens of ms")
-	only := flag.String("sections", "1,2,3,4,5,6,7,8", "sections to run")
+	only := flag.String("sections", "1,2,3,4,5,6,7,8,9", "sections to run, by number, separated by commas")
+	startupVolumes := flag.Int("startup-volumes", 10000, "volumes in the store of section 9")
+	startupMounted := flag.Int("startup-mounted", 100, "volumes of section 9 mounted for containers")
 	flag.Parse()
+	if *startupMounted < 1 || *startupMounted > *startupVolumes {
+		fmt.Fprintln(os.Stderr, "bench: -startup-mounted must be between 1 and -startup-volumes")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b := &bench{ctx: ctx, binary: *binary, runs: *runs, dockerRuns: *dockerRuns}
+	b := &bench{ctx: ctx, binary: *binary, runs: *runs, dockerRuns: *dockerRuns,
+		startupVolumes: *startupVolumes, startupMounted: *startupMounted}
 	if err := b.benchmark(*out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -62,7 +67,7 @@ func (b *bench) benchmark(out, only string) error {
 		id  string
 		run func() error
 	}{
-		{"1", func() error { return b.withPlugin(func(p *pluginProc) error { return b.socketOps(p, "") }) }},
+		{"1", func() error { return b.withPlugin(func(p *pluginProc) error { return b.socketOps(p) }) }},
 		{"2", b.scale},
 		{"3", b.dockerOps},
 		{"4", b.concurrency},
@@ -70,6 +75,7 @@ func (b *bench) benchmark(out, only string) error {
 		{"6", b.peer},
 		{"7", func() error { return b.withPlugin(b.csiOps) }},
 		{"8", b.metricsOverhead},
+		{"9", b.startup},
 	}
 	for _, s := range sections {
 		if !strings.Contains(only, s.id) {
@@ -98,17 +104,4 @@ func (b *bench) withPlugin(f func(*pluginProc) error) error {
 	}
 	defer p.stop()
 	return f(p)
-}
-
-// peer is section 6: section 1 against another volume plugin's socket
-// (PEER_SOCKET, a plugin in host mode), in the same run.
-func (b *bench) peer() error {
-	sock := os.Getenv("PEER_SOCKET")
-	if sock == "" {
-		fmt.Fprintln(os.Stderr, "bench: section 6 not run: PEER_SOCKET is not set")
-		return nil
-	}
-	p := &pluginProc{sock: sock}
-	p.cli = client.New(sock)
-	return b.socketOps(p, " peer")
 }

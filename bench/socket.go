@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -23,22 +24,17 @@ type pluginProc struct {
 }
 
 func startPlugin(ctx context.Context, binary, dir string, env ...string) (*pluginProc, error) {
-	p := &pluginProc{dir: dir, sock: filepath.Join(dir, "rexray.sock")}
-	p.cmd = exec.Command(binary, "serve")
-	p.cmd.Env = append(os.Environ(),
-		"REXRAY_HOST=unix://"+p.sock,
-		"REXRAY_STATEDIR="+filepath.Join(dir, "state"),
-		"LOOPBACK_VOLUMEPATH="+filepath.Join(dir, "store"),
-		"LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="+filepath.Join(dir, "mnt"),
-		"REXRAY_LOGLEVEL=error",
-	)
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
+	return startPluginAt(ctx, binary, dir, filepath.Join(dir, "rexray.sock"), env...)
+}
+
+// startPluginAt starts the plugin on the socket sock and waits until it
+// is ready.
+func startPluginAt(ctx context.Context, binary, dir, sock string, env ...string) (*pluginProc, error) {
+	p, err := spawn(binary, dir, sock, env...)
+	if err != nil {
 		return nil, err
 	}
-	p.cli = client.New(p.sock)
-	// Ready once List answers: restore has run.
+	// Ready once List answers: Docker's calls wait for the restore.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := p.call(ctx, "List", vreq{}); err == nil {
@@ -50,6 +46,26 @@ func startPlugin(ctx context.Context, binary, dir string, env ...string) (*plugi
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// spawn starts the plugin and returns at once.
+func spawn(binary, dir, sock string, env ...string) (*pluginProc, error) {
+	p := &pluginProc{dir: dir, sock: sock}
+	p.cmd = exec.Command(binary, "serve")
+	p.cmd.Env = append(os.Environ(),
+		"REXRAY_HOST=unix://"+p.sock,
+		"REXRAY_STATEDIR="+filepath.Join(dir, "state"),
+		"LOOPBACK_VOLUMEPATH="+filepath.Join(dir, "store"),
+		"LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="+filepath.Join(dir, "mnt"),
+		"REXRAY_LOGLEVEL="+cmp.Or(os.Getenv("BENCH_PLUGIN_LOGLEVEL"), "error"),
+	)
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.cli = client.New(p.sock)
+	return p, nil
 }
 
 func (p *pluginProc) stop() {

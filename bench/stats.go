@@ -30,6 +30,9 @@ type figure struct {
 	RatioHigh float64 `json:"ratio_high,omitempty"`
 	Target    string  `json:"target,omitempty"`
 	Note      string  `json:"note,omitempty"`
+	// Failed says why the figure could not be measured (a peer's call
+	// failed): its row says so instead of giving numbers.
+	Failed string `json:"failed,omitempty"`
 }
 
 // report collects figures in the order they were measured.
@@ -96,15 +99,23 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (r *report) table(w io.Writer) {
 	fmt.Fprintf(w, "rexray benchmark  commit %s  %s\n\n", r.Commit, r.Machine["cpu"])
-	fmt.Fprintf(w, "%-10s %-52s %10s %10s %10s %-5s %7s %-11s  %s\n", "section", "figure", "min", "median", "max", "unit", "ratio", "95% range", "target")
+	fmt.Fprintf(w, "%-10s %-64s %10s %10s %10s %-5s %7s %-11s  %s\n", "section", "figure", "min", "median", "max", "unit", "ratio", "95% range", "target")
 	for _, f := range r.Figures {
-		ratio, within := "", ""
-		if f.Ratio != 0 {
-			ratio = fmt.Sprintf("%.2fx", f.Ratio)
-			within = fmt.Sprintf("%.2f-%.2f", f.RatioLow, f.RatioHigh)
-		}
-		fmt.Fprintf(w, "%-10s %-52s %10.2f %10.2f %10.2f %-5s %7s %-11s  %s\n", f.Section, trunc(f.Name, 52), f.Min, f.Median, f.Max, f.Unit, ratio, within, f.Target)
+		fmt.Fprintln(w, f.row())
 	}
+}
+
+// row is the figure's line of the table.
+func (f *figure) row() string {
+	if f.Failed != "" {
+		return fmt.Sprintf("%-10s %-64s %10s %10s %10s %-5s  FAILED: %s", f.Section, trunc(f.Name, 64), "-", "-", "-", "", f.Failed)
+	}
+	ratio, within := "", ""
+	if f.Ratio != 0 {
+		ratio = fmt.Sprintf("%.2fx", f.Ratio)
+		within = fmt.Sprintf("%.2f-%.2f", f.RatioLow, f.RatioHigh)
+	}
+	return strings.TrimRight(fmt.Sprintf("%-10s %-64s %10.2f %10.2f %10.2f %-5s %7s %-11s  %s", f.Section, trunc(f.Name, 64), f.Min, f.Median, f.Max, f.Unit, ratio, within, f.Target), " ")
 }
 
 func trunc(s string, n int) string {

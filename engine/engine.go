@@ -269,12 +269,14 @@ func (e *Engine) Names(ctx context.Context) ([]Status, error) {
 	}
 	slices.Sort(held)
 	names := platform.Union(listed, known, held)
+	cluster, err := e.led.ClusterVolumes()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Status, len(names))
 	for i, name := range names {
 		out[i] = Status{Volume: drivers.Volume{Name: name}, Held: counts[name] > 0}
-		if c, known, err := e.led.Volume(name); err == nil && known {
-			out[i].Cluster = c.Cluster // what a front door shows depends on it
-		}
+		out[i].Cluster = cluster[name] // what a front door shows depends on it
 		if out[i].Held {
 			out[i].Mountpoint = e.mnt.Path(name)
 		}

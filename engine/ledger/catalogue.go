@@ -119,6 +119,27 @@ func (s *Store) VolumeNames() ([]string, error) {
 	return names, err
 }
 
+// ClusterVolumes is the set of catalogued Swarm cluster volumes, read in
+// one transaction: a List of thousands of volumes asks it once, not once
+// per name.
+func (s *Store) ClusterVolumes() (map[string]bool, error) {
+	cluster := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVolumes).ForEach(func(k, v []byte) error {
+			var rec struct {
+				Cluster bool `json:"cluster"`
+			}
+			// An entry that does not decode is no cluster volume's: List
+			// still answers, as Volume's error is ignored there.
+			if json.Unmarshal(v, &rec) == nil && rec.Cluster {
+				cluster[string(k)] = true
+			}
+			return nil
+		})
+	})
+	return cluster, err
+}
+
 // ReplaceVolumes makes the catalogue exactly vols.
 func (s *Store) ReplaceVolumes(vols []drivers.Volume) error {
 	return s.db.Update(func(tx *bolt.Tx) error {

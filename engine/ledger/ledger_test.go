@@ -530,3 +530,18 @@ func pagesWritten(s *Store) int64 {
 	st := s.db.Stats()
 	return st.TxStats.GetWrite()
 }
+
+// TestClusterVolumes: List learns which names are Swarm's from one read of
+// the catalogue; a volume made through Docker's API is not among them.
+func TestClusterVolumes(t *testing.T) {
+	s := open(t, t.TempDir())
+	for _, v := range []drivers.Volume{{Name: "docker1"}, {Name: "swarm1", Meta: drivers.Meta{Cluster: true}}, {Name: "docker2"}} {
+		if err := s.PutVolume(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ClusterVolumes()
+	if err != nil || len(got) != 1 || !got["swarm1"] {
+		t.Errorf("ClusterVolumes = %v, %v; want only swarm1", got, err)
+	}
+}
