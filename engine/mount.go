@@ -63,8 +63,18 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, fence.HowToTakeOver(err))
 	}
-	path, err := e.mountDevice(ctx, v, dev)
+	fsDev, fresh, err := e.unlock(ctx, drv, v, dev)
 	if err != nil {
+		if derr := drv.Detach(ctx, v.Name); derr != nil {
+			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", derr)
+		}
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
+	path, err := e.mountDevice(ctx, v, fsDev, fresh)
+	if err != nil {
+		if lerr := e.lock(ctx, v.Name); lerr != nil {
+			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", lerr)
+		}
 		if derr := drv.Detach(ctx, v.Name); derr != nil {
 			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", derr)
 		}
@@ -77,18 +87,23 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 // decision to format rests on the volume's record as lookup found it on
 // its platform (another host may have formatted it, or made it anew, since
 // this host catalogued it): a volume whose filesystem was recorded is
-// never formatted again unless overwritefs asks for it.
-func (e *Engine) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
+// never formatted again unless overwritefs asks for it. fresh tells that
+// dev is an encrypted volume's mapping whose LUKS header was made just
+// now: it holds nothing, though not zeros.
+func (e *Engine) mountDevice(ctx context.Context, v drivers.Volume, dev string, fresh bool) (string, error) {
 	overwrite, err := e.led.Overwrite(v.Name)
 	if err != nil {
 		return "", err
 	}
-	return e.mountAs(ctx, e.serviceOf(v).Driver, v, dev, overwrite)
+	return e.mountAs(ctx, e.serviceOf(v).Driver, v, dev, overwrite, fresh)
 }
 
 // mountAs formats (when v's record allows it) and mounts v's device.
-func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite bool) (string, error) {
+func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite, fresh bool) (string, error) {
 	content := e.content(ctx, drv, v, overwrite)
+	if fresh {
+		content = mount.Discard
+	}
 	fsType := v.FSType
 	if fsType == "" {
 		// Made outside rexray (a plain `rbd create`): a filesystem already
@@ -229,6 +244,9 @@ func (e *Engine) Unmount(ctx context.Context, name string, h ledger.Hold) error 
 // release unmounts and detaches a volume and forgets its mount IDs.
 func (e *Engine) release(ctx context.Context, name string) error {
 	if err := e.mnt.Unmount(ctx, name); err != nil {
+		return err
+	}
+	if err := e.lock(ctx, name); err != nil {
 		return err
 	}
 	if err := e.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
