@@ -122,6 +122,23 @@ func keepEncryption(name string, gave, asked *bool, src bool, what string) error
 	return nil
 }
 
+// canUnlock refuses an encrypted volume this host cannot open, before it
+// is attached: attaching with preempt would take it from its holder for
+// nothing. A wrong key only shows on the device, in unlock.
+func (e *Engine) canUnlock(v drivers.Volume) error {
+	if !v.Encrypted {
+		return nil
+	}
+	if err := e.crypt.Available(); err != nil {
+		return fmt.Errorf("volume %s is encrypted, and %w", v.Name, err)
+	}
+	path := e.keys.Path(v.Name)
+	if _, err := keys.Read(path); err != nil {
+		return keyError(v.Name, path, err)
+	}
+	return nil
+}
+
 // unlock is the device v's filesystem lives on, once dev is attached: dev
 // itself for a plain volume; for an encrypted one, its LUKS2 volume
 // opened with its key, or reused when this instance opened it already.

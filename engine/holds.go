@@ -93,6 +93,9 @@ func (e *Engine) attach(ctx context.Context, name string, h ledger.Hold) (string
 	if err := e.canHold(name, h); err != nil {
 		return "", err
 	}
+	if err := e.canUnlock(v); err != nil {
+		return "", err
+	}
 	drv := e.serviceOf(v).Driver
 	dev, err := e.attachDevice(ctx, drv, v, h.String())
 	if err != nil {

@@ -58,6 +58,9 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	if mounted {
 		return e.mnt.Path(v.Name), nil
 	}
+	if err := e.canUnlock(v); err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
 	drv := e.serviceOf(v).Driver
 	dev, err := e.attachDevice(ctx, drv, v, "")
 	if err != nil {

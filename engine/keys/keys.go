@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,6 +23,10 @@ import (
 // Size is a key's length: 64 random bytes, as many as a LUKS2 volume key
 // of aes-xts-plain64 with 512 bits.
 const Size = 64
+
+// MaxSize is the longest key read: one put in place by hand may be a
+// passphrase or a key file of its own, but no larger.
+const MaxSize = 4096
 
 // ErrMissing marks a key that is not there.
 var ErrMissing = errors.New("its key is missing")
@@ -54,12 +59,18 @@ func Read(path string) ([]byte, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("read key %s: not a regular file", path)
 	}
-	b := make([]byte, 4096)
-	n, err := f.Read(b)
-	if err != nil || n == 0 {
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read key %s: %w", path, err)
+	case len(b) == 0:
 		return nil, fmt.Errorf("read key %s: it is empty", path)
+	case len(b) > MaxSize:
+		// Cut short, it would not be the key cryptsetup reads from the
+		// same file by hand.
+		return nil, fmt.Errorf("read key %s: it is longer than %d bytes", path, MaxSize)
 	}
-	return b[:n], nil
+	return b, nil
 }
 
 // Exists tells whether a key is at path.

@@ -92,8 +92,7 @@ func Format(ctx context.Context, dev string, key []byte) error {
 // returns that path. A key that opens no slot fails with ErrWrongKey.
 func Open(ctx context.Context, dev, name string, key []byte) (string, error) {
 	_, err := run(ctx, key, "cryptsetup", "open", "--type", "luks2", "--key-file", "-", dev, name)
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 2 {
+	if rejected(err) {
 		return "", fmt.Errorf("open %s: %w (%v)", dev, ErrWrongKey, err)
 	}
 	if err != nil {
@@ -107,6 +106,13 @@ func Open(ctx context.Context, dev, name string, key []byte) (string, error) {
 		return "", fmt.Errorf("open %s: cryptsetup made no mapping %s", dev, name)
 	}
 	return m.Device, nil
+}
+
+// rejected tells whether cryptsetup refused the key: its exit status 2,
+// "no permission (bad passphrase)" in cryptsetup(8).
+func rejected(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == 2
 }
 
 // Close removes the mapping name. A mapping that is not there is not an
