@@ -25,7 +25,8 @@ import (
 // was; the second host sees the volume encrypted, is refused without its
 // copy of the key (and the first keeps the volume), and with it preempts
 // and reads every line the first synced; removing volumes and snapshots
-// removes their keys; nothing stays mapped, attached or mounted. The
+// removes their keys, and one whose key is lost is still removed; nothing
+// stays mapped, attached or mounted. The
 // plugin's rootfs opens a mapping with its own cryptsetup.
 // testdata/encrypted-vm.sh runs the steps in the VM and prints what each
 // gave; this judges them. The VM is gone when vm returns.
@@ -106,6 +107,11 @@ func TestEncrypted(t *testing.T) {
 	}
 	s.ok(t, "keyback-mount")
 	s.reads(t, "keyback-read", marker)
+	s.ok(t, "grow")
+	before, after := dfSize(s.get(t, "grow-before").out), dfSize(s.get(t, "grow-after").out)
+	if before <= 0 || after < before+48 {
+		t.Errorf("grown from 64MiB to 128MiB while mounted: its filesystem went from %d to %d MiB; want at least 48 MiB more", before, after)
+	}
 
 	// The second host.
 	if f := s.fields(t, "b-inspect"); f["encrypted"] != "true" || f["attachedTo"] != "a" {
@@ -124,7 +130,7 @@ func TestEncrypted(t *testing.T) {
 	}
 
 	// Removal takes the keys, after the volumes.
-	s.ok(t, "copy-rm", "snap-rm", "enc-rm")
+	s.ok(t, "copy-rm", "snap-rm", "enc-rm", "lostkey-rm")
 	if st := s.get(t, "copy-rm-key"); strings.Contains(st.out, "copy.key") || !strings.Contains(st.out, "enc.key") {
 		t.Errorf("keys after removing copy: %s; want copy.key gone, enc.key kept", st)
 	}
@@ -299,4 +305,17 @@ func testEncryptedNeedsDMCrypt(t *testing.T) {
 	if keys, err := os.ReadDir(suite.keys); err != nil || len(keys) != 0 {
 		t.Errorf("the keys mount holds %v (%v); want nothing", keys, err)
 	}
+}
+
+// dfSize is the size df --output=size printed, or -1.
+func dfSize(out string) int {
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(f[1], "M"))
+	if err != nil {
+		return -1
+	}
+	return n
 }

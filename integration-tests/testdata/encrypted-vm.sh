@@ -120,6 +120,10 @@ step nokey-uuid uuid enc
 cp "$d/enc.key.saved" "$d/a/keys/enc.key"
 step keyback-mount on a volume mount enc
 step keyback-read cat "$d/a/mnt/enc/data/f"
+# Grown while mounted: the loop device, then the mapping, then ext4.
+step grow-before df --output=size -B1M "$d/a/mnt/enc"
+step grow on a volume resize enc 128M
+step grow-after df --output=size -B1M "$d/a/mnt/enc"
 
 # The second host sees the volume as encrypted, cannot open it without its
 # own copy of the key, and with it takes the volume over from the first.
@@ -162,7 +166,9 @@ step rootfs-close in_root /sbin/cryptsetup close rexray-rootfs-test
 losetup -d "$loop"
 umount -R "$root"
 
-on a volume rm restored >/dev/null 2>&1
+# A volume whose key is lost is still removed.
+rm "$d/a/keys/restored.key"
+step lostkey-rm on a volume rm restored
 on a volume rm plain >/dev/null 2>&1
 step final-state state
 kill "${pids[@]}"

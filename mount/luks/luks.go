@@ -76,11 +76,13 @@ func (h Host) hasDMCrypt() bool {
 	return false
 }
 
-// Format makes a LUKS2 header on dev, with key in its first key slot. The
-// key is 64 random bytes, not a passphrase: a slow key derivation would
-// only cost every open time, so PBKDF2 runs its minimum.
+// Format makes a LUKS2 header on dev, with key in its first key slot:
+// aes-xts-plain64 with a 512-bit volume key, whatever cryptsetup's own
+// default. The key is 64 random bytes, not a passphrase: a slow key
+// derivation would only cost every open time, so PBKDF2 runs its minimum.
 func Format(ctx context.Context, dev string, key []byte) error {
 	_, err := run(ctx, key, "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
+		"--cipher", "aes-xts-plain64", "--key-size", "512",
 		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", dev)
 	if err != nil {
 		return fmt.Errorf("format %s as LUKS2: %w", dev, err)

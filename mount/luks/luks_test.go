@@ -104,7 +104,7 @@ func TestFormatPutsTheWholeKeyInAKeySlot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("luksDump: %v\n%s", err, dump)
 	}
-	for _, want := range []string{"Version:       \t2", "PBKDF:      pbkdf2", "cipher: aes-xts-plain64"} {
+	for _, want := range []string{"Version:       \t2", "PBKDF:      pbkdf2", "cipher: aes-xts-plain64", "Cipher key: 512 bits"} {
 		if !strings.Contains(string(dump), want) {
 			t.Errorf("the header lacks %q:\n%s", want, dump)
 		}
