@@ -11,7 +11,8 @@
 set -u
 marker=$2 rootfs=$3
 d=/tmp/rx
-mkdir -p "$d"
+# The store must be there before rexray starts (it checks what holds it).
+mkdir -p "$d/store"
 # From the VM's own /tmp: run over virtio-fs, each start of the binary
 # costs a second under TCG.
 rexray=$d/rexray
