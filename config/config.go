@@ -51,6 +51,9 @@ type Config struct {
 	// Instance falls back to the host name.
 	InstanceID string `envconfig:"REXRAY_INSTANCEID"`
 	StateDir   string `envconfig:"REXRAY_STATEDIR" default:"/var/lib/rexray/state"`
+	// KeyDir holds the keys of encrypted volumes, one file per volume:
+	// this host's, never the store's.
+	KeyDir string `envconfig:"REXRAY_KEYDIR" default:"/var/lib/rexray/keys"`
 	// Host is where the Docker endpoint listens: unix:///path.sock, or
 	// tcp://host:port with TLS (or, explicitly allowed, without).
 	Host            string `envconfig:"REXRAY_HOST" default:"unix:///run/docker/plugins/rexray.sock"`
@@ -80,6 +83,21 @@ type Operations struct {
 	CreateDefaultType      string `envconfig:"CREATE_DEFAULT_TYPE"`
 	CreateDefaultIOPS      int64  `envconfig:"CREATE_DEFAULT_IOPS"`
 	CreateDefaultAvailZone string `envconfig:"CREATE_DEFAULT_AVAILABILITYZONE"`
+	CreateDefaultEncrypted Bool   `envconfig:"CREATE_DEFAULT_ENCRYPTED"`
+}
+
+// Bool is true or false, as strconv.ParseBool reads them; anything else
+// is refused naming what is accepted.
+type Bool bool
+
+// Decode implements envconfig.Decoder.
+func (b *Bool) Decode(s string) error {
+	v, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean: give true or false", s)
+	}
+	*b = Bool(v)
+	return nil
 }
 
 // FileMode is an octal file mode such as 0700: permission bits only.

@@ -53,6 +53,9 @@ type CreateOptions struct {
 	// Cluster makes the volume a Swarm cluster volume (created through
 	// CSI), recorded in its Meta.
 	Cluster bool
+	// Encrypted makes the volume's blocks LUKS2, opened with dm-crypt on
+	// the host that mounts it; recorded in its Meta.
+	Encrypted bool
 	Shape
 }
 
@@ -97,6 +100,9 @@ type Meta struct {
 	// to the swarm, which names it, so that one name never stands for a
 	// classic and a cluster volume at once.
 	Cluster bool `json:"cluster,omitempty"`
+	// Encrypted tells that the volume's blocks are LUKS2: every host opens
+	// them with the volume's key before it formats or mounts anything.
+	Encrypted bool `json:"encrypted,omitempty"`
 	Shape
 }
 
@@ -109,6 +115,7 @@ func NewMeta(opts CreateOptions) Meta {
 		// A copy carries its source's blocks, filesystem included.
 		Unformatted: opts.FromVolume == "" && opts.FromSnapshot == "",
 		Cluster:     opts.Cluster,
+		Encrypted:   opts.Encrypted,
 		Shape:       opts.Shape,
 	}
 }
@@ -129,6 +136,9 @@ type Snapshot struct {
 	Size       int64     `json:"size"` // bytes
 	FSType     string    `json:"fsType,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
+	// Encrypted tells that the snapshot copies an encrypted volume's
+	// blocks, for a driver that records it.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Driver is the core of a storage platform: what every driver does.

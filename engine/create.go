@@ -11,6 +11,7 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine/events"
+	"github.com/rexray/rexray/engine/keys"
 	"github.com/rexray/rexray/engine/options"
 )
 
@@ -90,7 +91,7 @@ func (e *Engine) create(ctx context.Context, name string, req options.Request) e
 		v, svc, err = e.createFromSnapshot(ctx, name, req)
 	default:
 		if svc, err = e.service(req.Service); err == nil {
-			v, err = svc.Driver.Create(ctx, name, req.Opts)
+			v, err = e.createNew(ctx, svc, name, req)
 		}
 	}
 	if errors.Is(err, drivers.ErrExists) {
@@ -122,6 +123,32 @@ func (e *Engine) create(ctx context.Context, name string, req options.Request) e
 	return nil
 }
 
+// createNew makes a volume that copies nothing: an encrypted one is
+// refused at once on a host without dm-crypt, and gets its key first.
+func (e *Engine) createNew(ctx context.Context, svc Service, name string, req options.Request) (drivers.Volume, error) {
+	if !req.Opts.Encrypted {
+		return svc.Driver.Create(ctx, name, req.Opts)
+	}
+	if err := e.canEncrypt(name); err != nil {
+		return drivers.Volume{}, err
+	}
+	return e.createKeyed(ctx, svc, name, req, "")
+}
+
+// createKeyed creates an encrypted volume with its key, a copy of the key
+// at from or a new one: a failed create leaves no key it made.
+func (e *Engine) createKeyed(ctx context.Context, svc Service, name string, req options.Request, from string) (drivers.Volume, error) {
+	undo, err := e.newKey(ctx, name, from)
+	if err != nil {
+		return drivers.Volume{}, err
+	}
+	v, err := svc.Driver.Create(ctx, name, req.Opts)
+	if err != nil {
+		undo()
+	}
+	return v, err
+}
+
 // createCopy makes a volume a copy of another in its service. A source
 // mounted on this host is frozen for the copy, so the copy is never torn.
 func (e *Engine) createCopy(ctx context.Context, name string, req options.Request) (drivers.Volume, Service, error) {
@@ -143,6 +170,13 @@ func (e *Engine) createCopy(ctx context.Context, name string, req options.Reques
 	if err == nil {
 		err = keepFS(name, &req, src.FSType, "volume "+from)
 	}
+	if err == nil {
+		gave := req.GaveEncrypted()
+		err = keepEncryption(name, &gave, &req.Opts.Encrypted, src.Encrypted, "volume "+from)
+	}
+	if err == nil && src.Encrypted {
+		err = e.canEncrypt(name)
+	}
 	req.Opts.Shape = options.KeepShape(req, src.Shape)
 	if err != nil {
 		return drivers.Volume{}, Service{}, err
@@ -151,7 +185,12 @@ func (e *Engine) createCopy(ctx context.Context, name string, req options.Reques
 	if err != nil {
 		return drivers.Volume{}, Service{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	v, err := svc.Driver.Create(ctx, name, req.Opts)
+	var v drivers.Volume
+	if src.Encrypted {
+		v, err = e.createKeyed(ctx, svc, name, req, e.keys.Path(from))
+	} else {
+		v, err = svc.Driver.Create(ctx, name, req.Opts)
+	}
 	if terr := thaw(); terr != nil {
 		e.logFor(ctx, from).Errorf("after copying it: %v", terr)
 	}
@@ -169,8 +208,21 @@ func (e *Engine) createFromSnapshot(ctx context.Context, name string, req option
 	if err == nil {
 		err = keepFS(name, &req, snap.FSType, "snapshot "+snap.Name)
 	}
+	keyPath := e.keys.SnapshotPath(snap.Name)
+	encrypted := snap.Encrypted || keys.Exists(keyPath)
+	if err == nil {
+		gave := req.GaveEncrypted()
+		err = keepEncryption(name, &gave, &req.Opts.Encrypted, encrypted, "snapshot "+snap.Name)
+	}
+	if err == nil && encrypted {
+		err = e.canEncrypt(name)
+	}
 	if err != nil {
 		return drivers.Volume{}, Service{}, err
+	}
+	if encrypted {
+		v, err := e.createKeyed(ctx, svc, name, req, keyPath)
+		return v, svc, err
 	}
 	v, err := svc.Driver.Create(ctx, name, req.Opts)
 	return v, svc, err

@@ -17,11 +17,13 @@ import (
 	"github.com/rexray/rexray/config"
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine/events"
+	"github.com/rexray/rexray/engine/keys"
 	"github.com/rexray/rexray/engine/ledger"
 	"github.com/rexray/rexray/engine/locks"
 	"github.com/rexray/rexray/engine/platform"
 	"github.com/rexray/rexray/internal/reqid"
 	"github.com/rexray/rexray/mount"
+	"github.com/rexray/rexray/mount/luks"
 )
 
 // opTimeout bounds every call: `docker plugin enable` gives a call 30 s, and
@@ -70,6 +72,9 @@ type Engine struct {
 	platform  *platform.Asker
 	// observers are told of every event (Observe).
 	observers []events.Observer
+	// crypt opens encrypted volumes, with the keys in keys.
+	crypt Crypt
+	keys  keys.Dir
 }
 
 // New assembles an engine over one or more services, the first the
@@ -85,6 +90,8 @@ func New(cfg config.Config, services []Service, mnt Mounter, led *ledger.Store, 
 		ready:     make(chan struct{}),
 		inherited: newInherited(),
 		platform:  platform.NewAsker(log, time.Duration(cfg.PlatformWait)),
+		crypt:     hostCrypt{luks.Host{Root: "/"}},
+		keys:      keys.Dir(cfg.KeyDir),
 	}
 }
 

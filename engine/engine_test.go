@@ -30,6 +30,8 @@ type host struct {
 	logs *test.Hook
 	cfg  config.Config
 	dir  string
+	// crypt, when set, stands for dm-crypt in every engine started.
+	crypt Crypt
 }
 
 func newHost(t *testing.T, store *memdriver.Store, id string, os *fakeOS, set func(*config.Config)) *host {
@@ -60,6 +62,9 @@ func (h *host) start() {
 	log.SetLevel(logrus.DebugLevel)
 	h.led, h.logs = led, hook
 	h.e = New(h.cfg, []Service{{Name: "mem", Driver: h.drv}}, h.os, led, log)
+	if h.crypt != nil {
+		h.e.crypt = h.crypt
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.t.Cleanup(cancel)
 	h.e.Run(ctx)

@@ -54,7 +54,16 @@ func (e *Engine) fence(ctx context.Context, name string) error {
 
 // shutDown is fence's steps 2 to 4.
 func (e *Engine) shutDown(ctx context.Context, name string) error {
-	err := fence.ShutDown(ctx, e.driverFor(ctx, name), e.mnt, name)
+	err := fence.ShutDown(ctx, e.driverFor(ctx, name), lockingFS{e}, name)
 	e.inherited.clear(name)
 	return errors.Join(err, e.led.ClearHolds(name))
+}
+
+// lockingFS is the fence's Filesystem: the volume's filesystem shut down
+// and unmounted, then its encrypted mapping closed (once its last user
+// lets go), before its device is released.
+type lockingFS struct{ e *Engine }
+
+func (f lockingFS) Fence(ctx context.Context, name string) error {
+	return errors.Join(f.e.mnt.Fence(ctx, name), f.e.lock(ctx, name))
 }

@@ -93,9 +93,21 @@ func (e *Engine) attach(ctx context.Context, name string, h ledger.Hold) (string
 	if err := e.canHold(name, h); err != nil {
 		return "", err
 	}
-	dev, err := e.attachDevice(ctx, e.serviceOf(v).Driver, v, h.String())
+	if err := e.canUnlock(v); err != nil {
+		return "", err
+	}
+	drv := e.serviceOf(v).Driver
+	dev, err := e.attachDevice(ctx, drv, v, h.String())
 	if err != nil {
 		return "", fence.HowToTakeOver(err)
+	}
+	// An encrypted volume's device is its mapping, for a holder of the
+	// device as for the filesystem.
+	if dev, _, err = e.unlock(ctx, drv, v, dev); err != nil {
+		if holds, lerr := e.led.Holds(name); lerr == nil && len(holds) == 0 {
+			e.releaseLogged(ctx, name)
+		}
+		return "", err
 	}
 	if err := e.record(ctx, name, h); err != nil {
 		return "", err

@@ -58,13 +58,26 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 	if mounted {
 		return e.mnt.Path(v.Name), nil
 	}
+	if err := e.canUnlock(v); err != nil {
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
 	drv := e.serviceOf(v).Driver
 	dev, err := e.attachDevice(ctx, drv, v, "")
 	if err != nil {
 		return "", fmt.Errorf("mount volume %s: %w", v.Name, fence.HowToTakeOver(err))
 	}
-	path, err := e.mountDevice(ctx, v, dev)
+	fsDev, fresh, err := e.unlock(ctx, drv, v, dev)
 	if err != nil {
+		if derr := drv.Detach(ctx, v.Name); derr != nil {
+			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", derr)
+		}
+		return "", fmt.Errorf("mount volume %s: %w", v.Name, err)
+	}
+	path, err := e.mountDevice(ctx, v, fsDev, fresh)
+	if err != nil {
+		if lerr := e.lock(ctx, v.Name); lerr != nil {
+			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", lerr)
+		}
 		if derr := drv.Detach(ctx, v.Name); derr != nil {
 			e.logFor(ctx, v.Name).Errorf("after a failed mount: %v", derr)
 		}
@@ -77,18 +90,23 @@ func (e *Engine) mount(ctx context.Context, v drivers.Volume) (string, error) {
 // decision to format rests on the volume's record as lookup found it on
 // its platform (another host may have formatted it, or made it anew, since
 // this host catalogued it): a volume whose filesystem was recorded is
-// never formatted again unless overwritefs asks for it.
-func (e *Engine) mountDevice(ctx context.Context, v drivers.Volume, dev string) (string, error) {
+// never formatted again unless overwritefs asks for it. fresh tells that
+// dev is an encrypted volume's mapping whose LUKS header was made just
+// now: it holds nothing, though not zeros.
+func (e *Engine) mountDevice(ctx context.Context, v drivers.Volume, dev string, fresh bool) (string, error) {
 	overwrite, err := e.led.Overwrite(v.Name)
 	if err != nil {
 		return "", err
 	}
-	return e.mountAs(ctx, e.serviceOf(v).Driver, v, dev, overwrite)
+	return e.mountAs(ctx, e.serviceOf(v).Driver, v, dev, overwrite, fresh)
 }
 
 // mountAs formats (when v's record allows it) and mounts v's device.
-func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite bool) (string, error) {
+func (e *Engine) mountAs(ctx context.Context, drv drivers.Driver, v drivers.Volume, dev string, overwrite, fresh bool) (string, error) {
 	content := e.content(ctx, drv, v, overwrite)
+	if fresh {
+		content = mount.Discard
+	}
 	fsType := v.FSType
 	if fsType == "" {
 		// Made outside rexray (a plain `rbd create`): a filesystem already
@@ -260,8 +278,12 @@ func (e *Engine) unmountLast(ctx context.Context, name string, h ledger.Hold) er
 	return nil
 }
 
-// detach lets the volume's device go, as the last step of a release.
+// detach closes the volume's encrypted mapping, if any, and lets its
+// device go, as the last steps of a release.
 func (e *Engine) detach(ctx context.Context, name string) error {
+	if err := e.lock(ctx, name); err != nil {
+		return err
+	}
 	if err := e.driverFor(ctx, name).Detach(ctx, name); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return err
 	}

@@ -37,6 +37,7 @@ func (e *Engine) Remove(ctx context.Context, name string) error {
 			return fmt.Errorf("remove volume %s: %w", name, err)
 		}
 	}
+	encrypted := e.encrypted(ctx, name)
 	now := time.Now()
 	retry, err := e.led.MarkRemoving(name, now, now.Add(-removeMemory))
 	if err != nil {
@@ -51,6 +52,11 @@ func (e *Engine) Remove(ctx context.Context, name string) error {
 	}
 	if err := e.led.DeleteVolume(name); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	if encrypted {
+		// Only now: a key removed before its volume would leave the
+		// volume unreadable if its removal failed.
+		e.forgetKey(ctx, name, e.keys.Path(name))
 	}
 	e.logFor(ctx, name).Info("removed")
 	e.emit(ctx, events.Event{Kind: events.Remove, Volume: name})
@@ -74,4 +80,14 @@ func (e *Engine) goneAlready(name string, retry bool, notFound error) error {
 		return err
 	}
 	return notFound
+}
+
+// encrypted tells whether the named volume is encrypted, as this host's
+// catalogue or its platform knows it.
+func (e *Engine) encrypted(ctx context.Context, name string) bool {
+	if v, known, err := e.led.Volume(name); err == nil && known && v.Encrypted {
+		return true
+	}
+	v, err := e.lookup(ctx, name)
+	return err == nil && v.Encrypted
 }

@@ -85,7 +85,10 @@ func (e *Engine) growFS(ctx context.Context, v drivers.Volume) error {
 	if v.Device == "" {
 		return fmt.Errorf("it is mounted here, but its platform shows no device of it on this host")
 	}
-	return e.mnt.Grow(ctx, v.Device, v.Name)
+	if err := e.growMapping(ctx, v); err != nil {
+		return err
+	}
+	return e.mnt.Grow(ctx, e.fsDevice(v), v.Name)
 }
 
 // grownElsewhere grows the filesystem of a volume this host holds that

@@ -83,6 +83,7 @@ func (e *Engine) Restore(ctx context.Context) {
 			e.releaseLogged(ctx, v.Name)
 		}
 	}
+	e.closeStrays(ctx)
 }
 
 // restoreHeld handles a volume the ledger says containers hold. One still
@@ -132,6 +133,9 @@ func (e *Engine) restoreHeld(ctx context.Context, v drivers.Volume, name string,
 	default:
 		log.Info("device gone (host restarted?): forgetting its mounts")
 		e.emitStale(ctx, name, "at start: its device is gone (the host restarted?)")
+		if err := e.lock(ctx, name); err != nil {
+			log.Errorf("release: %v", err)
+		}
 		// and the hold on it, which a host that restarted no longer has.
 		if err := e.serviceOf(v).Driver.Detach(ctx, name); err != nil {
 			log.Errorf("release: %v", err)

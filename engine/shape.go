@@ -40,8 +40,12 @@ func specOf(v drivers.Volume, fsType string, content mount.Content) (mount.Spec,
 // v is the named volume with its device.
 func (e *Engine) remount(ctx context.Context, v drivers.Volume, name string) error {
 	spec, err := specOf(v, v.FSType, mount.Existing)
+	if err != nil {
+		return err
+	}
+	dev, _, err := e.unlock(ctx, e.serviceOf(v).Driver, v, v.Device)
 	if err == nil {
-		_, err = e.mountAt(ctx, v.Device, name, spec)
+		_, err = e.mountAt(ctx, dev, name, spec)
 	}
 	return err
 }
@@ -66,6 +70,7 @@ func (e *Engine) describe(v *drivers.Volume) {
 	if len(v.MountOpts) > 0 {
 		fields["mountOpts"] = strings.Join(v.MountOpts, ",")
 	}
+	fields["encrypted"] = strconv.FormatBool(v.Encrypted)
 	if mounted, err := e.mnt.IsMounted(v.Name); err == nil && mounted {
 		if u, err := e.mnt.Usage(v.Name); err == nil {
 			fields["used"], fields["free"] = strconv.FormatInt(u.UsedBytes, 10), strconv.FormatInt(u.FreeBytes, 10)

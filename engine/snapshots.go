@@ -8,6 +8,7 @@ import (
 
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/engine/events"
+	"github.com/rexray/rexray/engine/keys"
 )
 
 // Snapshot is a snapshot with the service that holds it.
@@ -73,8 +74,21 @@ func (e *Engine) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: service %s: %w", name, volume, svc.Name, err)
 	}
+	undo := func() {}
+	if v.Encrypted {
+		// The snapshot carries the volume's LUKS header: its key goes
+		// with it, for a volume made from it after this one is gone.
+		made, err := keys.Copy(e.keys.Path(volume), e.keys.SnapshotPath(name))
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
+		}
+		if made {
+			undo = func() { keys.Remove(e.keys.SnapshotPath(name)) }
+		}
+	}
 	thaw, err := e.mnt.Freeze(volume)
 	if err != nil {
+		undo()
 		return Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)
 	}
 	start := time.Now()
@@ -84,8 +98,10 @@ func (e *Engine) CreateSnapshot(ctx context.Context, volume, name string) (Snaps
 		e.logFor(ctx, volume).Errorf("after a snapshot of it: %v", terr)
 	}
 	if err != nil {
+		undo()
 		return Snapshot{}, err
 	}
+	snap.Encrypted = v.Encrypted
 	e.recatalogue(ctx, svc, volume)
 	e.logFor(ctx, volume).Infof("snapshot %s taken", name)
 	e.emit(ctx, events.Event{Kind: events.Snapshot, Volume: volume, Service: svc.Name, Detail: name, Bytes: snap.Size, Seconds: took.Seconds()})
@@ -121,6 +137,7 @@ func (e *Engine) RemoveSnapshot(ctx context.Context, name string) error {
 	if err := svc.Driver.(drivers.Snapshotter).RemoveSnapshot(ctx, name); err != nil {
 		return err
 	}
+	e.forgetKey(ctx, name, e.keys.SnapshotPath(name))
 	// Under the volume's lock, as every change to its catalogue record.
 	if ctx, done, err := e.begin(ctx, "forget snapshot", snap.VolumeName); err == nil {
 		e.recatalogue(ctx, svc, snap.VolumeName)

@@ -155,7 +155,8 @@ func (e *Engine) usedElsewhere(ctx context.Context, name string) (bool, error) {
 			}
 		}
 	}
-	busy, err := e.mnt.Busy(v.Device)
+	// A mapping holds its device: the filesystem is on the mapping.
+	busy, err := e.mnt.Busy(e.fsDevice(v))
 	if mounted && (busy || err != nil) {
 		// It was mounted a moment ago: what is there is a filesystem.
 		if merr := e.remount(ctx, v, name); merr != nil {

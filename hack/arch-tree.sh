@@ -17,6 +17,7 @@ cache=${ARCH_CACHE:-/var/cache/rexray/arch}
 mirror=http://deb.debian.org/debian
 
 pkgs=(e2fsprogs xfsprogs util-linux)
+pkgs+=(cryptsetup-bin)
 case $driver in
 loopback | virtualbox) ;;
 # libsnappy1v5: a compressor plugin librados loads, which ceph-common does not depend on.

@@ -91,7 +91,8 @@ enter() {
   mount --rbind /dev "$tree/dev"
   mount -t tmpfs -o mode=0755 tmpfs "$tree/run"
   mount -t tmpfs -o mode=1777 tmpfs "$tree/tmp"
-  local -a binds=(/run/docker/plugins /etc/docker/plugins /etc/docker/certs.d "$repo" "$@")
+  # /var/lib/rexray/keys: the default source of the plugin's keys mount.
+  local -a binds=(/run/docker/plugins /etc/docker/plugins /etc/docker/certs.d /var/lib/rexray/keys "$repo" "$@")
   local covered=false
   for p in "$@"; do
     [[ $dir == "$p"/* ]] && covered=true

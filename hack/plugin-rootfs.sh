@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Assemble the plugin's rootfs from our static binary and the Debian tools it
-# execs (mkfs.ext4, mkfs.xfs, blkid, resize2fs, xfs_growfs) with the libraries they load. No image
+# execs (mkfs.ext4, mkfs.xfs, blkid, resize2fs, xfs_growfs, cryptsetup) with the libraries they load. No image
 # is pulled: everything comes from this machine's packages, or for another
 # architecture from Debian's packages of the same versions (hack/arch-tree.sh).
 #   hack/plugin-rootfs.sh BINARY ROOTFS [DRIVER [ARCH]]
@@ -15,6 +15,8 @@ set -euo pipefail
 bin=$1 root=$2 driver=${3:-loopback} arch=${4:-$(dpkg --print-architecture)}
 
 tools=(/sbin/mkfs.ext4 /sbin/mkfs.ext3 /sbin/mke2fs /sbin/mkfs.xfs /sbin/blkid /sbin/resize2fs /usr/sbin/xfs_growfs)
+# cryptsetup: encrypted volumes (LUKS2 on dm-crypt), for every driver.
+tools+=(/sbin/cryptsetup)
 case $driver in
 loopback | virtualbox) ;;
 rbd) tools+=(/usr/bin/rbd /usr/bin/rados /usr/bin/rbd-fuse /usr/bin/rbd-nbd) ;;
@@ -89,6 +91,8 @@ for t in "${tools[@]}"; do
 done
 # mke2fs reads its defaults (features, inode sizes) from here.
 cp "$tree/etc/mke2fs.conf" "$root/etc/"
+# cryptsetup's locks of the devices it formats and opens.
+mkdir -p "$root/run/cryptsetup"
 
 if [[ $driver == rbd ]]; then
 	plugins=/usr/lib/$triplet/ceph

@@ -18,7 +18,7 @@ if ! docker version >/dev/null 2>&1; then
 	docker version >/dev/null || { tail -20 /var/log/rexray-dockerd.log; exit 1; }
 fi
 
-mkdir -p /var/lib/rexray/loopback /var/lib/rexray/state # the default mount sources
+mkdir -p /var/lib/rexray/loopback /var/lib/rexray/state /var/lib/rexray/keys # the default mount sources
 make --no-print-directory plugin PLUGIN="$plugin"
 docker plugin enable "$plugin"
 hack/import-busybox.sh busybox:latest

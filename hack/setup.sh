@@ -14,6 +14,8 @@ set -euo pipefail
 pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
 	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse rbd-nbd
 	nfs-kernel-server nfs-common)
+# cryptsetup-bin: encrypted volumes (LUKS2), their tests and the plugin rootfs.
+pkgs+=(cryptsetup-bin)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,3 +34,5 @@ go mod download
 # The plugin's default mount sources; dockerd refuses to enable a plugin
 # whose bind source is missing.
 install -d -m 0700 /var/lib/rexray/loopback /var/lib/rexray/state
+# The keys of encrypted volumes (the plugin's keys mount).
+install -d -m 0700 /var/lib/rexray/keys

@@ -32,6 +32,7 @@ type env struct {
 	registry string // host:port of the TLS registry
 	store    string // host folder mounted as the plugin's "store"
 	state    string // host folder mounted as the plugin's "state"
+	keys     string // host folder mounted as the plugin's "keys"
 	cli      *client.Client
 }
 
@@ -108,8 +109,9 @@ func setUp() (*env, error) {
 		registry: "localhost:" + port,
 		store:    filepath.Join(dir, "store"),
 		state:    filepath.Join(dir, "state"),
+		keys:     filepath.Join(dir, "keys"),
 	}
-	for _, d := range []string{e.store, e.state, filepath.Join(dir, "tmp")} {
+	for _, d := range []string{e.store, e.state, e.keys, filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return e, err
 		}

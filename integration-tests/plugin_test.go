@@ -27,6 +27,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("DisableEnableKeepsMounts", testDisableEnable)
 	t.Run("RemoveInUseAndRemoveDisable", testRemove)
 	t.Run("BadInputLeavesNothing", testBadInput)
+	t.Run("EncryptedNeedsDMCrypt", testEncryptedNeedsDMCrypt)
 	t.Run("XFSAndOverwriteFS", testXFS)
 	t.Run("CopyOfAVolumeInUse", testCopy)
 	t.Run("SnapshotsThroughTheCLI", testSnapshotsAndCLI)
@@ -50,7 +51,7 @@ func testInstall(t *testing.T) {
 	ref := suite.registry + "/rexray/loopback:test"
 	mustDocker(t, "plugin", "install", "--grant-all-permissions", "--disable", "--alias", plugin, ref)
 	mustDocker(t, "plugin", "set", plugin,
-		"store.source="+suite.store, "state.source="+suite.state, "REXRAY_LOGLEVEL=info")
+		"store.source="+suite.store, "state.source="+suite.state, "keys.source="+suite.keys, "REXRAY_LOGLEVEL=info")
 	mustDocker(t, "plugin", "enable", plugin)
 	out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}} {{.Config.Interface.Socket}}", plugin)
 	if out != "true rexray.sock" {

@@ -4,12 +4,14 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,12 +66,20 @@ exit 7`, suite.repo)
 	})
 }
 
+// vmTimeout bounds one VM: past it vm.sh is sent SIGTERM, on which it
+// stops qemu and virtiofsd and removes its tap.
+const vmTimeout = 5 * time.Minute
+
 // vm runs hack/vm.sh with flags and a command, and returns its standard
 // output and exit status.
 func vm(t *testing.T, flags []string, command ...string) (string, int) {
 	t.Helper()
 	args := append(append(flags, "--"), command...)
-	cmd := exec.Command(filepath.Join(suite.repo, "hack", "vm.sh"), args...)
+	c, cancel := context.WithTimeout(context.Background(), vmTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(c, filepath.Join(suite.repo, "hack", "vm.sh"), args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -31,6 +31,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		Size:       v.Size,
 		FSType:     v.FSType,
 		CreatedAt:  time.Now().UTC().Truncate(time.Second),
+		Encrypted:  v.Encrypted,
 	}
 	if err := d.fill(ctx, d.snaps, name, v.Size, d.imagePath(v.Name), drivers.ErrSnapshotExists, func() error { return d.snaps.write(name, s) }); err != nil {
 		return drivers.Snapshot{}, fmt.Errorf("create snapshot %s of volume %s: %w", name, volume, err)

@@ -9,7 +9,7 @@
 //     lock may be stuck on I/O that only the cut ends (rbd: a blocklisted
 //     client).
 //  2. Shut the filesystem down, so nothing written here reaches the device
-//     any more, and unmount it.
+//     any more, and unmount it; close an encrypted volume's mapping.
 //  3. Release the device and the hold on the platform (Detach).
 //  4. Forget the volume's holds in this host's ledger (the engine's).
 //

@@ -40,12 +40,13 @@ const (
 	optMode        = "mode" // and its mode, in octal
 	optMkfsOpts    = "mkfsopts"
 	optMountOpts   = "mountopts"
+	optEncrypted   = "encrypted" // LUKS2 blocks, opened with dm-crypt
 )
 
 // Accepted are the option keys, as users spell them (keys are
 // case-insensitive): what an unknown key's error lists.
 func Accepted() []string {
-	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode", "mkfsopts", "mountopts"}
+	return []string{"size", "volumeType", "iops", "availabilityZone", "newfstype", "fsType", "overwritefs", "volumeName", "volumeID", "snapshotName", "snapshotID", "service", "pool", "uid", "gid", "mode", "mkfsopts", "mountopts", "encrypted"}
 }
 
 // Request is a parsed Create: the volume's properties, which of them
@@ -66,6 +67,7 @@ type Defaults struct {
 	VolumeType       string
 	IOPS             int64
 	AvailabilityZone string
+	Encrypted        bool
 }
 
 // DefaultsOf are the defaults the settings give.
@@ -77,6 +79,7 @@ func DefaultsOf(cfg config.Config) Defaults {
 		VolumeType:       o.CreateDefaultType,
 		IOPS:             o.CreateDefaultIOPS,
 		AvailabilityZone: o.CreateDefaultAvailZone,
+		Encrypted:        bool(o.CreateDefaultEncrypted),
 	}
 }
 
@@ -84,8 +87,11 @@ func DefaultsOf(cfg config.Config) Defaults {
 func Implicit(cfg config.Config) drivers.CreateOptions {
 	d := DefaultsOf(cfg)
 	size, _ := ParseSize(d.Size) // CheckConfig refused a bad one
-	return drivers.CreateOptions{Size: size, FSType: d.FSType, Type: d.VolumeType, IOPS: d.IOPS, AvailabilityZone: d.AvailabilityZone}
+	return drivers.CreateOptions{Size: size, FSType: d.FSType, Type: d.VolumeType, IOPS: d.IOPS, AvailabilityZone: d.AvailabilityZone, Encrypted: d.Encrypted}
 }
+
+// GaveEncrypted tells whether the request said whether to encrypt.
+func (r Request) GaveEncrypted() bool { return r.Given[optEncrypted] }
 
 // GaveFSType tells whether the request named a filesystem.
 func (r Request) GaveFSType() bool { return r.Given[optNewFSType] }
@@ -115,7 +121,7 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 	req := Request{Given: map[string]bool{}}
 	size := def.Size
 	var mkfsOpts, mountOpts string
-	req.Opts = drivers.CreateOptions{FSType: def.FSType, Type: def.VolumeType, IOPS: def.IOPS, AvailabilityZone: def.AvailabilityZone}
+	req.Opts = drivers.CreateOptions{FSType: def.FSType, Type: def.VolumeType, IOPS: def.IOPS, AvailabilityZone: def.AvailabilityZone, Encrypted: def.Encrypted}
 	// In a fixed order, so that the same options always get the same error.
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		v := opts[k]
@@ -199,6 +205,13 @@ func parse(raw map[string]string, def Defaults) (Request, error) {
 				return req, fmt.Errorf("invalid overwritefs %q: give true or false", v)
 			}
 			req.Overwrite = b
+		case optEncrypted:
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return req, fmt.Errorf("invalid encrypted %q: give true or false", v)
+			}
+			req.Opts.Encrypted = b
+			req.Given[optEncrypted] = true
 		default:
 			return req, fmt.Errorf("unknown option %q: accepted options are %s", k, strings.Join(Accepted(), ", "))
 		}
@@ -328,6 +341,7 @@ func (r Request) Conflicts(v drivers.Volume) []string {
 	add(optMode, v.Mode, r.Opts.Mode)
 	add(optMkfsOpts, strings.Join(v.MkfsOpts, " "), strings.Join(r.Opts.MkfsOpts, " "))
 	add(optMountOpts, strings.Join(v.MountOpts, ","), strings.Join(r.Opts.MountOpts, ","))
+	add(optEncrypted, v.Encrypted, r.Opts.Encrypted)
 	sort.Strings(diffs)
 	return diffs
 }
