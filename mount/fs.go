@@ -6,7 +6,6 @@
 package mount
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+
+	"github.com/rexray/rexray/internal/command"
 )
 
 const mib = 1 << 20
@@ -176,22 +177,7 @@ func Format(ctx context.Context, device, fsType string, zeroed bool, opts ...str
 	return nil
 }
 
-// run execs a tool and returns its standard output; a failure carries what
-// the tool wrote to standard error, so the user sees more than "exit status 1".
+// run execs a tool (package command) and returns its standard output.
 func run(ctx context.Context, tool string, args ...string) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tool, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	debugf(ctx, "run %s", strings.Join(cmd.Args, " "))
-	err := cmd.Run()
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("%s: %w", tool, ctx.Err())
-		}
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return "", fmt.Errorf("%s: %s: %w", tool, msg, err)
-		}
-		return "", fmt.Errorf("%s: %w", tool, err)
-	}
-	return stdout.String(), nil
+	return command.Run(ctx, nil, tool, args...)
 }

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rexray/rexray/internal/reqid"
+	"github.com/rexray/rexray/internal/command"
 )
 
 // Signature is what blkid calls a LUKS header.
@@ -81,7 +81,7 @@ func (h Host) hasDMCrypt() bool {
 // default. The key is 64 random bytes, not a passphrase: a slow key
 // derivation would only cost every open time, so PBKDF2 runs its minimum.
 func Format(ctx context.Context, dev string, key []byte) error {
-	_, err := run(ctx, key, "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
+	_, err := command.Run(ctx, key, "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
 		"--cipher", "aes-xts-plain64", "--key-size", "512",
 		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", dev)
 	if err != nil {
@@ -93,7 +93,7 @@ func Format(ctx context.Context, dev string, key []byte) error {
 // Open maps dev's LUKS volume, opened with key, to /dev/mapper/name and
 // returns that path. A key that opens no slot fails with ErrWrongKey.
 func Open(ctx context.Context, dev, name string, key []byte) (string, error) {
-	_, err := run(ctx, key, "cryptsetup", "open", "--type", "luks2", "--key-file", "-", dev, name)
+	_, err := command.Run(ctx, key, "cryptsetup", "open", "--type", "luks2", "--key-file", "-", dev, name)
 	if rejected(err) {
 		return "", fmt.Errorf("open %s: %w (%v)", dev, ErrWrongKey, err)
 	}
@@ -124,21 +124,21 @@ func Close(ctx context.Context, name string) error {
 	if _, ok, err := Find(name); err != nil || !ok {
 		return err
 	}
-	_, err := run(ctx, nil, "cryptsetup", "close", name)
+	_, err := command.Run(ctx, nil, "cryptsetup", "close", name)
 	if err == nil {
 		return nil
 	}
-	if _, derr := run(ctx, nil, "cryptsetup", "close", "--deferred", name); derr != nil {
+	if _, derr := command.Run(ctx, nil, "cryptsetup", "close", "--deferred", name); derr != nil {
 		return fmt.Errorf("close %s: %w", name, errors.Join(err, derr))
 	}
-	debugf(ctx, "%s is still in use: it goes at its last close", name)
+	command.Debugf(ctx, "%s is still in use: it goes at its last close", name)
 	return nil
 }
 
 // Resize makes the mapping name as large as its device, after the device
 // grew.
 func Resize(ctx context.Context, name string, key []byte) error {
-	if _, err := run(ctx, key, "cryptsetup", "resize", "--key-file", "-", name); err != nil {
+	if _, err := command.Run(ctx, key, "cryptsetup", "resize", "--key-file", "-", name); err != nil {
 		return fmt.Errorf("resize %s: %w", name, err)
 	}
 	return nil
@@ -213,31 +213,4 @@ func ensureNode(path, majMin string) error {
 		return &os.PathError{Op: "mknod", Path: path, Err: err}
 	}
 	return nil
-}
-
-// run execs a tool with stdin, and returns its standard output; a failure
-// carries what it wrote to standard error.
-func run(ctx context.Context, stdin []byte, tool string, args ...string) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tool, args...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	debugf(ctx, "run %s", strings.Join(cmd.Args, " "))
-	err := cmd.Run()
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("%s: %w", tool, ctx.Err())
-		}
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return "", fmt.Errorf("%s: %s: %w", tool, msg, err)
-		}
-		return "", fmt.Errorf("%s: %w", tool, err)
-	}
-	return stdout.String(), nil
-}
-
-func debugf(ctx context.Context, format string, args ...any) {
-	if log := reqid.Log(ctx, nil); log != nil {
-		log.Debugf(format, args...)
-	}
 }

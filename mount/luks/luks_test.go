@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rexray/rexray/internal/command"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,7 +88,7 @@ func device(t *testing.T) string {
 // testKey has cryptsetup check key against dev's key slots without
 // opening anything.
 func testKey(ctx context.Context, dev string, key []byte) error {
-	_, err := run(ctx, key, "cryptsetup", "open", "--test-passphrase", "--key-file", "-", dev)
+	_, err := command.Run(ctx, key, "cryptsetup", "open", "--test-passphrase", "--key-file", "-", dev)
 	return err
 }
 
