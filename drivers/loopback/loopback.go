@@ -140,9 +140,6 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Instance == "" {
 		return nil, drivers.Invalid("loopback store %s: no instance ID to name this host in its leases", cfg.VolumePath)
 	}
-	if err := checkStore(cfg.VolumePath, cfg.LeaseTTL, cfg.Log); err != nil {
-		return nil, err
-	}
 	dir := filepath.Join(cfg.VolumePath, "volumes")
 	d := &Driver{
 		cfg:     cfg,
@@ -163,6 +160,9 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("loopback store: %w", err)
 		}
 		unix.Close(fd)
+	}
+	if err := checkStore(cfg.VolumePath, cfg.LeaseTTL, cfg.Log); err != nil {
+		return nil, err
 	}
 	d.vols.sweepTemps()
 	d.snaps.sweepTemps()
