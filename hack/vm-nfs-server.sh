@@ -9,6 +9,7 @@
 # the 90 s defaults.
 set -euo pipefail
 net=${1:?usage: vm-nfs-server.sh NET STOP} stop=${2:?usage: vm-nfs-server.sh NET STOP}
+modprobe loop
 truncate -s 4G /tmp/export.img
 mkfs.ext4 -q -F /tmp/export.img
 mkdir -p /tmp/export

@@ -62,7 +62,7 @@ func startNFSLab(t *testing.T) *nfsLab {
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", lab.ns).Run() })
 	srv := lab.boot(t, nfsServerIP, "hack/vm-nfs-server.sh", nfsNet+".0/24", "STOP")
-	waitFor(t, "the NFS server", 3*time.Minute, func() bool { return strings.Contains(srv.output(), "nfs: serving") })
+	srv.await(t, "the NFS server", func() bool { return strings.Contains(srv.output(), "nfs: serving") })
 	return lab
 }
 
@@ -102,6 +102,19 @@ func (lab *nfsLab) boot(t *testing.T, ip string, command ...string) *nfsVM {
 	go func() { v.cmd.Wait(); close(v.done) }()
 	t.Cleanup(func() { v.stop(t) })
 	return v
+}
+
+// await waits for cond, failing at once if the VM stops first.
+func (v *nfsVM) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, 3*time.Minute, func() bool {
+		select {
+		case <-v.done:
+			t.Fatalf("the VM stopped before %s:\n%s", what, v.output())
+		default:
+		}
+		return cond()
+	})
 }
 
 func (v *nfsVM) output() string {
@@ -171,12 +184,12 @@ type nfsClient struct {
 func (lab *nfsLab) client(t *testing.T, id, vers, export string) *nfsClient {
 	t.Helper()
 	v := lab.boot(t, fmt.Sprintf("%s.%d", nfsNet, 10+lab.n), "hack/vm-agent.sh", "DIR")
-	waitFor(t, "client "+id+"'s VM", 3*time.Minute, func() bool {
+	v.await(t, "client "+id+"'s VM", func() bool {
 		_, err := os.Stat(filepath.Join(v.dir, "ready"))
 		return err == nil
 	})
 	c := &nfsClient{nfsVM: v, id: id,
-		prelude: fmt.Sprintf("set -u\nRX=/tmp/rx ID=%s . %s/hack/vm-nfs-client.sh\n", id, suite.repo)}
+		prelude: fmt.Sprintf("set -u\nRX=/tmp/rx; ID=%s; . %s/hack/vm-nfs-client.sh\n", id, suite.repo)}
 	c.must(t, fmt.Sprintf("modprobe loop; nfs_mount %s %s && rx_serve LOOPBACK_LEASETTL=%s", export, vers, nfsLeaseTTL))
 	return c
 }
