@@ -167,7 +167,7 @@ func (v *nfsVM) run(t *testing.T, script string) (string, int) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no answer from the VM within 3m to:\n%s", script)
+			t.Fatalf("no answer from the VM within 3m to:\n%s\nits console:\n%s", script, lastLines(v.output(), 40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -194,8 +194,10 @@ func (lab *nfsLab) client(t *testing.T, id, vers, export string) *nfsClient {
 	return c
 }
 
-// nfsLeaseTTL is short, so that a dead holder's lease runs out in seconds.
-const nfsLeaseTTL = 6 * time.Second
+// nfsLeaseTTL is LOOPBACK_LEASETTL's default: a renewal over NFS in an
+// emulated VM on a busy host takes seconds, and a shorter lease has the
+// holder fence itself (rightly) for renewals that did not come in time.
+const nfsLeaseTTL = 15 * time.Second
 
 func (c *nfsClient) sh(t *testing.T, script string) (string, int) {
 	t.Helper()
@@ -243,7 +245,8 @@ func testNFSStore(t *testing.T, lab *nfsLab, vers, export string) {
 	c1.must(t, `m=$(rx volume mount shared)
 setsid bash -c 'i=0; while true; do i=$((i+1)); if echo "line $i" >> '$m'/log && sync '$m'/log; then echo "synced $i"; else echo "failed $i"; fi; sleep 0.05; done' >$RX/appender.log 2>&1 </dev/null &
 echo $! > $RX/appender.pid
-until [ "$(grep -c synced $RX/appender.log)" -ge 20 ]; do sleep 0.1; done`)
+until [ "$(grep -c synced $RX/appender.log)" -ge 20 ]; do sleep 0.1; if [ $SECONDS -gt 100 ]; then
+  tail -n 3 $RX/appender.log; tail -n 10 $RX/serve.log; exit 1; fi; done`)
 	out, code := c2.sh(t, "rx volume mount shared")
 	if code == 0 || !strings.Contains(out, "attached to host c1") || !strings.Contains(out, "REXRAY_PREEMPT=true") {
 		t.Errorf("c2's mount while c1 holds the volume: status %d, %q; want a refusal naming c1 and how to preempt", code, out)
@@ -251,6 +254,9 @@ until [ "$(grep -c synced $RX/appender.log)" -ge 20 ]; do sleep 0.1; done`)
 	c2.must(t, "rx_serve LOOPBACK_LEASETTL="+nfsLeaseTTL.String()+" REXRAY_PREEMPT=true")
 	took := c2.ms(t, "m=$(rx volume mount shared) && echo $m > $RX/m")
 	t.Logf("figure: NFSv%s: c2 took the volume from c1 with preempt in %d ms", vers, took)
+	for _, c := range []*nfsClient{c1, c2} {
+		t.Logf("%s's clock is %s off the host's (the lease needs clocks within a small part of its TTL)", c.id, c.clockOffset(t).Round(time.Millisecond))
+	}
 	c1.must(t, "until grep -q failed $RX/appender.log; do sleep 0.1; done; kill $(cat $RX/appender.pid)")
 	log := c1.must(t, "cat $RX/appender.log")
 	synced := 0
@@ -307,4 +313,23 @@ echo "files $(ls -A $RX/nfs/store/volumes | wc -l)"`)
 		t.Errorf("left on c2 and in the store:\n%s\nwant\n%s", left, want)
 	}
 	c2.must(t, "rx_stop; umount $RX/nfs")
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// clockOffset is how far the VM's clock is ahead of the host's, give or
+// take the time the question takes to go and come back.
+func (c *nfsClient) clockOffset(t *testing.T) time.Duration {
+	t.Helper()
+	before := time.Now()
+	out := c.must(t, "date +%s%N")
+	after := time.Now()
+	ns, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		t.Fatalf("%s: date said %q", c.id, out)
+	}
+	return time.Unix(0, ns).Sub(before.Add(after.Sub(before) / 2))
 }

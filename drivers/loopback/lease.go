@@ -399,7 +399,11 @@ func (d *Driver) keep(name string, from time.Time) error {
 	if time.Since(from) < d.cfg.LeaseTTL/5 {
 		return nil
 	}
+	start := time.Now()
 	err := d.renewHeld(name)
+	if took := time.Since(start); took > d.cfg.LeaseTTL/5 {
+		d.cfg.Log.WithField("volume", name).Warnf("renewing its lease took %s, more than a fifth of LOOPBACK_LEASETTL (%s): the store answers slowly", took.Round(time.Millisecond), d.cfg.LeaseTTL)
+	}
 	if err == nil {
 		d.renewals.Add(1)
 		return nil
