@@ -22,6 +22,11 @@ if [[ $repo == /tmp/* ]]; then
 fi
 umount -l /dev/shm/host-tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
+share=$(arg share)
+if [[ -n $share ]]; then
+	mkdir -p "$share" 2>/dev/null
+	mount -t virtiofs share "$share" || echo "vm: cannot mount the shared folder $share" >&2
+fi
 mount --bind "$(arg modules)" /lib/modules
 work=$(arg work)
 ip link set lo up

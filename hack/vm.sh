@@ -4,9 +4,13 @@
 # userland as the VM's root, read-only, over virtio-fs, a writable /tmp and
 # /run, the kernel's modules loadable with modprobe, the checkout at the same
 # path. Prints the command's output and exits with its status.
-#   hack/vm.sh [--net NETNS --ip ADDR/LEN] [--mem MiB] -- COMMAND [ARG...]
+#   hack/vm.sh [--net NETNS --ip ADDR/LEN] [--mem MiB] [--cpus N] [--share DIR] -- COMMAND [ARG...]
 #     --net: the VM's network is a tap on NETNS's bridge (the project's test
 #            network, as hack/cluster-up.sh makes it), with address ADDR/LEN
+#            and a MAC address made from it, so that VMs share a bridge
+#     --share: the host folder DIR is writable in the VM, at its path, and
+#            uncached: each side sees the other's changes at once (the
+#            control folder of hack/vm-agent.sh)
 #   VM_CACHE=DIR   where the kernel is kept (/var/cache/rexray/vm)
 #   VM_CPU=MODEL   qemu's CPU model (Nehalem: no AVX, whose emulation is slow,
 #                  and which glibc's and Go's string functions pick when offered)
@@ -14,13 +18,15 @@
 # virtiofsd), by PID, and removes its tap, even when killed by a signal.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--net NETNS --ip ADDR/LEN] [--mem MiB] -- COMMAND [ARG...]" >&2; exit 2; }
-netns= ip= mem=1024
+usage() { echo "usage: $0 [--net NETNS --ip ADDR/LEN] [--mem MiB] [--cpus N] [--share DIR] -- COMMAND [ARG...]" >&2; exit 2; }
+netns= ip= mem=1024 cpus=2 share=
 while [[ $# -gt 0 && $1 != -- ]]; do
 	case $1 in
 	--net) netns=${2:?}; shift 2 ;;
 	--ip) ip=${2:?}; shift 2 ;;
 	--mem) mem=${2:?}; shift 2 ;;
+	--cpus) cpus=${2:?}; shift 2 ;;
+	--share) share=$(cd "${2:?}" && pwd) || { echo "vm: --share $2: no such folder" >&2; exit 2; }; shift 2 ;;
 	*) usage ;;
 	esac
 done
@@ -123,7 +129,18 @@ trap 'exit 130' INT TERM
 /usr/lib/qemu/virtiofsd --socket-path="$work/fs.sock" -o source=/ -o cache=always -o sandbox=chroot \
 	-o log_level=err -f 2>"$work/virtiofsd.log" &
 pids+=($!)
-for _ in $(seq 100); do [[ -S $work/fs.sock ]] && break; sleep 0.05; done
+fsdev=()
+share_arg=
+if [[ -n $share ]]; then
+	/usr/lib/qemu/virtiofsd --socket-path="$work/share.sock" -o source="$share" -o cache=none -o sandbox=chroot \
+		-o log_level=err -f 2>"$work/virtiofsd-share.log" &
+	pids+=($!)
+	fsdev=(-chardev "socket,id=share,path=$work/share.sock" -device vhost-user-fs-pci,chardev=share,tag=share)
+	share_arg=" rexray.share=$share"
+fi
+for sock in "$work/fs.sock" ${share:+"$work/share.sock"}; do
+	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+done
 
 net=(-nic none)
 run=()
@@ -133,17 +150,20 @@ if [[ -n $netns ]]; then
 	[[ -n $bridge ]] || { echo "vm: netns $netns has no bridge" >&2; exit 1; }
 	ip netns exec "$netns" ip tuntap add dev "$tap" mode tap
 	ip netns exec "$netns" ip link set "$tap" master "$bridge" up
-	net=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device virtio-net-pci,netdev=n0)
+	# qemu gives every VM one MAC address: two on a bridge would clash.
+	IFS=./ read -r o1 o2 o3 o4 _ <<<"$ip"
+	mac=$(printf '52:54:%02x:%02x:%02x:%02x' "$o1" "$o2" "$o3" "$o4")
+	net=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=$mac")
 	run=(ip netns exec "$netns")
 fi
 
-"${run[@]}" qemu-system-x86_64 -accel tcg -cpu "${VM_CPU:-Nehalem}" -smp 2 -m "$mem" -nodefaults -no-user-config \
+"${run[@]}" qemu-system-x86_64 -accel tcg -cpu "${VM_CPU:-Nehalem}" -smp "$cpus" -m "$mem" -nodefaults -no-user-config \
 	-display none -no-reboot \
 	-object "memory-backend-memfd,id=mem,size=${mem}M,share=on" -numa node,memdev=mem \
 	-chardev "socket,id=fs,path=$work/fs.sock" -device vhost-user-fs-pci,chardev=fs,tag=host \
-	"${net[@]}" \
+	"${fsdev[@]}" "${net[@]}" \
 	-kernel "$tree/boot/vmlinuz-$kver" -initrd "$tree/initramfs.cpio" \
-	-append "console=ttyS0 quiet loglevel=1 panic=-1 rexray.init=$repo/hack/vm-init.sh rexray.repo=$repo rexray.work=$work rexray.modules=$tree/lib/modules" \
+	-append "console=ttyS0 quiet loglevel=1 panic=-1 rexray.init=$repo/hack/vm-init.sh rexray.repo=$repo rexray.work=$work rexray.modules=$tree/lib/modules$share_arg" \
 	-serial stdio -serial "file:$work/status" </dev/null &
 pids+=($!)
 wait "${pids[-1]}" || true

@@ -105,32 +105,38 @@ func (d *Driver) writeTemp(dir int, name, kind string, v any) (string, error) {
 	return tmp, durable.WriteTempAt(dir, tmp, b, 0o600)
 }
 
-func (d *Driver) newLease() lease {
-	return lease{Holder: d.cfg.Instance, Expires: time.Now().Add(d.cfg.LeaseTTL).UTC()}
+// newLease is a lease of this host from now on; it also returns that now,
+// the time the holder's self-fence counts from (never from when the write
+// returned, which on a slow store may be much later).
+func (d *Driver) newLease() (lease, time.Time) {
+	now := time.Now()
+	return lease{Holder: d.cfg.Instance, Expires: now.Add(d.cfg.LeaseTTL).UTC()}, now
 }
 
 // createLease takes a free volume; os.ErrExist if another host was first.
-func (d *Driver) createLease(name string) error {
+// It returns the time the new lease counts from.
+func (d *Driver) createLease(name string) (time.Time, error) {
 	dir, err := d.volumesDir()
 	if err != nil {
-		return fmt.Errorf("take lease: %w", err)
+		return time.Time{}, fmt.Errorf("take lease: %w", err)
 	}
 	defer unix.Close(dir)
-	tmp, err := d.writeTemp(dir, name, "lease", d.newLease())
+	l, from := d.newLease()
+	tmp, err := d.writeTemp(dir, name, "lease", l)
 	if err != nil {
-		return fmt.Errorf("take lease: %w", err)
+		return time.Time{}, fmt.Errorf("take lease: %w", err)
 	}
 	defer unix.Unlinkat(dir, tmp, 0)
 	if err := unix.Linkat(dir, tmp, dir, filepath.Base(d.leasePath(name)), 0); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return os.ErrExist
+			return time.Time{}, os.ErrExist
 		}
-		return fmt.Errorf("take lease: %w", &os.LinkError{Op: "link", Old: filepath.Join(d.dir, tmp), New: d.leasePath(name), Err: err})
+		return time.Time{}, fmt.Errorf("take lease: %w", &os.LinkError{Op: "link", Old: filepath.Join(d.dir, tmp), New: d.leasePath(name), Err: err})
 	}
 	if err := durable.SyncDirAt(dir); err != nil {
-		return fmt.Errorf("take lease: %w", err)
+		return time.Time{}, fmt.Errorf("take lease: %w", err)
 	}
-	return nil
+	return from, nil
 }
 
 // renewHeld renews the lease of a volume this host still holds. A Detach
@@ -142,22 +148,28 @@ func (d *Driver) renewHeld(name string) error {
 	if !d.held.has(name) {
 		return nil
 	}
-	return d.renew(name)
+	from, err := d.renew(name)
+	if err == nil {
+		d.held.renewed(name, from)
+	}
+	return err
 }
 
-// renew extends this host's lease; errLost if it is not this host's.
-func (d *Driver) renew(name string) error {
+// renew extends this host's lease; errLost if it is not this host's. It
+// returns the time the renewed lease counts from.
+func (d *Driver) renew(name string) (time.Time, error) {
 	dir, err := d.volumesDir()
 	if err != nil {
-		return fmt.Errorf("renew lease: %w", err)
+		return time.Time{}, fmt.Errorf("renew lease: %w", err)
 	}
 	defer unix.Close(dir)
 	// The new lease is written before the holder is checked, so that
 	// nothing slow (the write's sync) comes between the check and the
 	// rename, while another host may break the lease.
-	tmp, err := d.writeTemp(dir, name, "lease", d.newLease())
+	nl, from := d.newLease()
+	tmp, err := d.writeTemp(dir, name, "lease", nl)
 	if err != nil {
-		return fmt.Errorf("renew lease: %w", err)
+		return time.Time{}, fmt.Errorf("renew lease: %w", err)
 	}
 	l, ok, err := d.readLease(name)
 	switch {
@@ -171,9 +183,9 @@ func (d *Driver) renew(name string) error {
 	}
 	if err != nil {
 		unix.Unlinkat(dir, tmp, 0)
-		return err
+		return time.Time{}, err
 	}
-	return durable.RenameAt(dir, tmp, filepath.Base(d.leasePath(name)))
+	return from, durable.RenameAt(dir, tmp, filepath.Base(d.leasePath(name)))
 }
 
 // breakLease removes an expired lease, unless it changed since it was read.
@@ -194,13 +206,14 @@ func (d *Driver) tryAcquire(name string) (lease, bool, error) {
 	d.leaseMu.Lock()
 	defer d.leaseMu.Unlock()
 	l, ok, err := d.readLease(name)
+	var from time.Time
 	switch {
 	case err != nil:
 		return l, false, err
 	case !ok:
-		err = d.createLease(name)
+		from, err = d.createLease(name)
 	case l.Holder == d.cfg.Instance:
-		err = d.renew(name)
+		from, err = d.renew(name)
 	default:
 		return l, false, nil
 	}
@@ -210,7 +223,7 @@ func (d *Driver) tryAcquire(name string) (lease, bool, error) {
 	if err != nil {
 		return l, false, err
 	}
-	d.held.add(name)
+	d.held.add(name, from)
 	return l, true, nil
 }
 
@@ -320,73 +333,109 @@ const watchEvery = 250 * time.Millisecond
 
 // Watch keeps this host's leases: it renews them every LeaseTTL/5, and
 // reports a volume it must give up, through lost, when another host asked
-// for it (preempt), took it, or when its lease could not be renewed for
+// for it (preempt), took it, or when its lease has not been renewed for
 // two thirds of LeaseTTL, so this host stops writing before another may
 // start. The caller fences the volume, then detaches it.
+//
+// The store is looked at beside the clock, not in its way: a look that
+// hangs (a store that stopped answering, an NFS server recalling a
+// delegation) delays neither the self-fence nor, for other volumes, the
+// look for a preemption request.
 func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 	d.reclaim()
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
-	renewed := make(map[string]time.Time)
+	looked := make(chan look)
+	looking := make(map[string]bool)
+	giveUp := func(name string, why error) {
+		d.held.remove(name)
+		lost(name, why)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case l := <-looked:
+			delete(looking, l.name)
+			if l.why != nil && d.held.has(l.name) {
+				giveUp(l.name, l.why)
+			}
+			continue
 		case <-t.C:
 		}
-		for _, name := range d.held.names() {
-			if why := d.keep(name, renewed); why != nil {
-				d.held.remove(name)
-				delete(renewed, name)
-				lost(name, why)
+		for name, from := range d.held.all() {
+			if since := time.Since(from); since > d.cfg.LeaseTTL*2/3 {
+				giveUp(name, fmt.Errorf("its lease has not been renewed since %s: giving it up before another host may take it", from.UTC().Format(time.RFC3339)))
+				continue
+			}
+			if !looking[name] {
+				looking[name] = true
+				go func() {
+					l := look{name: name, why: d.keep(name, from)}
+					select {
+					case looked <- l:
+					case <-ctx.Done():
+					}
+				}()
 			}
 		}
 	}
 }
 
-// keep renews a lease when due; an error is why the volume is lost.
-func (d *Driver) keep(name string, renewed map[string]time.Time) error {
+// look is what keep found for a volume.
+type look struct {
+	name string
+	why  error
+}
+
+// keep renews a lease when due (from is when it last counted from); an
+// error is why the volume is lost. A failed renewal is not: the clock in
+// Watch decides when too many have failed.
+func (d *Driver) keep(name string, from time.Time) error {
 	var req preemptRequest
 	if ok, _ := d.readJSON(d.preemptPath(name), &req); ok && req.By != d.cfg.Instance {
 		return fmt.Errorf("host %s preempted it", req.By)
 	}
-	last, ok := renewed[name]
-	if !ok {
-		last = time.Now() // acquired just now, or by the plugin before
-		renewed[name] = last
-	}
-	if time.Since(last) < d.cfg.LeaseTTL/5 {
+	if time.Since(from) < d.cfg.LeaseTTL/5 {
 		return nil
 	}
+	start := time.Now()
 	err := d.renewHeld(name)
+	if took := time.Since(start); took > d.cfg.LeaseTTL/5 {
+		d.cfg.Log.WithField("volume", name).Warnf("renewing its lease took %s, more than a fifth of LOOPBACK_LEASETTL (%s): the store answers slowly", took.Round(time.Millisecond), d.cfg.LeaseTTL)
+	}
 	if err == nil {
 		d.renewals.Add(1)
-	} else {
-		d.renewFailures.Add(1)
-	}
-	switch {
-	case err == nil:
-		renewed[name] = time.Now()
 		return nil
-	case errors.Is(err, errLost):
+	}
+	d.renewFailures.Add(1)
+	if errors.Is(err, errLost) {
 		return err
-	case time.Since(last) > d.cfg.LeaseTTL*2/3:
-		return fmt.Errorf("its lease could not be renewed since %s (%w): giving it up before another host may take it", last.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }
 
-// heldSet is the volumes whose leases this host keeps.
+// heldSet is the volumes whose leases this host keeps, each with the time
+// its lease counts from.
 type heldSet struct {
 	mu  sync.Mutex
-	set map[string]bool
+	set map[string]time.Time
 }
 
-func newHeldSet() *heldSet { return &heldSet{set: make(map[string]bool)} }
+func newHeldSet() *heldSet { return &heldSet{set: make(map[string]time.Time)} }
 
-func (h *heldSet) add(name string) {
+func (h *heldSet) add(name string, from time.Time) {
 	h.mu.Lock()
-	h.set[name] = true
+	h.set[name] = from
+	h.mu.Unlock()
+}
+
+// renewed moves a held lease's time on; a volume let go meanwhile stays so.
+func (h *heldSet) renewed(name string, from time.Time) {
+	h.mu.Lock()
+	if _, ok := h.set[name]; ok {
+		h.set[name] = from
+	}
 	h.mu.Unlock()
 }
 
@@ -399,7 +448,14 @@ func (h *heldSet) remove(name string) {
 func (h *heldSet) has(name string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.set[name]
+	_, ok := h.set[name]
+	return ok
+}
+
+func (h *heldSet) all() map[string]time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.set)
 }
 
 func (h *heldSet) names() []string {

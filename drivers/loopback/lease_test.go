@@ -179,11 +179,44 @@ func TestStalledHolderDoesNotRenewAnExpiredLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = h1.renew("v")
+	_, err = h1.renew("v")
 	if !errors.Is(err, errLost) || !strings.Contains(err.Error(), "ran out") {
 		t.Fatalf("renewal of an expired lease = %v, want it lost, saying the lease ran out", err)
 	}
 	if after, _ := os.ReadFile(h1.leasePath("v")); string(after) != string(before) {
 		t.Errorf("the expired lease was rewritten: %s, then %s", before, after)
 	}
+}
+
+// A holder whose renewal hangs in the store (an NFS server that stopped
+// answering or is recalling a delegation) gives the volume up before its
+// lease runs out, though the renewal has not returned.
+func TestHungRenewalFencesBeforeTheLeaseRunsOut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h1, h2 := hosts(t, 3*time.Second)
+	dev, err := h1.Attach(ctx, "v", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loopdev.Detach(dev)
+	l, ok, err := h2.readLease("v")
+	if err != nil || !ok {
+		t.Fatalf("h2 reads no lease of h1: %v", err)
+	}
+	h1.leaseMu.Lock() // every renewal from now on waits, as on a hung store
+	lost := make(chan error, 1)
+	go h1.Watch(ctx, func(name string, why error) { lost <- why })
+	select {
+	case why := <-lost:
+		if now := time.Now(); !now.Before(l.Expires) {
+			t.Errorf("h1 gave the volume up at %s, after its lease ran out at %s", now.UTC().Format(time.RFC3339Nano), l.Expires.Format(time.RFC3339Nano))
+		}
+		if !strings.Contains(why.Error(), "not been renewed") {
+			t.Errorf("h1 was told %v, want that its lease has not been renewed", why)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("h1 kept the volume while its renewals hung")
+	}
+	h1.leaseMu.Unlock()
 }
