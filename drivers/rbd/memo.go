@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -36,10 +37,11 @@ type memoKey struct{ req, name string }
 // holds; info.Name is "" until `rbd info` was read, meta nil until its
 // image-meta was.
 type memoEntry struct {
-	at   time.Time
-	pool string
-	info imageInfo
-	meta map[string]string
+	at    time.Time
+	pool  string
+	info  imageInfo
+	meta  map[string]string
+	snaps []snapRef // for snapshotsKey: the call's listing of snapshots
 }
 
 func keyOf(ctx context.Context, name string) (memoKey, bool) {
@@ -61,6 +63,7 @@ func (c *memo) get(ctx context.Context, name string) (memoEntry, bool) {
 	}
 	cp := *e
 	cp.meta = maps.Clone(e.meta)
+	cp.snaps = slices.Clone(e.snaps)
 	return cp, true
 }
 

@@ -139,6 +139,7 @@ type snapshotMeta struct {
 // imageInfo is the part of `rbd info --format json` used here.
 type imageInfo struct {
 	Name    string `json:"name"`
+	ID      string `json:"id"`
 	Size    int64  `json:"size"`
 	Created string `json:"create_timestamp"`
 }
@@ -299,6 +300,31 @@ func (d *Driver) metaSet(ctx context.Context, pool, image, key string, v any) er
 		return err
 	}
 	d.memo.noteMeta(ctx, image, key, val)
+	return nil
+}
+
+// metaSetLocked sets an image-meta key while this host's krbd mapping
+// holds the image's exclusive lock and will not hand it over (--exclusive):
+// librbd then refuses with EROFS, as changing image-meta asks for the lock.
+// The key is written where librbd keeps it, the omap of the image's header
+// object (rbd_header.ID, key metadata_KEY), which readers read directly.
+func (d *Driver) metaSetLocked(ctx context.Context, pool, image, key string, v any) error {
+	_, info, err := d.find(ctx, image)
+	if err == nil && info.ID == "" {
+		err = d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, image))
+	}
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := d.ceph.Run(ctx, "rados", "-p", pool, "setomapval", "rbd_header."+info.ID, "metadata_"+key, string(b)); err != nil {
+		d.memo.forget(ctx, image)
+		return err
+	}
+	d.memo.noteMeta(ctx, image, key, string(b))
 	return nil
 }
 
@@ -467,14 +493,17 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		return fail(err)
 	}
 	m := drivers.NewMeta(opts)
-	var err error
+	var (
+		err     error
+		srcSize int64 // a copy's size, its source's
+	)
 	switch {
 	case opts.FromVolume != "" && opts.FromSnapshot != "":
 		return fail(errors.New("a volume is a copy of a volume or of a snapshot, not both"))
 	case opts.FromVolume != "":
-		err = d.copyVolume(ctx, opts.FromVolume, pool, name)
+		srcSize, err = d.copyVolume(ctx, opts.FromVolume, pool, name)
 	case opts.FromSnapshot != "":
-		err = d.copySnapshot(ctx, opts.FromSnapshot, pool, name)
+		srcSize, err = d.copySnapshot(ctx, opts.FromSnapshot, pool, name)
 	default:
 		if opts.Size <= 0 {
 			return fail(errors.New("size must be positive"))
@@ -505,9 +534,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	// A plain image has the size asked for; a copy's is its source's.
 	info := imageInfo{Name: name, Size: opts.Size}
 	if opts.FromVolume != "" || opts.FromSnapshot != "" {
-		if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
-			return undo(err)
-		}
+		info.Size = srcSize
 	}
 	if opts.Size > 0 && opts.Size < info.Size {
 		return undo(fmt.Errorf("size %d bytes is smaller than its source (%d bytes): a copy cannot shrink", opts.Size, info.Size))
@@ -593,6 +620,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
 	}
 	d.memo.forget(ctx, name)
+	d.memo.forget(ctx, snapshotsKey)
 	if len(v.Snapshots) > 0 {
 		_, err = d.ceph.Run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
 	} else {
@@ -644,6 +672,9 @@ func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) er
 	}
 	if err == nil {
 		err = d.metaSet(ctx, pool, name, volumeKey, m.FormatRecord(at))
+	}
+	if errors.Is(err, syscall.EROFS) {
+		err = d.metaSetLocked(ctx, pool, name, volumeKey, m.FormatRecord(at))
 	}
 	if err != nil {
 		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
