@@ -670,11 +670,16 @@ func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) er
 	if err == nil {
 		m, err = volumeMeta(pool, info, all)
 	}
-	if err == nil {
-		err = d.metaSet(ctx, pool, name, volumeKey, m.FormatRecord(at))
-	}
-	if errors.Is(err, syscall.EROFS) {
+	switch {
+	case err != nil:
+	case d.att.Method() == "krbd":
+		// Mounted here: krbd's mapping holds the lock.
 		err = d.metaSetLocked(ctx, pool, name, volumeKey, m.FormatRecord(at))
+	default:
+		err = d.metaSet(ctx, pool, name, volumeKey, m.FormatRecord(at))
+		if errors.Is(err, syscall.EROFS) {
+			err = d.metaSetLocked(ctx, pool, name, volumeKey, m.FormatRecord(at))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
