@@ -16,7 +16,10 @@
 # Prints "step NAME MS" per step, "method M" (what RBD_ATTACH resolved to),
 # "device DEV", "read LINE" and "clone-read LINE" (the last line read back),
 # "synced N" (lines synced before the takeover), "peer-mount PATH" (where
-# the other host mounted it) and "fenced" once a write after it failed.
+# the other host mounted it) and "fenced" once a write after it failed;
+# at its end, or when a step fails, "runs OP VOLUME CEPH OTHER" for each
+# call rexray served: its Ceph tool runs and its other tool runs (from
+# rexray's debug log; VM_LOGLEVEL=info prints none).
 #   hack/vm-rbd-attach.sh METHOD CEPH_CONF PEER_HOST [VOLUME]
 set -euo pipefail
 method=${1:?method} conf=${2:?ceph.conf} peer=${3:?peer REXRAY_HOST} v=${4:-vm$$}
@@ -46,7 +49,7 @@ trap cleanup EXIT
 # on this host needs the check: VM_LOCKCHECK=1s).
 env REXRAY_DRIVER=rbd RBD_ATTACH="$method" RBD_CEPHARGS="-c $conf" RBD_LOCKCHECK="${VM_LOCKCHECK:-30s}" REXRAY_PLATFORM_WAIT=20s \
 	REXRAY_INSTANCEID=vm RBD_FUSEPATH="$work/fuse" REXRAY_HOST="unix://$work/a.sock" REXRAY_STATEDIR="$work/state" \
-	LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="$work/mnt" REXRAY_LOGLEVEL="${VM_LOGLEVEL:-info}" \
+	LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="$work/mnt" REXRAY_LOGLEVEL="${VM_LOGLEVEL:-debug}" \
 	"$rexray" serve >"$work/a.log" 2>&1 &
 pid=$!
 t0=$(date +%s%N)
@@ -62,7 +65,19 @@ now() { date +%s%N; }
 # first listing, which waits for it.
 rx volume ls >/dev/null || { cat "$work/a.log"; exit 1; }
 echo "step ready $(( ($(now) - t0) / 1000000 ))"
-fail() { echo "$1 failed:"; cat "$work/out"; tail -n 20 "$work/a.log"; exit 1; }
+# runs: the tool runs of each call, from the debug log's lines
+# "ceph tool: ..." (package ceph) and "run ..." (package command).
+runs() {
+	awk '/msg="(ceph tool: |run )/ && match($0, / req=[^ ]+/) {
+		r = substr($0, RSTART + 5, RLENGTH - 5)
+		if (!(r in op)) { order[++n] = r; op[r] = "?"; vol[r] = "-" }
+		if (match($0, / op=[^ ]+/)) op[r] = substr($0, RSTART + 4, RLENGTH - 4)
+		if (match($0, / volume=[^ ]+/)) vol[r] = substr($0, RSTART + 8, RLENGTH - 8)
+		if ($0 ~ /msg="ceph tool: /) ceph[r]++; else other[r]++
+	}
+	END { for (i = 1; i <= n; i++) { r = order[i]; print "runs", op[r], vol[r], ceph[r] + 0, other[r] + 0 } }' "$work/a.log"
+}
+fail() { echo "$1 failed:"; cat "$work/out"; grep -v 'level=debug' "$work/a.log" | tail -n 20; runs; exit 1; }
 # step NAME CMD...: runs CMD, prints its time.
 step() {
 	local name=$1 t0; shift
@@ -117,3 +132,4 @@ case $rc in
 124) echo "a write after the takeover hung"; exit 1 ;;
 esac
 echo fenced
+runs

@@ -64,6 +64,9 @@ func TestVMRBDAttach(t *testing.T) {
 			for _, s := range got.steps {
 				t.Logf("timing: %s %s in the VM: %s ms", c.want, s[0], s[1])
 			}
+			for _, r := range got.runs {
+				t.Logf("tool runs: %s %s", c.want, r)
+			}
 			if code != 0 {
 				t.Fatalf("hack/vm-rbd-attach.sh %s exited %d:\n%s", c.method, code, out)
 			}
@@ -106,9 +109,10 @@ func TestVMRBDAttach(t *testing.T) {
 }
 
 // walk is what hack/vm-rbd-attach.sh printed: its steps with their ms,
-// and the other lines by their first word.
+// the tool runs of each call, and the other lines by their first word.
 type walk struct {
 	steps [][2]string
+	runs  []string
 	one   map[string]string
 }
 
@@ -118,6 +122,8 @@ func parseWalk(out string) walk {
 		key, rest, _ := strings.Cut(strings.TrimSpace(l), " ")
 		if f := strings.Fields(rest); key == "step" && len(f) == 2 {
 			w.steps = append(w.steps, [2]string{f[0], f[1]})
+		} else if key == "runs" {
+			w.runs = append(w.runs, rest)
 		} else if key != "" {
 			w.one[key] = rest
 		}

@@ -87,11 +87,11 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 	if err := drivers.ValidateName(name); err != nil {
 		return "", err
 	}
-	pool, _, err := d.find(ctx, name)
+	pool, meta, err := d.locate(ctx, name)
 	if err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
-	if err := d.claim(ctx, pool, name, force); err != nil {
+	if err := d.claim(ctx, pool, name, meta[ownerKey], force); err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	dev, err := d.att.Attach(ctx, pool, name)
@@ -106,12 +106,9 @@ func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, e
 const takeover = "fences the holder: its Ceph client is blocklisted and can no longer write"
 
 // claim makes this instance the volume's owner, taking it from another
-// with force.
-func (d *Driver) claim(ctx context.Context, pool, image string, force bool) error {
-	owner, err := d.metaGet(ctx, pool, image, ownerKey)
-	if err != nil {
-		return err
-	}
+// with force. owner is the one the call read already; setOwner reads it
+// again under the claim mutex.
+func (d *Driver) claim(ctx context.Context, pool, image, owner string, force bool) error {
 	if owner == d.instance {
 		return nil
 	}
@@ -220,14 +217,14 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
 	}
-	pool, _, err := d.find(ctx, name)
+	// The owner is read afresh: another host may have taken the volume
+	// since this call began, and then it is fenced, not flushed.
+	d.memo.dropMeta(ctx, name)
+	pool, meta, err := d.locate(ctx, name)
 	if err != nil {
 		return fmt.Errorf("detach volume %s: %w", name, err)
 	}
-	owner, err := d.metaGet(ctx, pool, name, ownerKey)
-	if err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
-	}
+	owner := meta[ownerKey]
 	if owner != "" && owner != d.instance {
 		if err := d.att.Fence(ctx, pool, name); err != nil {
 			return fmt.Errorf("detach volume %s (taken by %s): %w", name, owner, err)
@@ -258,7 +255,7 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 // or by killing rbd-fuse, as the cluster blocklisted this client and I/O
 // to it would hang in the kernel (D state) until its client is killed.
 func (d *Driver) Fence(ctx context.Context, name string) error {
-	pool, _, err := d.find(ctx, name)
+	pool, _, err := d.locate(ctx, name)
 	if err != nil {
 		return fmt.Errorf("fence volume %s: %w", name, err)
 	}

@@ -28,6 +28,7 @@ func (d *Driver) Expand(ctx context.Context, name string, size int64) (drivers.V
 		return drivers.Volume{}, drivers.Invalid("expand volume %s: it is %s (%d bytes), and %s (%d bytes) would shrink it: shrinking is refused", name, units.BytesSize(float64(info.Size)), info.Size, units.BytesSize(float64(size)), size)
 	}
 	if size > info.Size {
+		d.memo.forget(ctx, name)
 		if _, err := d.ceph.Run(ctx, "rbd", "resize", "--no-progress", spec(pool, name), "--size", strconv.FormatInt(size, 10)+"B"); err != nil {
 			return drivers.Volume{}, fmt.Errorf("expand volume %s: %w", name, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,7 @@ type Driver struct {
 	ceph     ceph.Tools
 	att      attacher
 	pooled   poolCache
+	memo     memo
 }
 
 // poolsFresh is how long a listing of the cluster's pools is used again.
@@ -137,6 +139,7 @@ type snapshotMeta struct {
 // imageInfo is the part of `rbd info --format json` used here.
 type imageInfo struct {
 	Name    string `json:"name"`
+	ID      string `json:"id"`
 	Size    int64  `json:"size"`
 	Created string `json:"create_timestamp"`
 }
@@ -199,12 +202,37 @@ func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
 	return entries, nil
 }
 
-// find is the pool holding the image name.
+// find is the pool holding the image name, and its rbd info, as this call
+// learnt them (memo.go) or else from the cluster.
 func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, error) {
+	e, known := d.memo.get(ctx, name)
+	switch {
+	case known && e.pool == "":
+		return "", e.info, drivers.ErrNotFound
+	case known && e.info.Name != "":
+		return e.pool, e.info, nil
+	}
+	pool, info, err := d.search(ctx, name, e.pool)
+	switch {
+	case err == nil:
+		d.memo.update(ctx, name, func(e *memoEntry) { e.pool, e.info = pool, info })
+	case errors.Is(err, drivers.ErrNotFound):
+		d.memo.update(ctx, name, func(e *memoEntry) { *e = memoEntry{at: e.at} })
+	}
+	return pool, info, err
+}
+
+// search asks the cluster for the pool holding the image name: in pool
+// first if given, then in the default pool, then in the others.
+func (d *Driver) search(ctx context.Context, name, pool string) (string, imageInfo, error) {
 	var info imageInfo
-	err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(d.cfg.DefaultPool, name))
+	first := d.cfg.DefaultPool
+	if pool != "" {
+		first = pool
+	}
+	err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(first, name))
 	if err == nil {
-		return d.cfg.DefaultPool, info, nil
+		return first, info, nil
 	}
 	if !errors.Is(err, syscall.ENOENT) {
 		return "", info, err
@@ -213,7 +241,10 @@ func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, erro
 	if err != nil {
 		return "", info, err
 	}
-	for _, p := range pools[1:] {
+	for _, p := range pools {
+		if p == first {
+			continue
+		}
 		entries, err := d.list(ctx, p)
 		if err != nil {
 			return "", info, err
@@ -264,15 +295,47 @@ func (d *Driver) metaSet(ctx context.Context, pool, image, key string, v any) er
 		val = string(b)
 	}
 	_, err := d.ceph.Run(ctx, "rbd", "image-meta", "set", spec(pool, image), key, val)
-	return err
+	if err != nil {
+		d.memo.forget(ctx, image)
+		return err
+	}
+	d.memo.noteMeta(ctx, image, key, val)
+	return nil
+}
+
+// metaSetLocked sets an image-meta key while this host's krbd mapping
+// holds the image's exclusive lock and will not hand it over (--exclusive):
+// librbd then refuses with EROFS, as changing image-meta asks for the lock.
+// The key is written where librbd keeps it, the omap of the image's header
+// object (rbd_header.ID, key metadata_KEY), which readers read directly.
+func (d *Driver) metaSetLocked(ctx context.Context, pool, image, key string, v any) error {
+	_, info, err := d.find(ctx, image)
+	if err == nil && info.ID == "" {
+		err = d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, image))
+	}
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := d.ceph.Run(ctx, "rados", "-p", pool, "setomapval", "rbd_header."+info.ID, "metadata_"+key, string(b)); err != nil {
+		d.memo.forget(ctx, image)
+		return err
+	}
+	d.memo.noteMeta(ctx, image, key, string(b))
+	return nil
 }
 
 func (d *Driver) metaRemove(ctx context.Context, pool, image, key string) error {
 	_, err := d.ceph.Run(ctx, "rbd", "image-meta", "remove", spec(pool, image), key)
-	if errors.Is(err, syscall.ENOENT) {
-		return nil
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		d.memo.forget(ctx, image)
+		return err
 	}
-	return err
+	d.memo.noteMeta(ctx, image, key, "")
+	return nil
 }
 
 // List implements drivers.Driver.
@@ -344,20 +407,14 @@ func (d *Driver) Inspect(ctx context.Context, name string) (drivers.Volume, erro
 }
 
 func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (drivers.Volume, error) {
-	all, err := d.metaList(ctx, pool, info.Name)
+	all, err := d.knownMeta(ctx, pool, info.Name)
 	if err != nil {
 		return drivers.Volume{}, err
 	}
 	v := drivers.Volume{Name: info.Name, Size: info.Size}
-	var m drivers.Meta
-	if raw, ok := all[volumeKey]; ok {
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return v, fmt.Errorf("image %s: metadata %s: %w", spec(pool, info.Name), volumeKey, err)
-		}
-	} else if t, err := time.Parse(imageFormat, info.Created); err == nil {
-		// An image made outside rexray: a volume whose filesystem the first
-		// mount finds out.
-		m.CreatedAt = t.UTC()
+	m, err := volumeMeta(pool, info, all)
+	if err != nil {
+		return v, err
 	}
 	v.Meta = m
 	for k := range all {
@@ -382,6 +439,38 @@ func (d *Driver) inspect(ctx context.Context, pool string, info imageInfo) (driv
 	return v, nil
 }
 
+// knownMeta is the image-meta of pool/image as this call read it, else
+// read now.
+func (d *Driver) knownMeta(ctx context.Context, pool, image string) (map[string]string, error) {
+	if e, ok := d.memo.get(ctx, image); ok && e.pool == pool && e.meta != nil {
+		return e.meta, nil
+	}
+	all, err := d.metaList(ctx, pool, image)
+	if err == nil {
+		d.memo.update(ctx, image, func(e *memoEntry) {
+			if e.pool == pool {
+				e.meta = maps.Clone(all)
+			}
+		})
+	}
+	return all, err
+}
+
+// volumeMeta is the volume's record in its image-meta all. An image made
+// outside rexray has none: a volume whose filesystem the first mount
+// finds out, made when its image was (info.Created, if read).
+func volumeMeta(pool string, info imageInfo, all map[string]string) (drivers.Meta, error) {
+	var m drivers.Meta
+	if raw, ok := all[volumeKey]; ok {
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return m, fmt.Errorf("image %s: metadata %s: %w", spec(pool, info.Name), volumeKey, err)
+		}
+	} else if t, err := time.Parse(imageFormat, info.Created); err == nil {
+		m.CreatedAt = t.UTC()
+	}
+	return m, nil
+}
+
 // Create implements drivers.Driver. An image is created, then its
 // metadata set; a failure in between removes the image, so no half-made
 // volume is left.
@@ -404,14 +493,17 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		return fail(err)
 	}
 	m := drivers.NewMeta(opts)
-	var err error
+	var (
+		err     error
+		srcSize int64 // a copy's size, its source's
+	)
 	switch {
 	case opts.FromVolume != "" && opts.FromSnapshot != "":
 		return fail(errors.New("a volume is a copy of a volume or of a snapshot, not both"))
 	case opts.FromVolume != "":
-		err = d.copyVolume(ctx, opts.FromVolume, pool, name)
+		srcSize, err = d.copyVolume(ctx, opts.FromVolume, pool, name)
 	case opts.FromSnapshot != "":
-		err = d.copySnapshot(ctx, opts.FromSnapshot, pool, name)
+		srcSize, err = d.copySnapshot(ctx, opts.FromSnapshot, pool, name)
 	default:
 		if opts.Size <= 0 {
 			return fail(errors.New("size must be positive"))
@@ -433,6 +525,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	undo := func(err error) (drivers.Volume, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
+		d.memo.forget(ctx, name)
 		if _, rerr := d.ceph.Run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
 			err = fmt.Errorf("%w; and removing the half-made image failed: %v (remove it with rbd rm %s)", err, rerr, spec(pool, name))
 		}
@@ -441,9 +534,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	// A plain image has the size asked for; a copy's is its source's.
 	info := imageInfo{Name: name, Size: opts.Size}
 	if opts.FromVolume != "" || opts.FromSnapshot != "" {
-		if err := d.ceph.RunJSON(ctx, &info, "rbd", "info", spec(pool, name)); err != nil {
-			return undo(err)
-		}
+		info.Size = srcSize
 	}
 	if opts.Size > 0 && opts.Size < info.Size {
 		return undo(fmt.Errorf("size %d bytes is smaller than its source (%d bytes): a copy cannot shrink", opts.Size, info.Size))
@@ -454,8 +545,13 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		}
 		info.Size = opts.Size
 	}
+	d.memo.update(ctx, name, func(e *memoEntry) { e.pool, e.info, e.meta = pool, info, nil })
 	if err := d.metaSet(ctx, pool, name, volumeKey, m); err != nil {
 		return undo(err)
+	}
+	if opts.FromVolume == "" && opts.FromSnapshot == "" {
+		b, _ := json.Marshal(m)
+		d.memo.update(ctx, name, func(e *memoEntry) { e.meta = map[string]string{volumeKey: string(b)} })
 	}
 	d.pooled.know(pool)
 	return drivers.Volume{
@@ -523,6 +619,8 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	} else if len(w) > 0 {
 		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
 	}
+	d.memo.forget(ctx, name)
+	d.memo.forget(ctx, snapshotsKey)
 	if len(v.Snapshots) > 0 {
 		_, err = d.ceph.Run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
 	} else {
@@ -563,13 +661,25 @@ func (d *Driver) watchers(ctx context.Context, pool, image string) ([]string, er
 
 // RecordFormat implements drivers.FormatRecorder, in the image's metadata.
 func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) error {
-	pool, info, err := d.find(ctx, name)
-	var v drivers.Volume
-	if err == nil {
-		v, err = d.inspect(ctx, pool, info)
+	pool, all, err := d.locate(ctx, name)
+	var m drivers.Meta
+	info := imageInfo{Name: name}
+	if _, ok := all[volumeKey]; err == nil && !ok {
+		_, info, err = d.find(ctx, name) // made outside rexray: when
 	}
 	if err == nil {
-		err = d.metaSet(ctx, pool, name, volumeKey, v.Meta.FormatRecord(at))
+		m, err = volumeMeta(pool, info, all)
+	}
+	switch {
+	case err != nil:
+	case d.att.Method() == "krbd":
+		// Mounted here: krbd's mapping holds the lock.
+		err = d.metaSetLocked(ctx, pool, name, volumeKey, m.FormatRecord(at))
+	default:
+		err = d.metaSet(ctx, pool, name, volumeKey, m.FormatRecord(at))
+		if errors.Is(err, syscall.EROFS) {
+			err = d.metaSetLocked(ctx, pool, name, volumeKey, m.FormatRecord(at))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("record the filesystem of volume %s: %w", name, err)
@@ -582,7 +692,7 @@ func (d *Driver) RecordFormat(ctx context.Context, name string, at time.Time) er
 // tells an image made with `rbd create`, which its first mount formats,
 // from one with data whose filesystem cannot be recognised.
 func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
-	pool, _, err := d.find(ctx, name)
+	pool, _, err := d.locate(ctx, name)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: %w", name, err)
 	}

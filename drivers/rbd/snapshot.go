@@ -44,8 +44,24 @@ func volumeOf(image string) string {
 	return name
 }
 
-// snapshots lists every user snapshot of every pool.
+// snapshotsKey is the memo's entry of the call's listing of snapshots: no
+// volume's name is empty.
+const snapshotsKey = ""
+
+// snapshots lists every user snapshot of every pool, as this call listed
+// them if it did.
 func (d *Driver) snapshots(ctx context.Context) ([]snapRef, error) {
+	if e, ok := d.memo.get(ctx, snapshotsKey); ok && e.snaps != nil {
+		return e.snaps, nil
+	}
+	refs, err := d.listSnapshots(ctx)
+	if err == nil {
+		d.memo.update(ctx, snapshotsKey, func(e *memoEntry) { e.snaps = append([]snapRef{}, refs...) })
+	}
+	return refs, err
+}
+
+func (d *Driver) listSnapshots(ctx context.Context) ([]snapRef, error) {
 	pools, err := d.pools(ctx)
 	if err != nil {
 		return nil, err
@@ -112,6 +128,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		return fail(err)
 	}
 	r := snapRef{pool: v.Fields["pool"], image: volume, name: name, size: v.Size}
+	d.memo.forget(ctx, snapshotsKey)
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil {
 		if errors.Is(err, syscall.EEXIST) {
 			return fail(drivers.ErrSnapshotExists)
@@ -191,6 +208,7 @@ func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
 }
 
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
+	d.memo.forget(ctx, snapshotsKey)
 	// Unprotect fails if it was not protected (EINVAL): nothing to undo.
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
@@ -202,32 +220,32 @@ func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
 // copySnapshot makes image pool/name a copy of a snapshot: a layered clone,
 // then flattened, so that the copy owns its blocks and the snapshot (and
 // its volume) can be removed later.
-func (d *Driver) copySnapshot(ctx context.Context, snapshot, pool, name string) error {
+func (d *Driver) copySnapshot(ctx context.Context, snapshot, pool, name string) (int64, error) {
 	r, err := d.findSnapshot(ctx, snapshot)
 	if err != nil {
-		return fmt.Errorf("source %w", err)
+		return 0, fmt.Errorf("source %w", err)
 	}
-	return d.clone(ctx, r, pool, name)
+	return r.size, d.clone(ctx, r, pool, name)
 }
 
 // copyVolume makes image pool/name a copy of a volume, through a private
 // snapshot of it that is removed afterwards.
-func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) error {
+func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) (int64, error) {
 	srcPool, info, err := d.find(ctx, volume)
 	if err != nil {
-		return fmt.Errorf("source volume %s: %w", volume, err)
+		return 0, fmt.Errorf("source volume %s: %w", volume, err)
 	}
 	r := snapRef{pool: srcPool, image: info.Name, name: privatePfx + "copy-" + name}
 	// A snapshot left by a crashed copy to the same name is reused.
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("snapshot of source volume %s: %w", volume, err)
+		return 0, fmt.Errorf("snapshot of source volume %s: %w", volume, err)
 	}
 	err = d.clone(ctx, r, pool, name)
 	if rerr := d.removeSnap(context.WithoutCancel(ctx), r); rerr != nil && err == nil {
 		err = fmt.Errorf("remove the copy's snapshot %s: %w", r.spec(), rerr)
 		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", spec(pool, name))
 	}
-	return err
+	return info.Size, err
 }
 
 // clone makes pool/name from snapshot r: protect (RBD's clone format 1

@@ -13,6 +13,9 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/rexray/rexray/internal/command"
 )
 
 // The control plane is Ceph's own command-line tools (rbd, rados), exec'd
@@ -51,17 +54,22 @@ func (t Tools) Env(extra ...string) []string {
 	return env
 }
 
-// run runs name with args and returns its standard output.
+// Run runs name with args and returns its standard output. Each run is
+// logged at debug level on the call's logger with its time: a tool run
+// costs a process that loads librados and joins the cluster, which is
+// most of a call's time where CPU is slow (an emulated VM).
 func (t Tools) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = t.Env()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	start := time.Now()
 	out, err := cmd.Output()
+	line := name + " " + strings.Join(args, " ")
+	command.Debugf(ctx, "ceph tool: %s: %s", time.Since(start).Round(time.Millisecond), line)
 	if err == nil {
 		return out, nil
 	}
-	line := name + " " + strings.Join(args, " ")
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: %w (is the Ceph cluster reachable? check /etc/ceph/ceph.conf and RBD_CEPHARGS)", line, ctx.Err())
 	}
@@ -72,7 +80,7 @@ func (t Tools) Run(ctx context.Context, name string, args ...string) ([]byte, er
 	return nil, &ToolError{cmd: line, errno: syscall.Errno(exit.ExitCode()), msg: lastMessage(stderr.String(), exit)}
 }
 
-// runJSON runs a tool with --format json and decodes its output into v.
+// RunJSON runs a tool with --format json and decodes its output into v.
 func (t Tools) RunJSON(ctx context.Context, v any, name string, args ...string) error {
 	out, err := t.Run(ctx, name, append(args, "--format", "json")...)
 	if err != nil {
