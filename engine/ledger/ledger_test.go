@@ -20,7 +20,7 @@ const (
 	idB = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 )
 
-func open(t *testing.T, dir string) *Store {
+func open(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(dir, time.Second)
 	if err != nil {
