@@ -483,9 +483,19 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if err := drivers.ValidateName(name); err != nil {
 		return err
 	}
-	dev, id, err := d.attached(name)
-	if err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
+	// A volume without its record is not found; what it left attached
+	// (its image deleted) goes with the orphans below.
+	_, missing := d.readMeta(name)
+	if missing != nil && !errors.Is(missing, drivers.ErrNotFound) {
+		return fmt.Errorf("detach volume %s: %w", name, missing)
+	}
+	var dev string
+	var id loopdev.FileID
+	if missing == nil {
+		var err error
+		if dev, id, err = d.attached(name); err != nil {
+			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
 	}
 	if dev != "" {
 		if err := loopdev.Detach(dev); err != nil {
@@ -503,6 +513,9 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	}
 	if rerr := d.release(name); rerr != nil {
 		return fmt.Errorf("detach volume %s: %w", name, rerr)
+	}
+	if missing != nil {
+		return fmt.Errorf("detach volume %s: %w", name, missing)
 	}
 	return nil
 }
