@@ -262,20 +262,36 @@ func (e *Engine) unmountLast(ctx context.Context, name string, h ledger.Hold) er
 		_, _, err := e.led.RemoveHold(name, h)
 		forgot <- err
 	}()
-	err := e.mnt.Unmount(ctx, name)
+	unmount, removeTarget := e.mnt.Unmount, func(string) error { return nil }
+	if s, ok := e.mnt.(targetKeeper); ok {
+		unmount, removeTarget = s.UnmountOnly, s.RemoveTarget
+	}
+	err := unmount(ctx, name)
 	if ferr := <-forgot; ferr != nil {
-		return fmt.Errorf("unmount volume %s: %w", name, errors.Join(ferr, err))
+		return fmt.Errorf("unmount volume %s: %w", name, errors.Join(ferr, err, removeTarget(name)))
 	}
 	e.emit(ctx, events.Event{Kind: events.Unmount, Volume: name, Hold: h.String()})
 	e.inherited.drop(name, h)
 	if err == nil {
+		// The mount point is on the host's filesystem, the device's
+		// image on the store's: neither step waits for the other.
+		removed := make(chan error, 1)
+		go func() { removed <- removeTarget(name) }()
 		err = e.detach(ctx, name)
+		err = errors.Join(err, <-removed)
 	}
 	if err != nil {
 		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	e.inherited.clear(name)
 	return nil
+}
+
+// targetKeeper is a Mounter whose Unmount comes in two steps (package
+// mount): the unmount, then the removal of the empty mount point.
+type targetKeeper interface {
+	UnmountOnly(ctx context.Context, name string) error
+	RemoveTarget(name string) error
 }
 
 // detach closes the volume's encrypted mapping, if any, and lets its

@@ -234,6 +234,18 @@ func setOwner(dir string, o Owner, mode os.FileMode) error {
 // Unmount unmounts the volume and removes its empty target directory.
 // Unmounting a volume that is not mounted is not an error.
 func (m *Mounter) Unmount(ctx context.Context, name string) error {
+	if err := m.UnmountOnly(ctx, name); err != nil {
+		return err
+	}
+	return m.RemoveTarget(name)
+}
+
+// UnmountOnly unmounts the volume and leaves its target directory, for
+// RemoveTarget to remove: a caller may detach the device meanwhile, since
+// the directory lies on another filesystem (the host's), whose journal it
+// may have to wait for. Unmounting a volume that is not mounted is not an
+// error.
+func (m *Mounter) UnmountOnly(ctx context.Context, name string) error {
 	target := m.Target(name)
 	err := unix.Unmount(target, 0)
 	switch {
@@ -242,10 +254,17 @@ func (m *Mounter) Unmount(ctx context.Context, name string) error {
 	default:
 		return fmt.Errorf("unmount %s: %w", target, err)
 	}
+	debugf(ctx, "unmounted %s", target)
+	return nil
+}
+
+// RemoveTarget removes the volume's empty target directory, once it is
+// unmounted; one that is not there is not an error.
+func (m *Mounter) RemoveTarget(name string) error {
+	target := m.Target(name)
 	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount %s: remove mount point: %w", target, err)
 	}
-	debugf(ctx, "unmounted %s", target)
 	return nil
 }
 

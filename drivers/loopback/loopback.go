@@ -438,15 +438,21 @@ func (d *Driver) Blank(ctx context.Context, name string) (bool, error) {
 // Attach implements drivers.Driver. The volume's lease comes first: a
 // volume another live host holds is refused, or taken with force.
 func (d *Driver) Attach(ctx context.Context, name string, force bool) (string, error) {
-	v, err := d.Inspect(ctx, name)
+	if err := drivers.ValidateName(name); err != nil {
+		return "", err
+	}
+	if _, err := d.readMeta(name); err != nil {
+		return "", fmt.Errorf("attach volume %s: %w", name, err)
+	}
+	bound, _, err := d.attached(name)
 	if err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
 	if err := d.acquire(ctx, name, force); err != nil {
 		return "", fmt.Errorf("attach volume %s: %w", name, err)
 	}
-	if v.Device != "" {
-		return v.Device, nil
+	if bound != "" {
+		return bound, nil
 	}
 	dev, err := d.bind(name)
 	if err != nil {
@@ -474,18 +480,33 @@ func (d *Driver) bind(name string) (string, error) {
 // image before the image was deleted from the store goes too, unless a
 // filesystem on it is still mounted somewhere: no other path leads to it.
 func (d *Driver) Detach(ctx context.Context, name string) error {
-	v, err := d.Inspect(ctx, name)
-	if err != nil && !errors.Is(err, drivers.ErrNotFound) {
-		return fmt.Errorf("detach volume %s: %w", name, err)
+	if err := drivers.ValidateName(name); err != nil {
+		return err
 	}
-	if v.Device != "" {
-		if err := loopdev.Detach(v.Device); err != nil {
+	// A volume without its record is not found; what it left attached
+	// (its image deleted) goes with the orphans below.
+	_, missing := d.readMeta(name)
+	if missing != nil && !errors.Is(missing, drivers.ErrNotFound) {
+		return fmt.Errorf("detach volume %s: %w", name, missing)
+	}
+	var dev string
+	var id loopdev.FileID
+	if missing == nil {
+		var err error
+		if dev, id, err = d.attached(name); err != nil {
+			return fmt.Errorf("detach volume %s: %w", name, err)
+		}
+	}
+	if dev != "" {
+		if err := loopdev.Detach(dev); err != nil {
 			return fmt.Errorf("detach volume %s: %w", name, err)
 		}
 		if log := drivers.LogFrom(ctx, nil); log != nil {
-			log.Debugf("loopback: %s detached", v.Device)
+			log.Debugf("loopback: %s detached", dev)
 		}
-		d.settle(ctx, name, v.Device)
+		sctx, cancel := context.WithTimeout(ctx, detachSettle)
+		loopdev.Settle(sctx, dev, id)
+		cancel()
 	}
 	if _, oerr := d.detachOrphans(ctx, name); oerr != nil {
 		return fmt.Errorf("detach volume %s: %w", name, oerr)
@@ -493,10 +514,32 @@ func (d *Driver) Detach(ctx context.Context, name string) error {
 	if rerr := d.release(name); rerr != nil {
 		return fmt.Errorf("detach volume %s: %w", name, rerr)
 	}
-	if err != nil {
-		return fmt.Errorf("detach volume %s: %w", name, err)
+	if missing != nil {
+		return fmt.Errorf("detach volume %s: %w", name, missing)
 	}
 	return nil
+}
+
+// attached is the loop device this instance bound to name's image, if
+// any, with the image's FileID: all that Attach and Detach need to know of
+// the device, without the snapshots and the lease Inspect reads as well
+// (every docker run attaches and detaches twice). An image that is not
+// there has no device; one that is not a regular file of the store is an
+// error.
+func (d *Driver) attached(name string) (string, loopdev.FileID, error) {
+	id, err := d.imageID(name)
+	var untrusted *storefs.UntrustedError
+	switch {
+	case errors.As(err, &untrusted):
+		return "", id, fmt.Errorf("volume %s: %w", name, err)
+	case err != nil:
+		return "", id, nil
+	}
+	bound, err := loopdev.Bound(d.tag)
+	if err != nil {
+		return "", id, err
+	}
+	return bound[id], id, nil
 }
 
 // DetachOrphans implements drivers.OrphanDetacher: the loop devices this
@@ -549,23 +592,13 @@ func (d *Driver) detachOrphans(ctx context.Context, name string) ([]drivers.Orph
 	return found, errors.Join(errs...)
 }
 
-// settle gives a detach the kernel deferred, because another process had
-// the device open for a moment (a loop scan, a probe), a short while to
-// complete, so that what follows sees the volume detached. A device still
-// mounted somewhere (a fenced volume in a container) costs that short
-// while and no more: the kernel lets it go when that mount ends.
-func (d *Driver) settle(ctx context.Context, name, dev string) {
-	id, err := d.imageID(name)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, detachSettle)
-	defer cancel()
-	loopdev.Settle(ctx, dev, id)
-}
-
-// detachSettle bounds settle: a status read holds a device for
-// microseconds, a probe for milliseconds.
+// detachSettle bounds how long Detach waits for a detach the kernel
+// deferred, because another process had the device open for a moment (a
+// loop scan, a probe), so that what follows sees the volume detached. A
+// device still mounted somewhere (a fenced volume in a container) costs
+// that short while and no more: the kernel lets it go when that mount
+// ends. A status read holds a device for microseconds, a probe for
+// milliseconds.
 const detachSettle = 50 * time.Millisecond
 
 func removeIfExists(path string) error {

@@ -20,7 +20,7 @@ const (
 	idB = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 )
 
-func open(t *testing.T, dir string) *Store {
+func open(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(dir, time.Second)
 	if err != nil {
@@ -543,5 +543,37 @@ func TestClusterVolumes(t *testing.T) {
 	got, err := s.ClusterVolumes()
 	if err != nil || len(got) != 1 || !got["swarm1"] {
 		t.Errorf("ClusterVolumes = %v, %v; want only swarm1", got, err)
+	}
+}
+
+// TestReplaceVolumesWritesOnlyWhatDiffers: a start over an unchanged store
+// commits nothing; a changed entry is rewritten, a new one added, one the
+// store no longer has dropped, and the others kept as they were.
+func TestReplaceVolumesWritesOnlyWhatDiffers(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	vols := []drivers.Volume{{Name: "a", Size: 1}, {Name: "b", Size: 2}, {Name: "c", Size: 3}}
+	if err := s.ReplaceVolumes(vols); err != nil {
+		t.Fatal(err)
+	}
+	before := pagesWritten(s)
+	if err := s.ReplaceVolumes(vols); err != nil {
+		t.Fatal(err)
+	}
+	if after := pagesWritten(s); after != before {
+		t.Errorf("replacing the catalogue with what it holds wrote %d pages, want none", after-before)
+	}
+	next := []drivers.Volume{{Name: "a", Size: 1}, {Name: "b", Size: 20}, {Name: "d", Size: 4}}
+	if err := s.ReplaceVolumes(next); err != nil {
+		t.Fatal(err)
+	}
+	names, err := s.VolumeNames()
+	if err != nil || !slices.Equal(names, []string{"a", "b", "d"}) {
+		t.Fatalf("after replace: %v, %v; want a b d", names, err)
+	}
+	for _, want := range next {
+		if got, ok, err := s.Volume(want.Name); err != nil || !ok || got.Size != want.Size {
+			t.Errorf("Volume(%s) = %+v, %v, %v; want size %d", want.Name, got, ok, err, want.Size)
+		}
 	}
 }
