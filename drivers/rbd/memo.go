@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/internal/reqid"
 )
 
@@ -137,10 +136,7 @@ func (c *memo) noteMeta(ctx context.Context, name, key, val string) {
 // image, and only then a search of the pools. For callers that need no
 // size (Attach, Detach, Blank, RecordFormat).
 func (d *Driver) locate(ctx context.Context, name string) (string, map[string]string, error) {
-	if e, ok := d.memo.get(ctx, name); ok {
-		if e.pool == "" {
-			return "", nil, drivers.ErrNotFound
-		}
+	if e, ok := d.memo.get(ctx, name); ok && e.pool != "" {
 		if e.meta != nil {
 			return e.pool, e.meta, nil
 		}

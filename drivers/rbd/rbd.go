@@ -205,11 +205,10 @@ func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
 // find is the pool holding the image name, and its rbd info, as this call
 // learnt them (memo.go) or else from the cluster.
 func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, error) {
+	// A name not found is never remembered: another host may create it at
+	// any moment, and a create that lost that race must then find it.
 	e, known := d.memo.get(ctx, name)
-	switch {
-	case known && e.pool == "":
-		return "", e.info, drivers.ErrNotFound
-	case known && e.info.Name != "":
+	if known && e.pool != "" && e.info.Name != "" {
 		return e.pool, e.info, nil
 	}
 	pool, info, err := d.search(ctx, name, e.pool)
@@ -217,7 +216,7 @@ func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, erro
 	case err == nil:
 		d.memo.update(ctx, name, func(e *memoEntry) { e.pool, e.info = pool, info })
 	case errors.Is(err, drivers.ErrNotFound):
-		d.memo.update(ctx, name, func(e *memoEntry) { *e = memoEntry{at: e.at} })
+		d.memo.forget(ctx, name)
 	}
 	return pool, info, err
 }
