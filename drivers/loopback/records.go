@@ -189,7 +189,10 @@ func (r records) awaitOthers(ctx context.Context, name string) (made bool, err e
 		}
 		creator, fresh := r.othersFresh(name)
 		if !fresh {
-			return false, nil
+			// That create lets go of its temp name only once its metadata
+			// is written: it may have ended between the two looks.
+			_, err := os.Lstat(r.meta(name))
+			return err == nil, nil
 		}
 		select {
 		case <-ctx.Done():
