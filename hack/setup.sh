@@ -11,9 +11,10 @@ set -euo pipefail
 # prometheus: promtool, which checks the plugin's /metrics.
 # nfs-kernel-server, nfs-common: the NFS server and clients of TestNFS, which
 # run in VMs (hack/vm.sh) from this host's userland.
+# kmod: modprobe, for the VMs' modules (and depmod for their kernel tree).
 pkgs=(docker.io docker-compose docker-registry debootstrap mmdebstrap busybox-static prometheus xfsprogs e2fsprogs util-linux openssl curl iproute2 ca-certificates git make systemd
 	ceph-mon ceph-mgr ceph-osd ceph-common rbd-fuse rbd-nbd
-	nfs-kernel-server nfs-common)
+	nfs-kernel-server nfs-common kmod)
 # cryptsetup-bin: encrypted volumes (LUKS2), their tests and the plugin rootfs.
 pkgs+=(cryptsetup-bin)
 missing=()

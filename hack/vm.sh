@@ -39,9 +39,10 @@ cache=${VM_CACHE:-/var/cache/rexray/vm}
 # ensure_kernel: the cloud kernel's package unpacked in the cache, with
 # modules.dep (Debian's package has none: its postinst makes it).
 ensure_kernel() {
-	command -v qemu-system-x86_64 >/dev/null && [[ -x /usr/lib/qemu/virtiofsd ]] || {
+	# kmod: depmod here, and modprobe in the VM, which runs this userland.
+	command -v qemu-system-x86_64 >/dev/null && [[ -x /usr/lib/qemu/virtiofsd ]] && command -v depmod >/dev/null || {
 		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 kmod >&2
 	}
 	local pkg
 	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
