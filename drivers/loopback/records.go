@@ -107,8 +107,9 @@ func (r records) place(ctx context.Context, name, tmp string, taken error) error
 
 // build makes name's image at its private temp name, with its creator's
 // name in an xattr where the store has them (for messages), and fills it.
-// The temp is returned locked (flock), so that the clean-up at start
-// (sweepTemps) never takes a build in progress for a leftover.
+// The temp is returned locked (flock) where the lock comes in time, so
+// that the clean-up at start (sweepTemps) never takes a build in progress
+// for a leftover.
 func (r records) build(name string, fill func(*os.File) error) (*os.File, error) {
 	f, err := r.lockedTemp(name)
 	if err != nil {
@@ -125,7 +126,11 @@ func (r records) build(name string, fill func(*os.File) error) (*os.File, error)
 }
 
 // lockedTemp creates name's temp image and locks it. A sweep may remove
-// the new file before the lock is had: then it is made again.
+// the new file before the lock is had: then it is made again. On NFS a
+// lock is the server's, and a server just restarted holds every new lock
+// back for its grace period (90 s by default): then the build goes on
+// unlocked rather than past the caller's deadline, the lock guarding only
+// against a sweep by another process of this host starting meanwhile.
 func (r records) lockedTemp(name string) (*os.File, error) {
 	tmp := r.imageTemp(name)
 	for range 3 {
@@ -133,7 +138,14 @@ func (r records) lockedTemp(name string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		// LOCK_NB: no one else may hold the lock on a file this call just
+		// made but a sweep, which then removes it.
+		err = flockWithin(f, unix.LOCK_EX|unix.LOCK_NB, lockWait)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			continue
+		}
+		if err != nil && !errors.Is(err, errLockLate) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", tmp, err)
 		}
@@ -168,11 +180,42 @@ func (r records) sweepTemps() {
 		// A build in progress (another process of this host) holds it,
 		// or has just made it anew.
 		var held, there unix.Stat_t
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil &&
+		if flockWithin(f, unix.LOCK_EX|unix.LOCK_NB, lockWait) == nil &&
 			unix.Fstat(int(f.Fd()), &held) == nil && unix.Lstat(path, &there) == nil && held.Ino == there.Ino && held.Dev == there.Dev {
 			os.Remove(path)
 		}
 		f.Close()
+	}
+}
+
+// lockWait bounds the wait for a lock on a temp image; errLockLate says
+// that it did not come within it (it may still come, and goes with the
+// file's closing).
+const lockWait = time.Second
+
+var errLockLate = errors.New("no lock within " + lockWait.String())
+
+// flockWithin is flock(2) on f, waiting at most wait for the answer. The
+// call goes through f's RawConn, so that f's descriptor is not closed (nor
+// its number reused) before a late answer comes.
+func flockWithin(f *os.File, how int, wait time.Duration) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.Flock(int(fd), how) }); cerr != nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(wait):
+		return errLockLate
 	}
 }
 

@@ -96,3 +96,41 @@ func TestClaimKeepsItsMarkUntilCommitted(t *testing.T) {
 		t.Errorf("a failed commit left %v", left)
 	}
 }
+
+// A lock held elsewhere (as an NFS server in its grace period holds every
+// new one) costs a build at most lockWait, not the caller's deadline.
+func TestFlockWithinGivesUpInTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	holder, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := unix.Flock(int(holder.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flockWithin(f, unix.LOCK_EX, 50*time.Millisecond); !errors.Is(err, errLockLate) {
+		t.Fatalf("flockWithin while another holds the lock = %v, want errLockLate", err)
+	}
+	f.Close()
+	// The late lock went with the file: the holder's release leaves it free.
+	unix.Flock(int(holder.Fd()), unix.LOCK_UN)
+	g, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := flockWithin(g, unix.LOCK_EX|unix.LOCK_NB, time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock, 5s after both let go: %v", err)
+		}
+	}
+}
