@@ -197,6 +197,7 @@ func (d *Driver) breakLease(name string, expired lease) error {
 	if err := os.Remove(d.leasePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("take over expired lease of host %s: %w", expired.Holder, err)
 	}
+	d.cfg.Log.WithField("volume", name).Infof("the lease of host %s ran out at %s: taking the volume over", expired.Holder, expired.Expires.UTC().Format(time.RFC3339Nano))
 	return nil
 }
 
@@ -280,6 +281,7 @@ func (d *Driver) askPreempt(name string) error {
 	if err := durable.WriteAt(dir, filepath.Base(d.preemptPath(name)), filepath.Base(d.tempPath(name, "preempt")), b, 0o600); err != nil {
 		return fmt.Errorf("ask for preemption: %w", err)
 	}
+	d.cfg.Log.WithField("volume", name).Debug("asked its holder to give it up")
 	return nil
 }
 
@@ -335,7 +337,10 @@ const watchEvery = 250 * time.Millisecond
 // reports a volume it must give up, through lost, when another host asked
 // for it (preempt), took it, or when its lease has not been renewed for
 // two thirds of LeaseTTL, so this host stops writing before another may
-// start. The caller fences the volume, then detaches it.
+// start. The caller fences the volume, then detaches it. A volume another
+// host asked for stays leased to this host, renewed, until that Detach (or
+// for at most a LeaseTTL), so that a fence slower than the lease's rest
+// (a flush to a busy NFS server) still ends before the asking host mounts.
 //
 // The store is looked at beside the clock, not in its way: a look that
 // hangs (a store that stopped answering, an NFS server recalling a
@@ -357,21 +362,38 @@ func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 			return
 		case l := <-looked:
 			delete(looking, l.name)
-			if l.why != nil && d.held.has(l.name) {
+			var asked *preemptedError
+			switch {
+			case l.why == nil || !d.held.has(l.name):
+			case errors.As(l.why, &asked):
+				// The lease stays this host's, renewed, while the caller
+				// fences the volume: the asking host gets it once it is
+				// let go (Detach), never while this host may still write.
+				if d.held.yield(l.name) {
+					lost(l.name, l.why)
+				}
+			default:
 				giveUp(l.name, l.why)
 			}
 			continue
 		case <-t.C:
 		}
-		for name, from := range d.held.all() {
-			if since := time.Since(from); since > d.cfg.LeaseTTL*2/3 {
-				giveUp(name, fmt.Errorf("its lease has not been renewed since %s: giving it up before another host may take it", from.UTC().Format(time.RFC3339)))
+		for name, h := range d.held.all() {
+			switch {
+			case time.Since(h.from) > d.cfg.LeaseTTL*2/3:
+				giveUp(name, fmt.Errorf("its lease has not been renewed since %s: giving it up before another host may take it", h.from.UTC().Format(time.RFC3339)))
+				continue
+			case !h.yielded.IsZero() && time.Since(h.yielded) > d.cfg.LeaseTTL:
+				// A fence that has not let go within a TTL is stuck: the
+				// lease is left to run out, so the asking host is not
+				// kept waiting for ever.
+				d.held.remove(name)
 				continue
 			}
 			if !looking[name] {
 				looking[name] = true
 				go func() {
-					l := look{name: name, why: d.keep(name, from)}
+					l := look{name: name, why: d.keep(name, h)}
 					select {
 					case looked <- l:
 					case <-ctx.Done():
@@ -388,15 +410,27 @@ type look struct {
 	why  error
 }
 
-// keep renews a lease when due (from is when it last counted from); an
-// error is why the volume is lost. A failed renewal is not: the clock in
-// Watch decides when too many have failed.
-func (d *Driver) keep(name string, from time.Time) error {
-	var req preemptRequest
-	if ok, _ := d.readJSON(d.preemptPath(name), &req); ok && req.By != d.cfg.Instance {
-		return fmt.Errorf("host %s preempted it", req.By)
+// preemptedError is what keep finds when another host asked for the
+// volume.
+type preemptedError struct{ by string }
+
+func (e *preemptedError) Error() string { return "host " + e.by + " preempted it" }
+
+// keep renews a lease when due; an error is why the volume is lost. A
+// failed renewal is not: the clock in Watch decides when too many have
+// failed. A volume already being given up is not asked about again.
+func (d *Driver) keep(name string, h hold) error {
+	if h.yielded.IsZero() {
+		var req preemptRequest
+		ok, err := d.readJSON(d.preemptPath(name), &req)
+		if err != nil {
+			d.cfg.Log.WithField("volume", name).Debugf("look for a preempt request: %v", err)
+		}
+		if ok && req.By != d.cfg.Instance {
+			return &preemptedError{by: req.By}
+		}
 	}
-	if time.Since(from) < d.cfg.LeaseTTL/5 {
+	if time.Since(h.from) < d.cfg.LeaseTTL/5 {
 		return nil
 	}
 	start := time.Now()
@@ -415,28 +449,48 @@ func (d *Driver) keep(name string, from time.Time) error {
 	return nil
 }
 
-// heldSet is the volumes whose leases this host keeps, each with the time
-// its lease counts from.
+// heldSet is the volumes whose leases this host keeps.
 type heldSet struct {
 	mu  sync.Mutex
-	set map[string]time.Time
+	set map[string]hold
 }
 
-func newHeldSet() *heldSet { return &heldSet{set: make(map[string]time.Time)} }
+// hold is one kept lease: the time it counts from, and when this host
+// began giving the volume up to another host that asked (zero if not).
+type hold struct {
+	from, yielded time.Time
+}
+
+func newHeldSet() *heldSet { return &heldSet{set: make(map[string]hold)} }
 
 func (h *heldSet) add(name string, from time.Time) {
 	h.mu.Lock()
-	h.set[name] = from
+	h.set[name] = hold{from: from}
 	h.mu.Unlock()
 }
 
 // renewed moves a held lease's time on; a volume let go meanwhile stays so.
 func (h *heldSet) renewed(name string, from time.Time) {
 	h.mu.Lock()
-	if _, ok := h.set[name]; ok {
-		h.set[name] = from
+	if e, ok := h.set[name]; ok {
+		e.from = from
+		h.set[name] = e
 	}
 	h.mu.Unlock()
+}
+
+// yield marks a held volume as being given up; false if it is not held or
+// already so.
+func (h *heldSet) yield(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.set[name]
+	if !ok || !e.yielded.IsZero() {
+		return false
+	}
+	e.yielded = time.Now()
+	h.set[name] = e
+	return true
 }
 
 func (h *heldSet) remove(name string) {
@@ -452,7 +506,7 @@ func (h *heldSet) has(name string) bool {
 	return ok
 }
 
-func (h *heldSet) all() map[string]time.Time {
+func (h *heldSet) all() map[string]hold {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return maps.Clone(h.set)

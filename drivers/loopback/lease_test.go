@@ -117,6 +117,44 @@ func TestPreemptAsksTheHolder(t *testing.T) {
 	}
 }
 
+// A holder that takes longer to fence than its lease has left keeps the
+// lease until it lets the volume go: the preempting host never mounts
+// while the holder may still write.
+func TestPreemptedHolderKeepsItsLeaseUntilItLetsGo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const ttl = 2 * time.Second
+	h1, h2 := hosts(t, ttl)
+	if _, err := h1.Attach(ctx, "v", false); err != nil {
+		t.Fatal(err)
+	}
+	detached := make(chan time.Time, 1)
+	go h1.Watch(ctx, func(name string, why error) {
+		go func() { // as the engine fences: beside Watch
+			time.Sleep(ttl * 3 / 2) // a slow fence
+			detached <- time.Now()
+			h1.Detach(ctx, name)
+		}()
+	})
+	actx, acancel := context.WithTimeout(ctx, 4*ttl)
+	defer acancel()
+	if _, err := h2.Attach(actx, "v", true); err != nil {
+		t.Fatalf("h2's preempting attach: %v", err)
+	}
+	attached := time.Now()
+	select {
+	case at := <-detached:
+		if attached.Before(at) {
+			t.Errorf("h2 attached at %s, before h1 let the volume go at %s", attached.Format(time.StampMilli), at.Format(time.StampMilli))
+		}
+	default:
+		t.Error("h2 attached while h1 was still fencing")
+	}
+	if err := h2.Detach(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A holder that stops renewing (it died) loses the volume when its lease
 // runs out, without preempt.
 func TestExpiredLeaseIsTakenOver(t *testing.T) {
