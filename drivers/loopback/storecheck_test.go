@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// An NFS store mounted with nocto is refused, naming the export and the
-// options to use; NFS's defaults, v3 and v4.2, are accepted.
+// An NFS store mounted with nocto, or over NFSv4 with its cache of names
+// not found, is refused, naming the export and the options to use; NFSv3's
+// defaults, and NFSv4.2 with lookupcache=positive, are accepted. The
+// options are as /proc/self/mountinfo shows them.
 func TestCheckNFS(t *testing.T) {
 	for _, opts := range []string{
-		"rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,clientaddr=10.0.0.2,local_lock=none,addr=10.0.0.1",
+		"rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,clientaddr=10.0.0.2,lookupcache=pos,local_lock=none,addr=10.0.0.1",
 		"rw,vers=3,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,mountaddr=10.0.0.1,mountvers=3,mountport=20048,mountproto=udp,local_lock=none,addr=10.0.0.1",
 		"rw,vers=4.2,actimeo=0,lookupcache=none",
 	} {
@@ -25,6 +27,24 @@ func TestCheckNFS(t *testing.T) {
 	for _, want := range []string{"/mnt/store", "srv:/export", "nocto", "close-to-open", "vers=4.2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %q does not say %q", err, want)
+		}
+	}
+}
+
+func TestCheckNFSRefusesV4NegativeCache(t *testing.T) {
+	for _, opts := range []string{
+		"rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,clientaddr=10.0.0.2,local_lock=none,addr=10.0.0.1",
+		"rw,vers=4.1,lookupcache=all",
+	} {
+		err := checkNFS("/mnt/store", "srv:/", opts)
+		if err == nil {
+			t.Errorf("options %s accepted", opts)
+			continue
+		}
+		for _, want := range []string{"/mnt/store", "srv:/", "NFSv4", "lookupcache=positive", "preempt"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal %q does not say %q", err, want)
+			}
 		}
 	}
 }
