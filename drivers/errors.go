@@ -26,6 +26,11 @@ var (
 	ErrNoRoom = errors.New("not enough room on the platform")
 	// ErrHeld: another host holds the volume (see HeldError).
 	ErrHeld = errors.New("held by another host")
+	// ErrHoldLapsing: a Watcher's reason for giving up a volume whose hold
+	// it could not renew (the platform stopped answering), before another
+	// host may take it. Its writes are stopped at once, with no flush that
+	// would wait for that platform.
+	ErrHoldLapsing = errors.New("giving it up before another host may take it")
 )
 
 // Invalid is an ErrInvalid saying what was wrong.

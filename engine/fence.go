@@ -21,13 +21,27 @@ func (e *Engine) watch(ctx context.Context) {
 	}
 }
 
+// halter stops a mounted volume's writes at once, without a flush
+// (package mount's Mounter).
+type halter interface {
+	Halt(name string) error
+}
+
 // giveUp fences a volume a Watcher reported lost: the cut before the
-// volume's lock, the rest under it (package fence).
+// volume's lock, the rest under it (package fence). A hold that is lapsing
+// because the platform stopped answering has its writes stopped first,
+// before the lock too: a call holding the lock may be stuck on that
+// platform, and the fence's flush would be.
 func (e *Engine) giveUp(name string, why error) {
 	ctx := e.withLog(context.Background(), "fence", name)
 	log := e.logFor(ctx, name)
 	log.Warnf("another host takes it over (%v): fencing it here", why)
 	e.emit(ctx, events.Event{Kind: events.LeaseLost, Volume: name, Detail: why.Error()})
+	if h, ok := e.mnt.(halter); ok && errors.Is(why, drivers.ErrHoldLapsing) {
+		if err := h.Halt(name); err != nil {
+			log.Errorf("fence: %v", err)
+		}
+	}
 	cutErr := fence.Cut(ctx, e.driverFor(ctx, name), name)
 	ctx, done, err := e.begin(ctx, "fence", name)
 	if err != nil {

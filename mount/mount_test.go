@@ -348,3 +348,51 @@ func TestMkfsAndMountOptions(t *testing.T) {
 		t.Error("mounted after a refused option")
 	}
 }
+
+// Halt stops a mounted filesystem's writes at once: what was fsync'd
+// before is kept, a later write's fsync fails, and Fence still unmounts it.
+func TestHaltStopsWritesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dev := device(t, 64*mib)
+	m := &Mounter{Root: t.TempDir(), DataDir: "/data", DataMode: 0o700}
+	t.Cleanup(func() { m.Unmount(ctx, "v") })
+	path, err := m.Mount(ctx, dev, "v", Spec{FSType: "ext4", Content: Unknown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSync := func(line string) error {
+		f, err := os.OpenFile(filepath.Join(path, "log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line + "\n"); err != nil {
+			return err
+		}
+		return f.Sync()
+	}
+	if err := appendSync("before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Halt("v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendSync("after"); err == nil {
+		t.Error("a write after Halt was synced")
+	}
+	if err := m.Fence(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.IsMounted("v"); ok {
+		t.Fatal("still mounted after Fence")
+	}
+	if _, err := m.Mount(ctx, dev, "v", Spec{FSType: "ext4", Content: Unknown}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(path, "log")); string(b) != "before\n" {
+		t.Errorf("after Halt and a mount again the log holds %q, want the line synced before", b)
+	}
+	if err := m.Halt("w"); err != nil {
+		t.Errorf("Halt of a volume not mounted: %v", err)
+	}
+}

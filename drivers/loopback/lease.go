@@ -381,7 +381,7 @@ func (d *Driver) Watch(ctx context.Context, lost func(name string, why error)) {
 		for name, h := range d.held.all() {
 			switch {
 			case time.Since(h.from) > d.cfg.LeaseTTL*2/3:
-				giveUp(name, fmt.Errorf("its lease has not been renewed since %s: giving it up before another host may take it", h.from.UTC().Format(time.RFC3339)))
+				giveUp(name, fmt.Errorf("its lease has not been renewed since %s: %w", h.from.UTC().Format(time.RFC3339), drivers.ErrHoldLapsing))
 				continue
 			case !h.yielded.IsZero() && time.Since(h.yielded) > d.cfg.LeaseTTL:
 				// A fence that has not let go within a TTL is stuck: the
