@@ -85,15 +85,16 @@ conformance:
 # (trixie's), each from a Debian tree of its own (hack/engine.sh), or 20.10
 # (Debian 12's, on the host). INTEGRATION_RUN is go test's -run.
 # FAULT_POINTS kills of the plugin (100) and SOAK_OPS soak operations (200)
-# are the short form CI runs.
+# are the short form CI runs. NFS_VERSIONS are TestNFS's (3; 4.2,3 for both).
 DOCKER_ENGINE   ?= 28.5
 INTEGRATION_RUN ?=
 FAULT_POINTS ?= 100
 SOAK_OPS     ?= 200
+NFS_VERSIONS ?= 3
 INTEGRATION_TIMEOUT ?= 25m
 integration-test: plugin
 	@echo "=== integration tests on Docker $(DOCKER_ENGINE)$(if $(INTEGRATION_RUN), (-run '$(INTEGRATION_RUN)'))"
-	DOCKER_ENGINE=$(DOCKER_ENGINE) FAULT_POINTS=$(FAULT_POINTS) SOAK_OPS=$(SOAK_OPS) go test -tags integration -count=1 -v -timeout $(INTEGRATION_TIMEOUT) -run '$(INTEGRATION_RUN)' ./integration-tests/
+	DOCKER_ENGINE=$(DOCKER_ENGINE) FAULT_POINTS=$(FAULT_POINTS) SOAK_OPS=$(SOAK_OPS) NFS_VERSIONS=$(NFS_VERSIONS) go test -tags integration -count=1 -v -timeout $(INTEGRATION_TIMEOUT) -run '$(INTEGRATION_RUN)' ./integration-tests/
 
 # Every fuzz target: about 10 s each, or FUZZTIME each (10m in make
 # reliability).

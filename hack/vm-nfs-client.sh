@@ -2,8 +2,8 @@
 # Helpers for an NFS client VM of the NFS tests, sourced by the scripts a
 # test runs through hack/vm-agent.sh. Each rexray is a host-mode plugin
 # (REXRAY_INSTANCEID=$ID) on the loopback store $RX/store of an NFS mount.
-#   nfs_mount SERVER:PATH VERS   mounts the export at $RX/nfs, NFS's
-#                                defaults otherwise (v3 with locking)
+#   nfs_mount SERVER:PATH OPTS   mounts the export at $RX/nfs with -o OPTS
+#                                (vers=3: with locking, statd started)
 #   rx_serve [ENV...]            (re)starts rexray serve, waits till it serves
 #   rx ARGS...                   the operator CLI against it
 #   rx_stop                      stops it (SIGTERM, by PID)
@@ -13,21 +13,21 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$RX"
 
 nfs_mount() {
-	local export=$1 vers=$2
-	if [[ $vers == 3* ]] && ! pgrep -x rpc.statd >/dev/null; then
+	local export=$1 opts=$2
+	if [[ $opts == *vers=3* ]] && ! pgrep -x rpc.statd >/dev/null; then
 		mountpoint -q /var/lib/nfs || mount -t tmpfs tmpfs /var/lib/nfs
 		mkdir -p /var/lib/nfs/sm /var/lib/nfs/sm.bak
 		rpcbind -w && rpc.statd --no-notify
 	fi
 	mkdir -p "$RX/nfs"
-	mount -t nfs -o "vers=$vers" "$export" "$RX/nfs"
+	mount -t nfs -o "$opts" "$export" "$RX/nfs"
 	mkdir -p "$RX/nfs/store"
 }
 
 rx_env() {
 	echo REXRAY_INSTANCEID="$ID" REXRAY_HOST="unix://$RX/rexray.sock" REXRAY_STATEDIR="$RX/state" \
 		LOOPBACK_VOLUMEPATH="$RX/nfs/store" LIBSTORAGE_INTEGRATION_VOLUME_OPERATIONS_MOUNT_PATH="$RX/mnt" \
-		REXRAY_LOGLEVEL=info
+		REXRAY_LOGLEVEL=debug
 }
 
 rx_serve() {
