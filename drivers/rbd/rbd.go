@@ -147,10 +147,9 @@ type imageInfo struct {
 // listEntry is one entry of `rbd ls -l --format json`: an image, or one of
 // its snapshots when Snapshot is set.
 type listEntry struct {
-	Image     string `json:"image"`
-	Snapshot  string `json:"snapshot"`
-	Size      int64  `json:"size"`
-	Protected string `json:"protected"`
+	Image    string `json:"image"`
+	Snapshot string `json:"snapshot"`
+	Size     int64  `json:"size"`
 }
 
 func spec(pool, image string) string { return pool + "/" + image }

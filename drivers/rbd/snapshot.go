@@ -17,7 +17,6 @@ import (
 type snapRef struct {
 	pool, image, name string
 	size              int64
-	protected         bool
 }
 
 func (s snapRef) spec() string { return spec(s.pool, s.image) + "@" + s.name }
@@ -76,7 +75,7 @@ func (d *Driver) listSnapshots(ctx context.Context) ([]snapRef, error) {
 			if e.Snapshot == "" || drivers.ValidateSnapshotName(e.Snapshot) != nil {
 				continue // an image, or one of rexray's private snapshots
 			}
-			refs = append(refs, snapRef{pool: p, image: e.Image, name: e.Snapshot, size: e.Size, protected: e.Protected == "true"})
+			refs = append(refs, snapRef{pool: p, image: e.Image, name: e.Snapshot, size: e.Size})
 		}
 	}
 	return refs, nil
@@ -207,25 +206,29 @@ func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
 	return err
 }
 
+// removeSnap removes a snapshot. rexray protects none, but one made by
+// another tool may be (rm fails with EBUSY): it is unprotected first then.
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
 	d.memo.forget(ctx, snapshotsKey)
-	// Unprotect fails if it was not protected (EINVAL): nothing to undo.
+	_, err := d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
+	if !errors.Is(err, syscall.EBUSY) {
+		return err
+	}
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}
-	_, err := d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
+	_, err = d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
 	return err
 }
 
-// copySnapshot makes image pool/name a copy of a snapshot: a layered clone,
-// then flattened, so that the copy owns its blocks and the snapshot (and
-// its volume) can be removed later.
+// copySnapshot makes image pool/name a copy of a snapshot that owns its
+// blocks, so that the snapshot (and its volume) can be removed later.
 func (d *Driver) copySnapshot(ctx context.Context, snapshot, pool, name string) (int64, error) {
 	r, err := d.findSnapshot(ctx, snapshot)
 	if err != nil {
 		return 0, fmt.Errorf("source %w", err)
 	}
-	return r.size, d.clone(ctx, r, pool, name)
+	return r.size, d.copySnap(ctx, r, pool, name)
 }
 
 // copyVolume makes image pool/name a copy of a volume, through a private
@@ -240,7 +243,7 @@ func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) (int
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return 0, fmt.Errorf("snapshot of source volume %s: %w", volume, err)
 	}
-	err = d.clone(ctx, r, pool, name)
+	err = d.copySnap(ctx, r, pool, name)
 	if rerr := d.removeSnap(context.WithoutCancel(ctx), r); rerr != nil && err == nil {
 		err = fmt.Errorf("remove the copy's snapshot %s: %w", r.spec(), rerr)
 		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", spec(pool, name))
@@ -248,31 +251,25 @@ func (d *Driver) copyVolume(ctx context.Context, volume, pool, name string) (int
 	return info.Size, err
 }
 
-// clone makes pool/name from snapshot r: protect (RBD's clone format 1
-// needs it), clone, flatten, unprotect. A clone that fails part way is
-// removed.
-func (d *Driver) clone(ctx context.Context, r snapRef, pool, name string) error {
-	if _, err := d.ceph.Run(ctx, "rbd", "snap", "protect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) {
-		return fmt.Errorf("protect %s: %w", r.spec(), err) // EBUSY: protected already
-	}
+// copySnap makes pool/name a full copy of snapshot r (rbd cp: only the
+// blocks written are copied). A layered clone flattened at once copies
+// the same blocks in three more tool runs (protect, flatten, unprotect),
+// and leaves a protected snapshot behind if it fails part way. A copy that
+// fails part way is removed; an image already there (EEXIST) is another
+// create's, and is left alone.
+func (d *Driver) copySnap(ctx context.Context, r snapRef, pool, name string) error {
 	dst := spec(pool, name)
-	if _, err := d.ceph.Run(ctx, "rbd", "clone", r.spec(), dst, "--image-feature", "layering", "--image-feature", "exclusive-lock"); err != nil {
+	if _, err := d.ceph.Run(ctx, "rbd", "cp", "--no-progress", "--image-feature", "layering", "--image-feature", "exclusive-lock", r.spec(), dst); err != nil {
+		if !errors.Is(err, syscall.EEXIST) {
+			d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
+		}
 		return err
 	}
-	if _, err := d.ceph.Run(ctx, "rbd", "flatten", "--no-progress", dst); err != nil {
-		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
-		return err
-	}
-	// A clone inherits its parent's image-meta: the records of the parent's
-	// snapshots and owner are not the clone's.
+	// A copy takes its source's image-meta: the records of the source's
+	// snapshots and owner are not the copy's.
 	if err := d.dropInherited(ctx, pool, name); err != nil {
 		d.ceph.Run(context.WithoutCancel(ctx), "rbd", "rm", "--no-progress", dst)
 		return err
-	}
-	// Another clone of the same snapshot may be under way: it keeps the
-	// snapshot protected (EBUSY), and unprotects it when done.
-	if _, err := d.ceph.Run(ctx, "rbd", "snap", "unprotect", r.spec()); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("unprotect %s: %w", r.spec(), err)
 	}
 	return nil
 }
