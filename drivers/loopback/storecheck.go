@@ -15,8 +15,9 @@ import (
 // checkStore refuses a store whose filesystem cannot give the lease
 // protocol what it rests on (docs/leases.md): on NFS, close-to-open
 // consistency, by which an open of a lease shows what another host wrote
-// and closed, and lookups that find what another host made. It warns of a hard NFS mount, on which writes this host sent
-// before losing the server may land after another host took over.
+// and closed, and lookups that find what another host made. It warns of a
+// hard NFS mount, on which writes this host sent before losing the server
+// may land after another host took over.
 func checkStore(path string, ttl time.Duration, log logrus.FieldLogger) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -75,13 +76,12 @@ func hardRisk(path, export, options string, ttl time.Duration) string {
 
 // checkNFS refuses NFS mount options that break a guarantee the leases
 // need: close-to-open consistency, and, over NFSv4, finding a name
-// another host made. An NFSv4 client (Linux 6.1's, measured in TestNFS's
-// VMs) answers a lookup that found nothing from its cache of that answer
-// for as long as 25 s and more after another host made the name, while
-// its own changes to the folder go on; NFSv3's finds it within a second
-// or two. A holder would miss a preempt request, and a create would miss
-// the record of the volume another host just made and take its image for
-// a leftover. lookupcache=positive (or none) turns that cache off.
+// another host made. An NFSv4 client (Linux 6.1's, measured in VMs:
+// docs/leases.md) answers a lookup that found nothing from its cache for
+// 25 s and more after another host made the name; NFSv3's finds it within
+// a second or two. A holder would miss a preempt request, and a create the
+// record of a volume another host just made. lookupcache=positive (or
+// none) turns that cache off.
 func checkNFS(path, export, options string) error {
 	v4, negCache := false, true
 	for _, o := range strings.Split(options, ",") {

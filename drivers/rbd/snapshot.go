@@ -206,8 +206,9 @@ func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
 	return err
 }
 
-// removeSnap removes a snapshot. rexray protects none, but one made by
-// another tool may be (rm fails with EBUSY): it is unprotected first then.
+// removeSnap removes a snapshot. rexray protects none now, but one an
+// earlier version's interrupted clone or another tool protected may be
+// (rm fails with EBUSY): it is unprotected, then removed.
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
 	d.memo.forget(ctx, snapshotsKey)
 	_, err := d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
