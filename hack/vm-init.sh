@@ -29,6 +29,10 @@ if [[ -n $share ]]; then
 fi
 mount --bind "$(arg modules)" /lib/modules
 work=$(arg work)
+# A name of its own, as every host has: an NFSv4 client names itself to
+# the server by it, and two clients of one name are taken for one client
+# that rebooted, each dropping the other's state (sessions, opens, locks).
+hostname "$(basename "$work" | tr . -)"
 ip link set lo up
 if [[ -f $work/ip ]]; then
 	modprobe virtio_net
