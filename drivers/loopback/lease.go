@@ -63,6 +63,23 @@ func privateTemp(dir, name, kind, instance string) string {
 	return filepath.Join(dir, "."+name+"."+kind+"."+instanceHash(instance)+".tmp")
 }
 
+// removeTemps removes the lease and preempt temp files any instance left
+// for the volume name: a host killed between writing one and renaming it
+// into place never comes back for it. No host holds the volume's lease
+// while it is removed, so none is renewing it.
+func (d *Driver) removeTemps(name string) error {
+	hash := strings.Repeat("[0-9a-f]", len(instanceHash("")))
+	for _, kind := range []string{"lease", "preempt"} {
+		paths, _ := filepath.Glob(filepath.Join(d.dir, "."+name+"."+kind+"."+hash+".tmp"))
+		for _, p := range paths {
+			if err := removeIfExists(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // instanceHash stands for an instance in file names: instance IDs may hold
 // any character.
 func instanceHash(instance string) string {

@@ -401,6 +401,9 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err == nil {
 		err = removeIfExists(d.preemptPath(name))
 	}
+	if err == nil {
+		err = d.removeTemps(name)
+	}
 	if err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -159,18 +160,27 @@ func TestStoreIsNotWorldReadable(t *testing.T) {
 }
 
 // A Remove or Create killed part way leaves an image without metadata, or a
-// metadata temp file; Remove of the name clears both.
+// metadata temp file, and a host killed while renewing a lease or asking
+// for one its temp file; Remove of the name clears them all, and nothing
+// of another volume's.
 func TestRemoveClearsCrashLeftovers(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t)
 	os.WriteFile(d.imagePath("gone"), nil, 0o600)
 	os.WriteFile(d.metaTemp("gone"), []byte("{"), 0o600)
+	// Another host killed while renewing its lease, or asking for it.
+	os.WriteFile(privateTemp(d.dir, "gone", "lease", "host-b"), []byte("{"), 0o600)
+	os.WriteFile(privateTemp(d.dir, "gone", "preempt", "host-c"), []byte("{"), 0o600)
+	// Another volume's, whose name begins as this one's records do.
+	other := privateTemp(d.dir, "gone.lease", "lease", "host-b")
+	os.WriteFile(other, []byte("{"), 0o600)
 	if err := d.Remove(ctx, "gone"); err != nil {
 		t.Fatalf("Remove of leftovers: %v", err)
 	}
-	if left, _ := os.ReadDir(d.dir); len(left) != 0 {
-		t.Errorf("left after Remove: %v", left)
+	if left, _ := os.ReadDir(d.dir); len(left) != 1 || left[0].Name() != filepath.Base(other) {
+		t.Errorf("left after Remove: %v, want only %s", left, filepath.Base(other))
 	}
+	os.Remove(other)
 	if err := d.Remove(ctx, "gone"); !errors.Is(err, drivers.ErrNotFound) {
 		t.Errorf("Remove of nothing = %v, want ErrNotFound", err)
 	}
