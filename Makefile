@@ -85,12 +85,12 @@ conformance:
 # (trixie's), each from a Debian tree of its own (hack/engine.sh), or 20.10
 # (Debian 12's, on the host). INTEGRATION_RUN is go test's -run.
 # FAULT_POINTS kills of the plugin (100) and SOAK_OPS soak operations (200)
-# are the short form CI runs. NFS_VERSIONS are TestNFS's (3; 4.2,3 for both).
+# are the short form CI runs. NFS_VERSIONS are TestNFS's (4.2,3: both).
 DOCKER_ENGINE   ?= 28.5
 INTEGRATION_RUN ?=
 FAULT_POINTS ?= 100
 SOAK_OPS     ?= 200
-NFS_VERSIONS ?= 3
+NFS_VERSIONS ?= 4.2,3
 INTEGRATION_TIMEOUT ?= 25m
 integration-test: plugin
 	@echo "=== integration tests on Docker $(DOCKER_ENGINE)$(if $(INTEGRATION_RUN), (-run '$(INTEGRATION_RUN)'))"

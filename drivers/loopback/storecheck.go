@@ -3,6 +3,7 @@ package loopback
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,8 @@ import (
 // checkStore refuses a store whose filesystem cannot give the lease
 // protocol what it rests on (docs/leases.md): on NFS, close-to-open
 // consistency, by which an open of a lease shows what another host wrote
-// and closed, and lookups that find what another host made. It warns of a
+// and closed, and over NFSv4 a client the server tells apart from other
+// hosts' (checkNFSv4Identity). It warns of a
 // hard NFS mount, on which writes this host sent before losing the server
 // may land after another host took over.
 func checkStore(path string, ttl time.Duration, log logrus.FieldLogger) error {
@@ -36,7 +38,7 @@ func checkStore(path string, ttl time.Duration, log logrus.FieldLogger) error {
 			m = c
 		}
 	}
-	if err := checkNFS(path, m.Source, m.VFSOptions); err != nil {
+	if err := checkNFS(path, m.Source, m.VFSOptions, readNFSIdentity()); err != nil {
 		return err
 	}
 	if risk := hardRisk(path, m.Source, m.VFSOptions, ttl); risk != "" {
@@ -74,29 +76,62 @@ func hardRisk(path, export, options string, ttl time.Duration) string {
 		path, export, fence, fence, max(1, int(fence/(3*100*time.Millisecond))))
 }
 
-// checkNFS refuses NFS mount options that break a guarantee the leases
-// need: close-to-open consistency, and, over NFSv4, finding a name
-// another host made. An NFSv4 client (Linux 6.1's, measured in VMs:
-// docs/leases.md) answers a lookup that found nothing from its cache for
-// 25 s and more after another host made the name; NFSv3's finds it within
-// a second or two. A holder would miss a preempt request, and a create the
-// record of a volume another host just made. lookupcache=positive (or
-// none) turns that cache off.
-func checkNFS(path, export, options string) error {
-	v4, negCache := false, true
+// checkNFS refuses an NFS mount that breaks a guarantee the leases need:
+// close-to-open consistency, without which a host may read a lease
+// another host replaced; and, over NFSv4, a client identity of its own
+// (checkNFSv4Identity).
+func checkNFS(path, export, options string, id nfsIdentity) error {
+	if slices.Contains(strings.Split(options, ","), "nocto") {
+		return fmt.Errorf("loopback store %s is on NFS export %s mounted with nocto: without close-to-open consistency a host may read a lease another host replaced and mount a volume that host holds; remount it without nocto (close-to-open is NFS's default), for example with -o vers=4.2", path, export)
+	}
+	return checkNFSv4Identity(path, export, options, id)
+}
+
+// nfsIdentity is what this host's NFSv4 client names itself by to the
+// server: its host name, and a uniquifier if one is set ("" if not).
+type nfsIdentity struct{ nodename, uniquifier string }
+
+// checkNFSv4Identity refuses an NFSv4 store on a host whose NFSv4 client
+// identity is a default one. The server takes every client of one
+// identity for one client that rebooted whenever another connects, and
+// drops its sessions, opens and locks: measured in the NFS tests' VMs,
+// all named "(none)", calls stalled for 15 to 70 s while the clients made
+// new sessions dozens of times a minute, and a fence's flush was
+// acknowledged after another host had taken the volume over. NFSv3 has
+// no client state, and no such identity.
+func checkNFSv4Identity(path, export, options string, id nfsIdentity) error {
+	// The names of a host nothing named: the kernel's own, and those images
+	// ship, alike on every host made from them.
+	defaults := []string{"", "(none)", "localhost", "localhost.localdomain"}
+	if !nfsV4(options) || id.uniquifier != "" || !slices.Contains(defaults, id.nodename) {
+		return nil
+	}
+	return fmt.Errorf("loopback store %s is on NFS export %s over NFSv4, and this host's NFSv4 client names itself by the default host name %q with no uniquifier: every host so named is one client to the server, which drops the others' sessions, opens and locks whenever one connects, so that calls stall for tens of seconds and a lease renewal or a fence comes too late; give this host a name of its own (hostnamectl set-hostname), or a uniquifier before the export is mounted (echo ID > /sys/fs/nfs/net/nfs_client/identifier, or the nfs module's nfs4_unique_id), or mount it over NFSv3", path, export, id.nodename)
+}
+
+// nfsV4 says whether NFS mount options are an NFSv4 mount's.
+func nfsV4(options string) bool {
 	for _, o := range strings.Split(options, ",") {
-		k, v, _ := strings.Cut(o, "=")
-		switch {
-		case o == "nocto":
-			return fmt.Errorf("loopback store %s is on NFS export %s mounted with nocto: without close-to-open consistency a host may read a lease another host replaced and mount a volume that host holds; remount it without nocto (close-to-open is NFS's default), for example with -o vers=4.2,lookupcache=positive", path, export)
-		case k == "vers" || k == "nfsvers":
-			v4 = strings.HasPrefix(v, "4")
-		case k == "lookupcache":
-			negCache = v == "all"
+		if k, v, _ := strings.Cut(o, "="); k == "vers" || k == "nfsvers" {
+			return strings.HasPrefix(v, "4")
 		}
 	}
-	if v4 && negCache {
-		return fmt.Errorf("loopback store %s is on NFS export %s mounted over NFSv4 with its cache of names not found (lookupcache=all, the default): such a client does not find a name another host made for many seconds, so a holder would miss another host's preempt request and a create the record of a volume another host just made; remount it with -o lookupcache=positive (for example vers=4.2,lookupcache=positive), or over NFSv3", path, export)
+	return false
+}
+
+// readNFSIdentity reads this host's NFSv4 client identity: the host name,
+// and the uniquifier of this network namespace or else the nfs module's
+// (Linux reads them when it mounts).
+func readNFSIdentity() nfsIdentity {
+	var u unix.Utsname
+	unix.Uname(&u)
+	id := nfsIdentity{nodename: unix.ByteSliceToString(u.Nodename[:])}
+	for _, f := range []string{"/sys/fs/nfs/net/nfs_client/identifier", "/sys/module/nfs/parameters/nfs4_unique_id"} {
+		b, _ := os.ReadFile(f)
+		if v := strings.TrimSpace(string(b)); v != "" && v != "(null)" {
+			id.uniquifier = v
+			break
+		}
 	}
-	return nil
+	return id
 }
