@@ -17,9 +17,9 @@ import (
 // protocol what it rests on (docs/leases.md): on NFS, close-to-open
 // consistency, by which an open of a lease shows what another host wrote
 // and closed, and over NFSv4 a client the server tells apart from other
-// hosts' (checkNFSv4Identity). It warns of a
-// hard NFS mount, on which writes this host sent before losing the server
-// may land after another host took over.
+// hosts' (checkNFSv4Identity). It warns of a hard NFS mount, on which
+// writes this host sent before losing the server may land after another
+// host took over.
 func checkStore(path string, ttl time.Duration, log logrus.FieldLogger) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
