@@ -106,7 +106,7 @@ func checkNFSv4Identity(path, export, options string, id nfsIdentity) error {
 	if !nfsV4(options) || id.uniquifier != "" || !slices.Contains(defaults, id.nodename) {
 		return nil
 	}
-	return fmt.Errorf("loopback store %s is on NFS export %s over NFSv4, and this host's NFSv4 client names itself by the default host name %q with no uniquifier: every host so named is one client to the server, which drops the others' sessions, opens and locks whenever one connects, so that calls stall for tens of seconds and a lease renewal or a fence comes too late; give this host a name of its own (hostnamectl set-hostname), or a uniquifier before the export is mounted (echo ID > /sys/fs/nfs/net/nfs_client/identifier, or the nfs module's nfs4_unique_id), or mount it over NFSv3", path, export, id.nodename)
+	return fmt.Errorf("loopback store %s is on NFS export %s over NFSv4, and this host's NFSv4 client names itself by the default host name %q with no uniquifier: every host so named is one client to the server, which drops the others' sessions, opens and locks whenever one connects, so that calls stall for tens of seconds and a lease renewal or a fence comes too late; give this host a name of its own (hostnamectl set-hostname), or a uniquifier before the export is mounted (echo ID > /sys/fs/nfs/net/nfs_client/identifier, or the nfs module's nfs4_unique_id), or mount it over NFSv3 (-o vers=3)", path, export, id.nodename)
 }
 
 // nfsV4 says whether NFS mount options are an NFSv4 mount's.
