@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/rexray/rexray/drivers"
 	"github.com/rexray/rexray/drivers/drivertest"
 	"github.com/rexray/rexray/drivers/rbd/ceph"
+	"github.com/rexray/rexray/internal/reqid"
 	"github.com/rexray/rexray/mount"
 )
 
@@ -44,6 +48,7 @@ func TestConformance(t *testing.T) {
 		DeviceSize: mount.DeviceSize,
 	})
 	t.Run("ExpandAttached", func(t *testing.T) { testExpandAttached(t, conformanceHost(t, fusePath, "conform-a")) })
+	t.Run("CopyListsEachPoolOnce", func(t *testing.T) { testCopyListsEachPoolOnce(t, conformanceHost(t, fusePath, "conform-a")) })
 	// Every subtest removed what it made: nothing is left in the pool, not
 	// even the image of a removed volume whose snapshots are gone.
 	out, err := ceph.Tools{}.Run(context.Background(), "rbd", "ls", "-p", "rbd")
@@ -117,5 +122,54 @@ func testExpandAttached(t *testing.T, d *Driver) {
 	}
 	if _, err := d.Expand(ctx, "grow1", 16<<20); !errors.Is(err, drivers.ErrInvalid) {
 		t.Errorf("shrink: %v, want ErrInvalid", err)
+	}
+}
+
+// testCopyListsEachPoolOnce: a create from a snapshot, as the engine makes
+// it in one call (look for the name, find the snapshot, create, inspect),
+// lists each pool at most once and reads the copy's image-meta once: each
+// tool run costs a process that joins the cluster (2 s in an emulated VM,
+// where a call has 25 s).
+func testCopyListsEachPoolOnce(t *testing.T, d *Driver) {
+	bg := context.Background()
+	if _, err := d.Create(bg, "runs-src", drivers.CreateOptions{Size: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(bg, "runs-src")
+	if _, err := d.CreateSnapshot(bg, "runs-src", "runs-snap"); err != nil {
+		t.Fatal(err)
+	}
+	defer d.RemoveSnapshot(bg, "runs-snap")
+	log, hook := logtest.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	ctx := reqid.WithLog(reqid.With(bg, reqid.New()), log)
+	if _, err := d.Inspect(ctx, "runs-copy"); !errors.Is(err, drivers.ErrNotFound) {
+		t.Fatalf("Inspect of a name not made yet = %v, want not found", err)
+	}
+	if _, err := d.InspectSnapshot(ctx, "runs-snap"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Create(ctx, "runs-copy", drivers.CreateOptions{FromSnapshot: "runs-snap"}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(bg, "runs-copy")
+	if v, err := d.Inspect(ctx, "runs-copy"); err != nil || v.Meta.Snapshot != "runs-snap" {
+		t.Fatalf("Inspect of the copy = %+v, %v; want it made from runs-snap", v.Meta, err)
+	}
+	runs := map[string]int{}
+	var all []string
+	for _, e := range hook.AllEntries() {
+		if rest, ok := strings.CutPrefix(e.Message, "ceph tool: "); ok {
+			_, line, _ := strings.Cut(rest, ": ")
+			all = append(all, line)
+			if f := strings.Fields(line); len(f) > 2 && (f[1] == "ls" || f[1] == "image-meta" && f[2] == "list") {
+				runs[strings.Join(f[:min(5, len(f))], " ")]++
+			}
+		}
+	}
+	for run, n := range runs {
+		if n > 1 {
+			t.Errorf("%s ran %d times in one call:\n%s", run, n, strings.Join(all, "\n"))
+		}
 	}
 }

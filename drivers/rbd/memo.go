@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +42,14 @@ type memoEntry struct {
 	info  imageInfo
 	meta  map[string]string
 	snaps []snapRef // for snapshotsKey: the call's listing of snapshots
+	// For listingKey(pool): the call's `rbd ls -l` of the pool.
+	listed  bool
+	entries []listEntry
 }
+
+// listingKey is the memo's entry of the call's listing of pool: no
+// volume's name holds a NUL.
+func listingKey(pool string) string { return "\x00ls:" + pool }
 
 func keyOf(ctx context.Context, name string) (memoKey, bool) {
 	req := reqid.From(ctx)
@@ -63,6 +71,7 @@ func (c *memo) get(ctx context.Context, name string) (memoEntry, bool) {
 	cp := *e
 	cp.meta = maps.Clone(e.meta)
 	cp.snaps = slices.Clone(e.snaps)
+	cp.entries = slices.Clone(e.entries)
 	return cp, true
 }
 
@@ -98,6 +107,19 @@ func (c *memo) forget(ctx context.Context, name string) {
 		c.mu.Lock()
 		delete(c.m, k)
 		c.mu.Unlock()
+	}
+}
+
+// forgetListings drops the call's listings of pools and of snapshots,
+// once it made or removed an image or a snapshot.
+func (c *memo) forgetListings(ctx context.Context) {
+	req := reqid.From(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if k.req == req && (k.name == snapshotsKey || strings.HasPrefix(k.name, listingKey(""))) {
+			delete(c.m, k)
+		}
 	}
 }
 

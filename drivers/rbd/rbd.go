@@ -187,17 +187,22 @@ func (d *Driver) pools(ctx context.Context) ([]string, error) {
 	return slices.Clone(pools), nil
 }
 
-// list is `rbd ls -l` of a pool. A pool that is not an rbd pool (the mgr's
-// own) lists nothing or fails; only the default pool must work.
+// list is `rbd ls -l` of a pool, once a call. A pool that is not an rbd
+// pool (the mgr's own) lists nothing or fails; only the default pool must
+// work.
 func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
+	if e, ok := d.memo.get(ctx, listingKey(pool)); ok && e.listed {
+		return e.entries, nil
+	}
 	var entries []listEntry
 	err := d.ceph.RunJSON(ctx, &entries, "rbd", "ls", "-l", "-p", pool)
 	if err != nil && pool != d.cfg.DefaultPool {
-		return nil, nil
+		entries, err = nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list pool %s (RBD_DEFAULTPOOL): %w", pool, err)
 	}
+	d.memo.update(ctx, listingKey(pool), func(e *memoEntry) { e.listed, e.entries = true, slices.Clone(entries) })
 	return entries, nil
 }
 
@@ -205,7 +210,9 @@ func (d *Driver) list(ctx context.Context, pool string) ([]listEntry, error) {
 // learnt them (memo.go) or else from the cluster.
 func (d *Driver) find(ctx context.Context, name string) (string, imageInfo, error) {
 	// A name not found is never remembered: another host may create it at
-	// any moment, and a create that lost that race must then find it.
+	// any moment, and a create that lost that race must then find it. Its
+	// look in the default pool (rbd info) is always afresh; the other
+	// pools are listed once a call (list).
 	e, known := d.memo.get(ctx, name)
 	if known && e.pool != "" && e.info.Name != "" {
 		return e.pool, e.info, nil
@@ -518,12 +525,14 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 	if err != nil {
 		return fail(err)
 	}
+	d.memo.forgetListings(ctx)
 	// From here on the image is ours: remove it on failure, even when ctx
 	// has run out.
 	undo := func(err error) (drivers.Volume, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		d.memo.forget(ctx, name)
+		d.memo.forgetListings(ctx)
 		if _, rerr := d.ceph.Run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
 			err = fmt.Errorf("%w; and removing the half-made image failed: %v (remove it with rbd rm %s)", err, rerr, spec(pool, name))
 		}
@@ -543,13 +552,15 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		}
 		info.Size = opts.Size
 	}
-	d.memo.update(ctx, name, func(e *memoEntry) { e.pool, e.info, e.meta = pool, info, nil })
+	plain := opts.FromVolume == "" && opts.FromSnapshot == ""
+	d.memo.update(ctx, name, func(e *memoEntry) {
+		e.pool, e.info = pool, info
+		if plain {
+			e.meta = map[string]string{} // a new image has none; a copy's is what dropInherited left
+		}
+	})
 	if err := d.metaSet(ctx, pool, name, volumeKey, m); err != nil {
 		return undo(err)
-	}
-	if opts.FromVolume == "" && opts.FromSnapshot == "" {
-		b, _ := json.Marshal(m)
-		d.memo.update(ctx, name, func(e *memoEntry) { e.meta = map[string]string{volumeKey: string(b)} })
 	}
 	d.pooled.know(pool)
 	return drivers.Volume{
@@ -618,7 +629,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove volume %s: in use by %s (Ceph clients %s); unmount it there first", name, ownerName(v.Fields["attachedTo"]), strings.Join(w, ", "))
 	}
 	d.memo.forget(ctx, name)
-	d.memo.forget(ctx, snapshotsKey)
+	d.memo.forgetListings(ctx)
 	if len(v.Snapshots) > 0 {
 		_, err = d.ceph.Run(ctx, "rbd", "rename", spec(pool, name), spec(pool, removedImage(name)))
 	} else {

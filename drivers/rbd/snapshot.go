@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,7 +128,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, volume, name string) (drive
 		return fail(err)
 	}
 	r := snapRef{pool: v.Fields["pool"], image: volume, name: name, size: v.Size}
-	d.memo.forget(ctx, snapshotsKey)
+	d.memo.forgetListings(ctx)
 	if _, err := d.ceph.Run(ctx, "rbd", "snap", "create", "--no-progress", r.spec()); err != nil {
 		if errors.Is(err, syscall.EEXIST) {
 			return fail(drivers.ErrSnapshotExists)
@@ -210,7 +211,7 @@ func (d *Driver) dropRemoved(ctx context.Context, pool, image string) error {
 // earlier version's interrupted clone or another tool protected may be
 // (rm fails with EBUSY): it is unprotected, then removed.
 func (d *Driver) removeSnap(ctx context.Context, r snapRef) error {
-	d.memo.forget(ctx, snapshotsKey)
+	d.memo.forgetListings(ctx)
 	_, err := d.ceph.Run(ctx, "rbd", "snap", "rm", "--no-progress", r.spec())
 	if !errors.Is(err, syscall.EBUSY) {
 		return err
@@ -280,6 +281,8 @@ func (d *Driver) dropInherited(ctx context.Context, pool, image string) error {
 	if err != nil {
 		return err
 	}
+	// What is left is the copy's image-meta: the call knows it.
+	d.memo.update(ctx, image, func(e *memoEntry) { e.pool, e.meta = pool, maps.Clone(all) })
 	for k := range all {
 		if k == ownerKey || strings.HasPrefix(k, snapKeyPfx) {
 			if err := d.metaRemove(ctx, pool, image, k); err != nil {
