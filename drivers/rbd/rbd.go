@@ -532,15 +532,15 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		d.memo.forget(ctx, name)
-		d.memo.forgetListings(ctx)
 		if _, rerr := d.ceph.Run(cctx, "rbd", "rm", "--no-progress", spec(pool, name)); rerr != nil {
 			err = fmt.Errorf("%w; and removing the half-made image failed: %v (remove it with rbd rm %s)", err, rerr, spec(pool, name))
 		}
 		return fail(err)
 	}
 	// A plain image has the size asked for; a copy's is its source's.
+	copied := opts.FromVolume != "" || opts.FromSnapshot != ""
 	info := imageInfo{Name: name, Size: opts.Size}
-	if opts.FromVolume != "" || opts.FromSnapshot != "" {
+	if copied {
 		info.Size = srcSize
 	}
 	if opts.Size > 0 && opts.Size < info.Size {
@@ -552,10 +552,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts drivers.CreateOpt
 		}
 		info.Size = opts.Size
 	}
-	plain := opts.FromVolume == "" && opts.FromSnapshot == ""
 	d.memo.update(ctx, name, func(e *memoEntry) {
 		e.pool, e.info = pool, info
-		if plain {
+		if !copied {
 			e.meta = map[string]string{} // a new image has none; a copy's is what dropInherited left
 		}
 	})
